@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what Playcast needs on Debian 12, only what is missing.
+#   scripts/setup.sh run    build and run the service
+#   scripts/setup.sh test   also the browser, namespaces tools, PostgreSQL and Redis
+set -euo pipefail
+
+mode=${1:-run}
+run_pkgs=(
+  build-essential pkg-config libglib2.0-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-nice gstreamer1.0-x gstreamer1.0-pulseaudio
+  xvfb x11-utils
+)
+test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server)
+
+pkgs=("${run_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  for d in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
+    [ -x "$d/cargo" ] && export PATH="$d:$PATH"
+  done
+fi
+command -v cargo >/dev/null 2>&1 || {
+  echo "setup: a Rust toolchain (cargo, 1.85 or newer) is needed; install it with rustup" >&2
+  exit 1
+}
+
+if [ "$mode" = test ]; then
+  # The databases the state tests use; start them when they are down.
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo "setup: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  fi
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "setup: starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  fi
+fi

@@ -1,0 +1,29 @@
+//! The reference browser client, embedded in the binary.
+
+use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use warp::{Filter, Reply};
+
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("index.html", "text/html; charset=utf-8", include_str!("../client/index.html")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../client/app.js")),
+    ("stamp.js", "text/javascript; charset=utf-8", include_str!("../client/stamp.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../client/style.css")),
+    ("baseline.html", "text/html; charset=utf-8", include_str!("../client/baseline.html")),
+];
+
+fn asset(name: &str) -> Option<warp::reply::Response> {
+    let (_, mime, body) = ASSETS.iter().find(|(n, _, _)| *n == name)?;
+    let mut res = warp::reply::Response::new((*body).into());
+    res.headers_mut().insert(CONTENT_TYPE, warp::http::HeaderValue::from_static(mime));
+    res.headers_mut().insert(CACHE_CONTROL, warp::http::HeaderValue::from_static("no-cache"));
+    Some(res)
+}
+
+/// GET / and GET /{asset}
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let index = warp::path::end().map(|| asset("index.html").expect("index is embedded"));
+    let file = warp::path::param::<String>()
+        .and(warp::path::end())
+        .and_then(|name: String| async move { asset(&name).ok_or_else(warp::reject::not_found) });
+    warp::get().and(index.or(file).unify()).map(|r: warp::reply::Response| r.into_response())
+}

@@ -1,0 +1,362 @@
+//! Service configuration: embedded defaults, then an optional TOML file, then
+//! `PLAYCAST__SECTION__KEY` environment variables, validated once at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The defaults compiled into the binary; `config/default.toml` is the same text.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}:{line}: {message}")]
+    Syntax {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("{origin}: {field}: {message}")]
+    Invalid {
+        origin: String,
+        field: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub media: MediaConfig,
+    pub ice: IceConfig,
+    pub signaling: SignalingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP/WebSocket server binds.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Folder of pipeline description files, watched for edits.
+    pub pipelines_dir: PathBuf,
+    /// Pipeline used when a client does not name one.
+    pub default_pipeline: String,
+    /// Streams this node runs at once; more are refused with `busy`.
+    pub max_streams: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceConfig {
+    /// `stun:host:port` URLs handed to webrtcbin and to clients.
+    pub stun_urls: Vec<String>,
+    /// `turn:`/`turns:` URLs of a coturn (or compatible) server.
+    pub turn_urls: Vec<String>,
+    /// coturn `static-auth-secret` for time-limited credentials.
+    pub turn_secret: Secret,
+    /// Lifetime of generated TURN credentials, in seconds.
+    pub turn_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalingConfig {
+    /// Largest accepted signaling message in bytes; larger ones get `too_large`.
+    pub max_message_bytes: usize,
+    /// A connection that sends nothing for this long is closed, in seconds.
+    pub idle_timeout_secs: u64,
+}
+
+/// A string whose `Debug` never shows its value.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = parse_table("<defaults>", DEFAULT_TOML)?;
+        let mut origin = "<defaults>".to_string();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            origin = path.display().to_string();
+            // Typed check of the file alone first, so errors point at its lines.
+            toml::from_str::<PartialCheck>(&text).map_err(|e| syntax(&origin, &text, &e))?;
+            merge(&mut table, parse_table(&origin, &text)?);
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("PLAYCAST__") else {
+                continue;
+            };
+            let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            set_path(&mut table, &keys, &value).map_err(|message| ConfigError::Env {
+                name: name.clone(),
+                message,
+            })?;
+        }
+        let config: Config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
+                origin: origin.clone(),
+                line: 0,
+                message: e.message().to_string(),
+            })?;
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| ConfigError::Invalid {
+            origin: origin.to_string(),
+            field,
+            message: message.to_string(),
+        };
+        if self.media.max_streams == 0 {
+            return Err(invalid("media.max_streams", "must be at least 1"));
+        }
+        if self.signaling.max_message_bytes < 1024 || self.signaling.max_message_bytes > 1 << 20 {
+            return Err(invalid(
+                "signaling.max_message_bytes",
+                "must be between 1024 and 1048576",
+            ));
+        }
+        for url in &self.ice.stun_urls {
+            if !url.starts_with("stun:") && !url.starts_with("stuns:") {
+                return Err(invalid("ice.stun_urls", "each URL must start with stun: or stuns:"));
+            }
+        }
+        for url in &self.ice.turn_urls {
+            if !url.starts_with("turn:") && !url.starts_with("turns:") {
+                return Err(invalid("ice.turn_urls", "each URL must start with turn: or turns:"));
+            }
+        }
+        if !self.ice.turn_urls.is_empty() && self.ice.turn_secret.0.is_empty() {
+            return Err(invalid(
+                "ice.turn_secret",
+                "turn_urls are set but turn_secret is empty",
+            ));
+        }
+        if self.ice.turn_ttl_secs == 0 {
+            return Err(invalid("ice.turn_ttl_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.signaling.idle_timeout_secs)
+    }
+}
+
+/// Every section optional: used only to point at the line of a type error in a file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialCheck {
+    server: Option<PartialServer>,
+    media: Option<PartialMedia>,
+    ice: Option<PartialIce>,
+    signaling: Option<PartialSignaling>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialServer {
+    listen: Option<SocketAddr>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialMedia {
+    pipelines_dir: Option<PathBuf>,
+    default_pipeline: Option<String>,
+    max_streams: Option<usize>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialIce {
+    stun_urls: Option<Vec<String>>,
+    turn_urls: Option<Vec<String>>,
+    turn_secret: Option<String>,
+    turn_ttl_secs: Option<u64>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialSignaling {
+    max_message_bytes: Option<usize>,
+    idle_timeout_secs: Option<u64>,
+}
+
+fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| syntax(origin, text, &e))
+}
+
+fn syntax(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    ConfigError::Syntax {
+        origin: origin.to_string(),
+        line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
+        message: e.message().to_string(),
+    }
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (k, v) in overlay {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), String> {
+    let (last, parents) = keys.split_last().ok_or("empty key")?;
+    let mut cur = table;
+    for k in parents {
+        cur = match cur.get_mut(k) {
+            Some(toml::Value::Table(t)) => t,
+            _ => return Err(format!("unknown section `{k}`")),
+        };
+    }
+    let old = cur
+        .get(last)
+        .ok_or_else(|| format!("unknown setting `{last}`"))?;
+    let value = match old {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.parse()
+                .map_err(|_| format!("`{raw}` is not an integer"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            raw.parse()
+                .map_err(|_| format!("`{raw}` is not true or false"))?,
+        ),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+        _ => return Err("this setting cannot be set from the environment".into()),
+    };
+    cur.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.media.default_pipeline, "test-pattern");
+        assert!(c.ice.turn_urls.is_empty());
+    }
+
+    #[test]
+    fn env_overrides_typed_values() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("PLAYCAST__MEDIA__MAX_STREAMS", "3"),
+                ("PLAYCAST__ICE__STUN_URLS", "stun:a:3478, stun:b:3478"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.media.max_streams, 3);
+        assert_eq!(c.ice.stun_urls, vec!["stun:a:3478", "stun:b:3478"]);
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__MEDIA__MAX_STREAMS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PLAYCAST__MEDIA__MAX_STREAMS"), "{e}");
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__MEDIA__NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown setting `nope`"), "{e}");
+    }
+
+    #[test]
+    fn file_errors_carry_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[media]\nmax_streams = 2\npipelines_dir = 7\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:3:", path.display())), "{e}");
+        std::fs::write(&path, "[media\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("bad.toml:1:"), "{e}");
+        std::fs::write(&path, "[media]\nmax_stream = 2\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("bad.toml:2:") && e.contains("max_stream"), "{e}");
+    }
+
+    #[test]
+    fn turn_without_secret_is_refused() {
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__ICE__TURN_URLS", "turn:t:3478")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("turn_secret"), "{e}");
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret("hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

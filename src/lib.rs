@@ -1,0 +1,18 @@
+//! Playcast: a cloud-gaming media pipeline service.
+//!
+//! # Layout
+//! - [`config`]: embedded defaults, file and environment layers.
+//! - [`media`]: pipeline description files, encoder choice, webrtcbin pipelines (no HTTP).
+//! - [`signaling`]: the WebSocket protocol and per-connection logic (no transport).
+//! - [`session`]: the streams this node runs.
+//! - [`api`]: warp routes, problem+json errors, the embedded browser client.
+//! - [`server`]: wiring them into a running service.
+//! - [`netns`]: private network namespaces for media tests and benchmarks.
+
+pub mod api;
+pub mod config;
+pub mod media;
+pub mod netns;
+pub mod server;
+pub mod session;
+pub mod signaling;

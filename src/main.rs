@@ -1,0 +1,163 @@
+//! The `playcast` command: the service, pipeline-file tools and benchmarks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use playcast::config::Config;
+use playcast::media::check::check_file;
+use playcast::media::select::{GstProbe, GstRegistry};
+use playcast::media::stream::StreamOptions;
+use playcast::server::Service;
+
+#[derive(Parser)]
+#[command(name = "playcast", version, about = "Cloud-gaming media pipeline service")]
+struct Cli {
+    /// Configuration file layered over the embedded defaults.
+    #[arg(long, global = true, env = "PLAYCAST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Address to bind, overriding server.listen.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Pipelines folder, overriding media.pipelines_dir.
+        #[arg(long)]
+        pipelines: Option<PathBuf>,
+        /// Draw capture-time stamps into every frame (latency measurement).
+        #[arg(long)]
+        stamp: bool,
+    },
+    /// Pipeline description files.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PipelineCommand {
+    /// Validate files (default: every file in the pipelines folder); exits non-zero on any error.
+    Check { files: Vec<PathBuf> },
+    /// Show each file and whether it can run on this machine.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (defaults, --config file, PLAYCAST__ variables).
+    Check,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "playcast=info,warp=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = || Config::load(cli.config.as_deref()).context("loading configuration");
+    match cli.command {
+        Command::Serve { listen, pipelines, stamp } => {
+            let mut config = config()?;
+            if let Some(l) = listen {
+                config.server.listen = l;
+            }
+            if let Some(p) = pipelines {
+                config.media.pipelines_dir = p;
+            }
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(serve(config, StreamOptions { stamp, bare: false }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pipeline { command } => {
+            let config = config()?;
+            gst::init().context("initialising GStreamer")?;
+            let files = match &command {
+                PipelineCommand::Check { files } if !files.is_empty() => files.clone(),
+                _ => pipeline_files(&config.media.pipelines_dir)?,
+            };
+            let probe = GstProbe::default();
+            let mut failed = false;
+            for f in files {
+                let report = check_file(&f, &GstRegistry, &probe);
+                failed |= !report.ok();
+                match command {
+                    PipelineCommand::Check { .. } => print!("{}", report.render()),
+                    PipelineCommand::List => {
+                        let status = match (report.ok(), report.runnable) {
+                            (false, _) => "invalid",
+                            (true, true) => "runs here",
+                            (true, false) => "cannot run here",
+                        };
+                        let encoder = report.selection.as_ref().and_then(|s| s.chosen_element()).unwrap_or("-");
+                        let desc = report.spec.as_ref().map(|s| s.description.as_str()).unwrap_or("");
+                        println!("{:<20} {:<16} {:<12} {}", report.name, status, encoder, desc);
+                    }
+                }
+            }
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::Config { command: ConfigCommand::Check } => {
+            let c = config()?;
+            println!("configuration ok (listen {}, pipelines {})", c.server.listen, c.media.pipelines_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn pipeline_files(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+async fn serve(config: Config, options: StreamOptions) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let service = Service::start(config, options).await.context("starting the service")?;
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    println!("Playcast is running. Open http://{host}:{}/ in a browser.", addr.port());
+    println!("No login is needed on the embedded defaults; streams start when the page opens.");
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    service.serve(listener, shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The pipeline files of a folder, reloaded on change. A file that becomes
+//! invalid keeps serving its last good version; streams hold an `Arc` of the
+//! version they started with, so a reload never touches them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use notify::Watcher;
+use serde::Serialize;
+
+use super::check::{check_file, CheckReport};
+use super::select::{ElementRegistry, EncoderProbe, Selection};
+use super::spec::PipelineSpec;
+
+/// A valid version of a file, with the encoder chosen for it on this machine.
+#[derive(Debug, Serialize)]
+pub struct Loaded {
+    pub spec: PipelineSpec,
+    pub selection: Selection,
+    pub notes: Vec<String>,
+    pub runnable: bool,
+    pub loaded_at: SystemTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub path: PathBuf,
+    /// The last good version, if there ever was one.
+    pub current: Option<Arc<Loaded>>,
+    /// Why the file on disk is not what `current` serves.
+    pub error: Option<String>,
+}
+
+pub struct Catalog {
+    dir: PathBuf,
+    registry: Box<dyn ElementRegistry>,
+    probe: Box<dyn EncoderProbe>,
+    entries: RwLock<BTreeMap<String, Entry>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("pipelines folder {0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+    #[error("watching {0}: {1}")]
+    Watch(PathBuf, notify::Error),
+}
+
+impl Catalog {
+    pub fn new(dir: impl Into<PathBuf>, registry: Box<dyn ElementRegistry>, probe: Box<dyn EncoderProbe>) -> Self {
+        Self { dir: dir.into(), registry, probe, entries: RwLock::new(BTreeMap::new()) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Re-reads every `*.toml` in the folder.
+    pub fn reload(&self) -> Result<(), CatalogError> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map_err(|e| CatalogError::Dir(self.dir.clone(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect();
+        paths.sort();
+        let reports: Vec<CheckReport> = paths
+            .iter()
+            .map(|p| check_file(p, self.registry.as_ref(), self.probe.as_ref()))
+            .collect();
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|name, e| {
+            let keep = paths.contains(&e.path);
+            if !keep {
+                tracing::info!(pipeline = %name, "pipeline file removed");
+            }
+            keep
+        });
+        for report in reports {
+            let entry = entries.entry(report.name.clone()).or_insert_with(|| Entry {
+                path: report.path.clone(),
+                current: None,
+                error: None,
+            });
+            match report.spec {
+                Some(spec) if report.errors.is_empty() => {
+                    let unchanged = entry.error.is_none() && entry.current.as_ref().is_some_and(|c| c.spec == spec);
+                    if !unchanged {
+                        let selection = report.selection.unwrap_or(Selection { chosen: None, attempts: vec![] });
+                        tracing::info!(pipeline = %report.name, runnable = report.runnable, choice = %selection.explain(), "pipeline loaded");
+                        entry.current = Some(Arc::new(Loaded {
+                            spec,
+                            selection,
+                            notes: report.notes,
+                            runnable: report.runnable,
+                            loaded_at: SystemTime::now(),
+                        }));
+                    }
+                    entry.error = None;
+                }
+                _ => {
+                    let text = report.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+                    if entry.error.as_deref() != Some(text.as_str()) {
+                        tracing::warn!(pipeline = %report.name, kept_last_good = entry.current.is_some(), error = %text, "invalid pipeline file");
+                    }
+                    entry.error = Some(text);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Entry> {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    pub fn list(&self) -> Vec<(String, Entry)> {
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Reloads on every change in the folder until the returned guard is dropped.
+    pub fn watch(self: &Arc<Self>) -> Result<WatchGuard, CatalogError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if ev.is_ok() {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| CatalogError::Watch(self.dir.clone(), e))?;
+        watcher
+            .watch(&self.dir, notify::RecursiveMode::NonRecursive)
+            .map_err(|e| CatalogError::Watch(self.dir.clone(), e))?;
+        let catalog = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                // Editors write in several steps; settle before reading.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while rx.try_recv().is_ok() {}
+                let c = Arc::clone(&catalog);
+                match tokio::task::spawn_blocking(move || c.reload()).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "pipeline reload failed"),
+                    Err(e) => tracing::error!(error = %e, "pipeline reload task failed"),
+                    Ok(Ok(())) => {}
+                }
+            }
+        });
+        Ok(WatchGuard { _watcher: watcher, task })
+    }
+}
+
+/// Stops watching when dropped.
+pub struct WatchGuard {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

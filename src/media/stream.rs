@@ -1,0 +1,369 @@
+//! One stream: a GStreamer pipeline built from a pipeline file, ending in
+//! webrtcbin. The server offers; events (offer, candidates, end) go out on a
+//! channel so this module knows nothing of the transport that carries them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use gst::glib;
+use gst::prelude::*;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::catalog::Loaded;
+use super::ice::IceServers;
+use super::spec::{BitrateUnit, Params};
+use super::stamp;
+
+/// RTP header extension for transport-wide congestion control feedback.
+pub const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+pub const VIDEO_PT: u32 = 96;
+pub const AUDIO_PT: u32 = 111;
+/// Fits an RTP packet with SRTP and TURN overhead inside a 1280-byte path MTU.
+const RTP_MTU: u32 = 1200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("pipeline `{0}` cannot run on this machine: {1}")]
+    NotRunnable(String, String),
+    #[error("{field}: {message}")]
+    Build { field: String, message: String },
+    #[error("GStreamer: {0}")]
+    Gst(String),
+    #[error("invalid SDP: {0}")]
+    Sdp(String),
+    #[error("invalid ICE candidate: {0}")]
+    Candidate(String),
+}
+
+impl From<glib::BoolError> for MediaError {
+    fn from(e: glib::BoolError) -> Self {
+        MediaError::Gst(e.to_string())
+    }
+}
+
+/// What a stream tells the signaling side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    Offer(String),
+    Candidate { mline: u32, candidate: String },
+    /// The stream is over; the reason is for people.
+    Ended(String),
+}
+
+/// How a stream is built beyond its pipeline file.
+#[derive(Debug, Clone, Default)]
+pub struct StreamOptions {
+    /// Draw the capture-time strip into each frame (latency measurement).
+    pub stamp: bool,
+    /// A bare sender: no TWCC, no retransmission, no frame-dropping queue.
+    /// Only the benchmark's baseline uses it.
+    pub bare: bool,
+}
+
+/// A running stream. Stopping is idempotent and also happens on drop.
+pub struct Stream {
+    pipeline: gst::Pipeline,
+    webrtc: gst::Element,
+    encoder: String,
+    stopped: AtomicBool,
+}
+
+impl Stream {
+    pub fn start(
+        loaded: &Arc<Loaded>,
+        params: &Params,
+        ice: &IceServers,
+        options: &StreamOptions,
+        events: UnboundedSender<StreamEvent>,
+    ) -> Result<Self, MediaError> {
+        let spec = &loaded.spec;
+        if !loaded.runnable {
+            return Err(MediaError::NotRunnable(spec.name.clone(), loaded.selection.explain()));
+        }
+        let pipeline = gst::Pipeline::new();
+        let webrtc = gst::ElementFactory::make("webrtcbin")
+            .name("webrtc")
+            .property_from_str("bundle-policy", "max-bundle")
+            .build()?;
+        if let Some(stun) = ice.stun_for_webrtcbin() {
+            webrtc.set_property("stun-server", stun);
+        }
+        for turn in ice.turn_for_webrtcbin() {
+            let _: bool = webrtc.emit_by_name("add-turn-server", &[&turn]);
+        }
+        pipeline.add(&webrtc)?;
+
+        let video = build_video_bin(loaded, params, options)?;
+        pipeline.add(&video)?;
+        video.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking video to webrtcbin: {e}")))?;
+        if let Some(audio) = build_audio_bin(loaded, params, options)? {
+            pipeline.add(&audio)?;
+            audio.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking audio to webrtcbin: {e}")))?;
+        }
+        for i in 0.. {
+            let Some(t) = webrtc.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&i]) else {
+                break;
+            };
+            t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+            if !options.bare {
+                t.set_property("do-nack", true);
+            }
+        }
+
+        connect_signals(&webrtc, &events);
+        let bus = pipeline.bus().ok_or_else(|| MediaError::Gst("pipeline has no bus".into()))?;
+        let tx = events.clone();
+        bus.set_sync_handler(move |_, msg| {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    let src = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
+                    let _ = tx.send(StreamEvent::Ended(format!("pipeline error in {src}: {}", e.error())));
+                }
+                gst::MessageView::Eos(_) => {
+                    let _ = tx.send(StreamEvent::Ended("end of stream".into()));
+                }
+                _ => {}
+            }
+            gst::BusSyncReply::Drop
+        });
+
+        let encoder = loaded.selection.chosen_element().unwrap_or_default().to_string();
+        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false) };
+        stream
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| MediaError::Gst("the pipeline refused to start".into()))?;
+        Ok(stream)
+    }
+
+    pub fn encoder(&self) -> &str {
+        &self.encoder
+    }
+
+    /// Applies the browser's answer.
+    pub fn set_answer(&self, sdp: &str) -> Result<(), MediaError> {
+        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| MediaError::Sdp("unparsable".into()))?;
+        if msg.medias_len() == 0 {
+            return Err(MediaError::Sdp("no media sections".into()));
+        }
+        let answer = gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, msg);
+        self.webrtc.emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
+        Ok(())
+    }
+
+    /// Adds a remote candidate; an empty one marks the end of candidates.
+    pub fn add_candidate(&self, mline: u32, candidate: &str) -> Result<(), MediaError> {
+        if !candidate.is_empty() && !candidate.starts_with("candidate:") {
+            return Err(MediaError::Candidate("must start with `candidate:`".into()));
+        }
+        if candidate.len() > 1024 || candidate.contains(['\r', '\n', '\0']) {
+            return Err(MediaError::Candidate("too long or holds line breaks".into()));
+        }
+        self.webrtc.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+        Ok(())
+    }
+
+    /// Takes the pipeline down; blocking (webrtcbin closes its ICE agent).
+    pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+        if let Some(bus) = self.pipeline.bus() {
+            bus.unset_sync_handler();
+        }
+    }
+
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    pub fn webrtcbin(&self) -> &gst::Element {
+        &self.webrtc
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn connect_signals(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>) {
+    // Closures hold weak references: a strong one would keep webrtcbin alive forever.
+    let weak = webrtc.downgrade();
+    let tx = events.clone();
+    webrtc.connect("on-negotiation-needed", false, move |_| {
+        let Some(webrtc) = weak.upgrade() else { return None };
+        let weak = webrtc.downgrade();
+        let tx = tx.clone();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let Some(webrtc) = weak.upgrade() else { return };
+            let offer = match reply {
+                Ok(Some(s)) => s.get::<gst_webrtc::WebRTCSessionDescription>("offer").ok(),
+                _ => None,
+            };
+            let Some(offer) = offer else {
+                let _ = tx.send(StreamEvent::Ended("webrtcbin could not create an offer".into()));
+                return;
+            };
+            webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+            match offer.sdp().as_text() {
+                Ok(text) => {
+                    let _ = tx.send(StreamEvent::Offer(text));
+                }
+                Err(e) => {
+                    let _ = tx.send(StreamEvent::Ended(format!("offer SDP: {e}")));
+                }
+            }
+        });
+        webrtc.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+        None
+    });
+
+    let tx = events.clone();
+    webrtc.connect("on-ice-candidate", false, move |values| {
+        let mline = values.get(1).and_then(|v| v.get::<u32>().ok())?;
+        let candidate = values.get(2).and_then(|v| v.get::<String>().ok())?;
+        let _ = tx.send(StreamEvent::Candidate { mline, candidate });
+        None
+    });
+
+    let tx = events.clone();
+    webrtc.connect_notify(Some("ice-connection-state"), move |w, _| {
+        let state = w.property::<gst_webrtc::WebRTCICEConnectionState>("ice-connection-state");
+        tracing::debug!(?state, "ICE connection state");
+        if state == gst_webrtc::WebRTCICEConnectionState::Failed {
+            let _ = tx.send(StreamEvent::Ended("ICE failed: no candidate pair works".into()));
+        }
+    });
+    let tx = events.clone();
+    webrtc.connect_notify(Some("connection-state"), move |w, _| {
+        let state = w.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state");
+        tracing::debug!(?state, "peer connection state");
+        if state == gst_webrtc::WebRTCPeerConnectionState::Failed {
+            let _ = tx.send(StreamEvent::Ended("peer connection failed (DTLS or ICE)".into()));
+        }
+    });
+}
+
+fn parse_bin(field: &str, desc: &str) -> Result<gst::Bin, MediaError> {
+    let element = gst::parse::bin_from_description_full(desc, false, None, gst::ParseFlags::FATAL_ERRORS)
+        .map_err(|e| MediaError::Build { field: field.into(), message: e.message().to_string() })?;
+    element
+        .downcast::<gst::Bin>()
+        .map_err(|_| MediaError::Build { field: field.into(), message: "not a bin".into() })
+}
+
+/// Source, filters, encoder and payloader of the video, ending in RTP.
+pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions) -> Result<gst::Bin, MediaError> {
+    let spec = &loaded.spec;
+    let index = loaded
+        .selection
+        .chosen
+        .ok_or_else(|| MediaError::NotRunnable(spec.name.clone(), loaded.selection.explain()))?;
+    let enc = &spec.video.encoders[index];
+    let mut chain = vec![params.substitute(&spec.video.source.text)];
+    chain.extend(spec.video.filters.as_ref().map(|f| params.substitute(&f.text)));
+    // Never hold more than one frame in front of the encoder: a late frame is
+    // dropped rather than adding a frame of delay to every frame after it.
+    chain.push(if options.bare {
+        "queue name=vqueue".to_string()
+    } else {
+        "queue name=vqueue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream".to_string()
+    });
+    chain.extend(enc.before.as_ref().map(|b| params.substitute(&b.text)));
+    chain.push(format!(
+        "{} name=venc {}",
+        enc.element,
+        enc.properties.as_ref().map(|p| params.substitute(&p.text)).unwrap_or_default()
+    ));
+    chain.push(format!("video/x-h264,profile={}", enc.profile));
+    chain.push(format!(
+        "rtph264pay name=vpay pt={VIDEO_PT} mtu={RTP_MTU} config-interval=-1 aggregate-mode=zero-latency"
+    ));
+    let bin = parse_bin("video", &chain.join(" ! "))?;
+
+    let venc = bin.by_name("venc").ok_or_else(|| MediaError::Gst("encoder not found in bin".into()))?;
+    if let (Some(b), Some(bps)) = (&enc.bitrate, params.int("bitrate")) {
+        set_bitrate(&venc, &b.property, b.unit, bps.max(0) as u64)?;
+    }
+    if options.stamp {
+        let q = bin.by_name("vqueue").ok_or_else(|| MediaError::Gst("vqueue missing".into()))?;
+        stamp::install(&q.static_pad("sink").ok_or_else(|| MediaError::Gst("vqueue has no sink".into()))?);
+    }
+    let mut caps = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("encoding-name", "H264")
+        .field("payload", VIDEO_PT as i32)
+        .field("clock-rate", 90000i32)
+        .field("packetization-mode", "1")
+        .field("rtcp-fb-nack-pli", true)
+        .field("rtcp-fb-ccm-fir", true);
+    if !options.bare {
+        caps = caps.field("rtcp-fb-transport-cc", true).field("extmap-1", TWCC_URI);
+    }
+    finish_bin(&bin, "vpay", caps.build())?;
+    Ok(bin)
+}
+
+/// Audio source, Opus encoder and payloader; `None` when the file has no
+/// audio or the `audio` parameter is off.
+pub fn build_audio_bin(loaded: &Loaded, params: &Params, options: &StreamOptions) -> Result<Option<gst::Bin>, MediaError> {
+    let Some(audio) = &loaded.spec.audio else { return Ok(None) };
+    if params.bool("audio") == Some(false) {
+        return Ok(None);
+    }
+    let desc = format!(
+        "{} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU}",
+        params.substitute(&audio.source.text),
+        params.substitute(&audio.encoder.text),
+    );
+    let bin = parse_bin("audio", &desc)?;
+    let mut caps = gst::Caps::builder("application/x-rtp")
+        .field("media", "audio")
+        .field("encoding-name", "OPUS")
+        .field("payload", AUDIO_PT as i32)
+        .field("clock-rate", 48000i32);
+    if !options.bare {
+        caps = caps.field("rtcp-fb-transport-cc", true).field("extmap-1", TWCC_URI);
+    }
+    finish_bin(&bin, "apay", caps.build())?;
+    Ok(Some(bin))
+}
+
+/// Puts the RTP caps after the payloader and exposes them as the bin's `src`.
+fn finish_bin(bin: &gst::Bin, payloader: &str, caps: gst::Caps) -> Result<(), MediaError> {
+    let pay = bin.by_name(payloader).ok_or_else(|| MediaError::Gst(format!("{payloader} missing")))?;
+    let filter = gst::ElementFactory::make("capsfilter").property("caps", caps).build()?;
+    bin.add(&filter)?;
+    pay.link(&filter).map_err(|e| MediaError::Gst(e.to_string()))?;
+    let ghost = gst::GhostPad::builder_with_target(&filter.static_pad("src").ok_or_else(|| MediaError::Gst("capsfilter src".into()))?)?
+        .name("src")
+        .build();
+    ghost.set_active(true)?;
+    bin.add_pad(&ghost.clone().upcast::<gst::Pad>())?;
+    Ok(())
+}
+
+/// Sets an encoder's bitrate from bit/s, whatever integer type the property has.
+pub fn set_bitrate(encoder: &gst::Element, property: &str, unit: BitrateUnit, bps: u64) -> Result<(), MediaError> {
+    let value = unit.from_bps(bps);
+    let pspec = encoder
+        .find_property(property)
+        .ok_or_else(|| MediaError::Gst(format!("encoder has no property `{property}`")))?;
+    let v = pspec.value_type();
+    let gvalue = if v == u32::static_type() {
+        (value.min(u32::MAX as u64) as u32).to_value()
+    } else if v == i32::static_type() {
+        (value.min(i32::MAX as u64) as i32).to_value()
+    } else if v == u64::static_type() {
+        value.to_value()
+    } else if v == i64::static_type() {
+        (value as i64).to_value()
+    } else {
+        return Err(MediaError::Gst(format!("bitrate property `{property}` is not an integer")));
+    };
+    encoder.set_property_from_value(property, &gvalue);
+    Ok(())
+}

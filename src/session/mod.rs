@@ -1,0 +1,176 @@
+//! Streams this node runs: opening one from a pipeline file and its
+//! parameters, the capacity limit, and the live list the API shows.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Config;
+use crate::media::catalog::Catalog;
+use crate::media::ice::IceServers;
+use crate::media::stream::{Stream, StreamEvent, StreamOptions};
+use crate::signaling::protocol::{ErrorCode, ProtocolError, ServerMessage, StreamId, VERSION};
+
+/// What a client asks for.
+#[derive(Debug, Clone, Default)]
+pub struct OpenRequest {
+    pub pipeline: Option<String>,
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+/// A started stream: the welcome to send and the handle to drive it.
+pub struct Opened {
+    pub welcome: ServerMessage,
+    pub control: Box<dyn StreamControl>,
+}
+
+impl Opened {
+    pub fn welcome_stream_id(&self) -> StreamId {
+        match &self.welcome {
+            ServerMessage::Welcome { stream_id, .. } => stream_id.clone(),
+            _ => StreamId::new(),
+        }
+    }
+}
+
+/// Starts streams. The real one is [`Streams`]; signaling tests use others.
+pub trait StreamHost: Send + Sync {
+    fn open(&self, req: OpenRequest, events: UnboundedSender<StreamEvent>) -> Result<Opened, ProtocolError>;
+}
+
+/// Drives one stream.
+pub trait StreamControl: Send {
+    fn set_answer(&self, sdp: &str) -> Result<(), String>;
+    fn add_candidate(&self, mline: u32, candidate: &str) -> Result<(), String>;
+    /// Blocking; called off the async threads.
+    fn stop(self: Box<Self>);
+}
+
+/// A live stream as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveInfo {
+    pub stream_id: StreamId,
+    pub pipeline: String,
+    pub encoder: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub started_at: SystemTime,
+}
+
+/// The streams of this node.
+pub struct Streams {
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    live: Arc<Mutex<BTreeMap<StreamId, LiveInfo>>>,
+    options: StreamOptions,
+}
+
+impl Streams {
+    pub fn new(config: Arc<Config>, catalog: Arc<Catalog>) -> Self {
+        Self { config, catalog, live: Arc::default(), options: StreamOptions::default() }
+    }
+
+    /// Streams built with extra options (the benchmark's stamp or bare sender).
+    pub fn with_options(mut self, options: StreamOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn live(&self) -> Vec<LiveInfo> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+}
+
+impl StreamHost for Streams {
+    fn open(&self, req: OpenRequest, events: UnboundedSender<StreamEvent>) -> Result<Opened, ProtocolError> {
+        let name = req.pipeline.unwrap_or_else(|| self.config.media.default_pipeline.clone());
+        let pipeline_err = |m: String| ProtocolError::new(ErrorCode::Pipeline, m);
+        let entry = self.catalog.get(&name).ok_or_else(|| {
+            ProtocolError::new(ErrorCode::BadRequest, format!("no pipeline named `{}`", name.chars().take(64).collect::<String>()))
+        })?;
+        let loaded = entry.current.ok_or_else(|| {
+            pipeline_err(format!("pipeline `{name}` has no valid version: {}", entry.error.unwrap_or_default()))
+        })?;
+        let params = loaded.spec.resolve(&req.params).map_err(|e| ProtocolError::new(ErrorCode::BadRequest, e.to_string()))?;
+
+        let id = StreamId::new();
+        {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            if live.len() >= self.config.media.max_streams {
+                return Err(ProtocolError::new(
+                    ErrorCode::Busy,
+                    format!("this node runs its maximum of {} streams; try again later", self.config.media.max_streams),
+                ));
+            }
+            // Reserve the slot before the slow start so concurrent opens count it.
+            live.insert(
+                id.clone(),
+                LiveInfo {
+                    stream_id: id.clone(),
+                    pipeline: name.clone(),
+                    encoder: loaded.selection.chosen_element().unwrap_or_default().to_string(),
+                    params: params.0.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect(),
+                    started_at: SystemTime::now(),
+                },
+            );
+        }
+        let ice = IceServers::for_stream(&self.config.ice, &id.0, SystemTime::now());
+        let stream = match Stream::start(&loaded, &params, &ice, &self.options, events) {
+            Ok(s) => s,
+            Err(e) => {
+                self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                let code = match e {
+                    crate::media::stream::MediaError::NotRunnable(..) => ErrorCode::Pipeline,
+                    _ => ErrorCode::StreamFailed,
+                };
+                return Err(ProtocolError::new(code, e.to_string()));
+            }
+        };
+        let welcome = ServerMessage::Welcome {
+            version: VERSION,
+            stream_id: id.clone(),
+            pipeline: name,
+            encoder: stream.encoder().to_string(),
+            width: params.int("width"),
+            height: params.int("height"),
+            framerate: params.int("framerate"),
+            audio: loaded.spec.audio.is_some() && params.bool("audio") != Some(false),
+            ice_servers: ice.0,
+        };
+        Ok(Opened { welcome, control: Box::new(LiveStream { id, stream, live: self.live.clone() }) })
+    }
+}
+
+/// A stream that removes itself from the live list when stopped.
+struct LiveStream {
+    id: StreamId,
+    stream: Stream,
+    live: Arc<Mutex<BTreeMap<StreamId, LiveInfo>>>,
+}
+
+impl StreamControl for LiveStream {
+    fn set_answer(&self, sdp: &str) -> Result<(), String> {
+        self.stream.set_answer(sdp).map_err(|e| e.to_string())
+    }
+
+    fn add_candidate(&self, mline: u32, candidate: &str) -> Result<(), String> {
+        self.stream.add_candidate(mline, candidate).map_err(|e| e.to_string())
+    }
+
+    fn stop(self: Box<Self>) {
+        self.stream.stop();
+    }
+}
+
+impl Drop for LiveStream {
+    fn drop(&mut self) {
+        self.stream.stop();
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
