@@ -105,7 +105,10 @@ impl Stream {
                 break;
             };
             t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
-            if !options.bare {
+            // Retransmission for video only: Chromium refuses an audio stream
+            // with an RTX SSRC group, and late audio is better concealed.
+            let video = t.property::<gst_webrtc::WebRTCKind>("kind") == gst_webrtc::WebRTCKind::Video;
+            if video && !options.bare {
                 t.set_property("do-nack", true);
             }
         }

@@ -1,0 +1,48 @@
+//! End to end: the service and headless Chromium in a private network
+//! namespace; the reference client plays the test pattern over WebRTC.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{require_root, Browser, Service, SERVICE_PORT};
+use playcast::netns::Netns;
+
+const WIDTH: i64 = 1280;
+const HEIGHT: i64 = 720;
+const FPS: i64 = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_decodes_the_stream_with_audio() {
+    require_root();
+    let ns = Netns::create().expect("network namespace");
+    let _service = Service::start(&ns, &common::repo().join("pipelines"), &[], &[]).await;
+    let browser = Browser::start(&ns).await;
+    let url = format!("http://127.0.0.1:{SERVICE_PORT}/?width={WIDTH}&height={HEIGHT}&framerate={FPS}&overlay=1");
+    browser.client.goto(&url).await.expect("open the client page");
+
+    browser.wait_for("window.playcast && window.playcast.state === 'live' && window.playcast.stats && window.playcast.stats.framesDecoded > 0", Duration::from_secs(30)).await;
+    let welcome = browser.eval("window.playcast.welcome").await;
+    assert_eq!(welcome["encoder"], "x264enc", "{welcome}");
+
+    let inbound = "(await window.playcast.rawStats()).filter(s => s.type === 'inbound-rtp')";
+    let before = browser.eval(inbound).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after = browser.eval(inbound).await;
+
+    let pick = |v: &serde_json::Value, kind: &str, field: &str| {
+        v.as_array().unwrap().iter().find(|s| s["kind"] == kind).map(|s| s[field].as_f64().unwrap_or(0.0)).unwrap_or(0.0)
+    };
+    let decoded = pick(&after, "video", "framesDecoded") - pick(&before, "video", "framesDecoded");
+    let expected = (FPS * 10) as f64;
+    assert!(decoded >= 0.9 * expected, "decoded {decoded} frames in 10 s, expected at least 90% of {expected}; stats {after}");
+    assert_eq!(pick(&after, "video", "frameWidth") as i64, WIDTH, "{after}");
+    assert_eq!(pick(&after, "video", "frameHeight") as i64, HEIGHT, "{after}");
+    let audio = pick(&after, "audio", "packetsReceived") - pick(&before, "audio", "packetsReceived");
+    // Opus at 10 ms frames: 100 packets a second.
+    assert!(audio >= 500.0, "only {audio} audio packets in 10 s; stats {after}");
+
+    let overlay = browser.eval("document.body.innerText").await;
+    assert!(overlay.as_str().unwrap_or_default().contains("x264enc"), "overlay shows the encoder: {overlay}");
+    browser.close().await;
+}

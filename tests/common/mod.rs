@@ -1,0 +1,168 @@
+//! Test harness: the service and a real headless Chromium inside a private
+//! network namespace (WebRTC needs a non-loopback address on both ends).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use playcast::netns::Netns;
+
+/// Port the service listens on inside its own namespace (the port space is private).
+pub const SERVICE_PORT: u16 = 8080;
+const DRIVER_PORT: u16 = 9515;
+
+/// Media tests need root for `ip netns`; in CI a missing part must fail loudly.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc_geteuid() };
+    assert_eq!(euid, 0, "this test creates network namespaces and must run as root (scripts/test does)");
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct Proc(pub Child, pub &'static str);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The playcast binary serving inside a namespace.
+pub struct Service {
+    pub proc: Proc,
+    pub base: String,
+}
+
+impl Service {
+    pub async fn start(ns: &Netns, pipelines: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Service {
+        let mut cmd = ns.command(env!("CARGO_BIN_EXE_playcast"));
+        cmd.args(["serve", "--listen", &format!("0.0.0.0:{SERVICE_PORT}"), "--pipelines"])
+            .arg(pipelines)
+            .args(extra_args)
+            .current_dir(repo())
+            .env("RUST_LOG", "playcast=debug,warn")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawning playcast serve");
+        let service = Service { proc: Proc(child, "playcast"), base: format!("http://{}:{SERVICE_PORT}", ns.inner) };
+        wait_http(&format!("{}/api/v1/health", service.base), Duration::from_secs(60)).await;
+        service
+    }
+}
+
+/// Polls a URL until it answers 200.
+pub async fn wait_http(url: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+    loop {
+        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} did not answer within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// chromedriver and headless Chromium inside the namespace.
+pub struct Browser {
+    pub client: fantoccini::Client,
+    _driver: Proc,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub async fn start(ns: &Netns) -> Browser {
+        for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            assert!(Path::new(bin).exists(), "{bin} is missing: scripts/setup.sh test installs it");
+        }
+        let driver = ns
+            .command("chromedriver")
+            .args([format!("--port={DRIVER_PORT}"), format!("--allowed-ips={}", ns.outer), "--allowed-origins=*".into()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning chromedriver");
+        let driver = Proc(driver, "chromedriver");
+        let url = format!("http://{}:{DRIVER_PORT}", ns.inner);
+        wait_http(&format!("{url}/status"), Duration::from_secs(30)).await;
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run", "--disable-quic",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    "--disable-features=WebRtcHideLocalIpsWithMdns",
+                    "--autoplay-policy=no-user-gesture-required",
+                    "--window-size=1920,1080",
+                ]
+            }),
+        );
+        let client = fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("starting Chromium through chromedriver");
+        Browser { client, _driver: driver, _profile: profile }
+    }
+
+    /// Evaluates `expr` (a JS expression, awaited) in the page and returns its JSON.
+    pub async fn eval(&self, expr: &str) -> serde_json::Value {
+        let script = format!("const done = arguments[arguments.length - 1]; Promise.resolve((async () => ({expr}))()).then(v => done(v), e => done({{__error: String(e)}}));");
+        self.client.execute_async(&script, vec![]).await.expect("script ran")
+    }
+
+    /// Waits until `expr` is truthy, returning its last value.
+    pub async fn wait_for(&self, expr: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.eval(expr).await;
+            if v.as_bool() == Some(true) || (!v.is_null() && v.as_bool().is_none() && v.get("__error").is_none()) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let state = self.eval("({state: window.playcast && window.playcast.state, err: window.playcast && window.playcast.lastError})").await;
+                panic!("timed out after {timeout:?} waiting for `{expr}` (last {v}); page state {state}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// A copy of the shipped pipelines in a temp dir the test may edit.
+pub fn pipelines_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for e in std::fs::read_dir(repo().join("pipelines")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// Which command runs a program, or a loud failure.
+pub fn need(program: &str) {
+    let ok = Command::new("sh").args(["-c", &format!("command -v {program}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    assert!(ok, "{program} is not installed: scripts/setup.sh test installs it");
+}
