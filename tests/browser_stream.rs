@@ -10,7 +10,7 @@ use playcast::netns::Netns;
 
 const WIDTH: i64 = 1280;
 const HEIGHT: i64 = 720;
-const FPS: i64 = 30;
+const FPS: i64 = 60;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_decodes_the_stream_with_audio() {

@@ -94,25 +94,23 @@ impl Stream {
         pipeline.add(&webrtc)?;
 
         let video = build_video_bin(loaded, params, options)?;
+        watch_eos(&video, &events);
         pipeline.add(&video)?;
         video.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking video to webrtcbin: {e}")))?;
         if let Some(audio) = build_audio_bin(loaded, params, options)? {
             pipeline.add(&audio)?;
             audio.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking audio to webrtcbin: {e}")))?;
         }
-        for i in 0.. {
-            let Some(t) = webrtc.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&i]) else {
-                break;
-            };
+        for pad in webrtc.sink_pads() {
+            let t = pad.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
             t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
             // Retransmission for video only: Chromium refuses an audio stream
             // with an RTX SSRC group, and late audio is better concealed.
-            let video = t.property::<gst_webrtc::WebRTCKind>("kind") == gst_webrtc::WebRTCKind::Video;
-            if video && !options.bare {
+            let is_video = pad.peer().is_some_and(|p| p.parent_element().is_some_and(|e| e == *video.upcast_ref::<gst::Element>()));
+            if is_video && !options.bare {
                 t.set_property("do-nack", true);
             }
         }
-
         connect_signals(&webrtc, &events);
         let bus = pipeline.bus().ok_or_else(|| MediaError::Gst("pipeline has no bus".into()))?;
         let tx = events.clone();
@@ -190,6 +188,22 @@ impl Drop for Stream {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A source that finishes ends the stream, whether or not data flows to a
+/// peer yet: webrtcbin holds its inputs until negotiation completes and posts
+/// EOS only once its network sinks see it, so watch in front of the encoder.
+fn watch_eos(bin: &gst::Bin, events: &UnboundedSender<StreamEvent>) {
+    let Some(pad) = bin.by_name("vqueue").and_then(|q| q.static_pad("sink")) else { return };
+    let tx = events.clone();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data {
+            if e.type_() == gst::EventType::Eos {
+                let _ = tx.send(StreamEvent::Ended("end of stream".into()));
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 fn connect_signals(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>) {

@@ -31,7 +31,9 @@ struct Live {
     id: StreamId,
     control: Box<dyn StreamControl>,
     events: UnboundedReceiver<StreamEvent>,
-    offered: bool,
+    /// An offer was sent and its answer has not come yet.
+    awaiting_answer: bool,
+    /// An answer was applied (candidates are accepted from then on).
     answered: bool,
     answer_deadline: Option<tokio::time::Instant>,
 }
@@ -44,20 +46,24 @@ where
 {
     let mut conn = Connection { host, out, live: None, limits: limits.clone() };
     let mut incoming = incoming;
+    // Only frames from the client count as activity; stream events do not.
+    let mut idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
     loop {
-        let idle = tokio::time::sleep(limits.idle_timeout);
         let answer_deadline = conn.live.as_ref().and_then(|l| l.answer_deadline);
         tokio::select! {
             frame = incoming.next() => match frame {
-                Some(frame) => conn.on_frame(frame).await,
+                Some(frame) => {
+                    idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
+                    conn.on_frame(frame).await
+                }
                 None => break,
             },
             ev = next_event(&mut conn.live) => conn.on_event(ev).await,
             _ = async { tokio::time::sleep_until(answer_deadline.unwrap()).await }, if answer_deadline.is_some() => {
                 let secs = limits.answer_timeout.as_secs();
-                conn.end(format!("no answer within {secs} s")).await;
+                conn.end(format!("no answer within {secs} s"), true).await;
             }
-            _ = idle => {
+            _ = tokio::time::sleep_until(idle_deadline) => {
                 conn.send_error(ErrorCode::BadRequest, format!("no message for {} s; closing", limits.idle_timeout.as_secs()), None);
                 break;
             }
@@ -101,7 +107,7 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
     async fn on_frame(&mut self, frame: Frame) {
         let text = match frame {
             Frame::Binary(_) => {
-                return self.send_error(ErrorCode::BadRequest, "binary frames are not part of the protocol; send JSON text", None)
+                return self.send_error(ErrorCode::BadJson, "binary frames are not part of the protocol; send JSON text", None)
             }
             Frame::Text(t) => t,
         };
@@ -114,8 +120,18 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
         }
         match decode(&text) {
             Ok(msg) => {
+                let named = match &msg {
+                    ClientMessage::Answer { stream_id, .. }
+                    | ClientMessage::Ice { stream_id, .. }
+                    | ClientMessage::Bye { stream_id, .. } => Some(stream_id.clone()),
+                    ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => None,
+                };
                 if let Err(e) = self.on_message(msg).await {
-                    let sid = self.live.as_ref().map(|l| l.id.clone());
+                    // An unknown stream is reported with the id the client sent.
+                    let sid = match e.code {
+                        ErrorCode::UnknownStream => named,
+                        _ => self.live.as_ref().map(|l| l.id.clone()),
+                    };
                     self.send_error(e.code, e.message, sid);
                 }
             }
@@ -156,17 +172,23 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
                 let id = opened.welcome_stream_id();
                 tracing::info!(stream_id = %id, "stream started");
                 self.send(opened.welcome);
-                self.live = Some(Live { id, control: opened.control, events: rx, offered: false, answered: false, answer_deadline: None });
+                self.live = Some(Live {
+                    id,
+                    control: opened.control,
+                    events: rx,
+                    awaiting_answer: false,
+                    answered: false,
+                    answer_deadline: None,
+                });
             }
             ClientMessage::Answer { stream_id, sdp } => {
                 let live = self.live_for(&stream_id)?;
-                if !live.offered {
-                    return Err(ProtocolError::new(ErrorCode::OutOfOrder, "answer before the server's offer"));
-                }
-                if live.answered {
-                    return Err(ProtocolError::new(ErrorCode::OutOfOrder, "this stream is already answered"));
+                if !live.awaiting_answer {
+                    let message = if live.answered { "the last offer is already answered" } else { "answer before the server's offer" };
+                    return Err(ProtocolError::new(ErrorCode::OutOfOrder, message));
                 }
                 live.control.set_answer(&sdp).map_err(|m| ProtocolError::new(ErrorCode::BadRequest, m))?;
+                live.awaiting_answer = false;
                 live.answered = true;
                 live.answer_deadline = None;
             }
@@ -182,7 +204,8 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
             ClientMessage::Bye { stream_id, reason } => {
                 self.live_for(&stream_id)?;
                 let reason = reason.map(|r| truncate(&r)).unwrap_or_else(|| "closed by client".into());
-                self.end(reason).await;
+                // The client ended it: nothing is sent in reply.
+                self.end(reason, false).await;
             }
         }
         Ok(())
@@ -193,24 +216,26 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
         let id = live.id.clone();
         match ev {
             Some(StreamEvent::Offer(sdp)) => {
-                live.offered = true;
+                live.awaiting_answer = true;
                 live.answer_deadline = Some(tokio::time::Instant::now() + self.limits.answer_timeout);
                 self.send(ServerMessage::Offer { stream_id: id, sdp });
             }
             Some(StreamEvent::Candidate { mline, candidate }) => {
                 self.send(ServerMessage::Ice { stream_id: id, candidate, sdp_mline_index: mline })
             }
-            Some(StreamEvent::Ended(reason)) => self.end(reason).await,
-            None => self.end("stream vanished".into()).await,
+            Some(StreamEvent::Ended(reason)) => self.end(reason, true).await,
+            None => self.end("stream vanished".into(), true).await,
         }
     }
 
-    /// Stops the live stream and tells the client why.
-    async fn end(&mut self, reason: String) {
+    /// Stops the live stream and, when the server ended it, tells the client why.
+    async fn end(&mut self, reason: String, tell_client: bool) {
         if let Some(live) = self.live.take() {
             tracing::info!(stream_id = %live.id, %reason, "stream ended");
             stop(live.control).await;
-            self.send(ServerMessage::Bye { stream_id: live.id, reason });
+            if tell_client {
+                self.send(ServerMessage::Bye { stream_id: live.id, reason });
+            }
         }
     }
 }

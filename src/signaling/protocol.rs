@@ -126,12 +126,12 @@ pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not JSON: {e}")))?;
     let Some(obj) = value.as_object() else {
-        return Err(ProtocolError::new(ErrorCode::BadRequest, "a message must be a JSON object"));
+        return Err(ProtocolError::new(ErrorCode::BadJson, "a message must be a JSON object"));
     };
     let kind = match obj.get("type") {
         Some(serde_json::Value::String(t)) => t.clone(),
-        Some(_) => return Err(ProtocolError::new(ErrorCode::BadRequest, "`type` must be a string")),
-        None => return Err(ProtocolError::new(ErrorCode::BadRequest, "missing `type`")),
+        Some(_) => return Err(ProtocolError::new(ErrorCode::BadJson, "`type` must be a string")),
+        None => return Err(ProtocolError::new(ErrorCode::BadJson, "missing `type`")),
     };
     if !CLIENT_TYPES.contains(&kind.as_str()) {
         let shown: String = kind.chars().take(32).collect();
@@ -139,6 +139,15 @@ pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
             ErrorCode::UnknownType,
             format!("unknown message type `{shown}`; expected one of {}", CLIENT_TYPES.join(", ")),
         ));
+    }
+    if kind == "hello" {
+        // Any number but 1 is another version, even one no u32 holds.
+        if let Some(v) = obj.get("version").filter(|v| v.is_number() && v.as_f64() != Some(f64::from(VERSION))) {
+            return Err(ProtocolError::new(
+                ErrorCode::UnsupportedVersion,
+                format!("protocol version {v} is not supported; this server speaks {VERSION}"),
+            ));
+        }
     }
     serde_json::from_value(value).map_err(|e| ProtocolError::new(ErrorCode::BadRequest, format!("`{kind}`: {e}")))
 }
@@ -155,9 +164,12 @@ mod tests {
     #[test]
     fn errors_are_told_apart() {
         assert_eq!(decode("{").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(decode("[]").unwrap_err().code, ErrorCode::BadRequest);
-        assert_eq!(decode("{}").unwrap_err().code, ErrorCode::BadRequest);
-        assert_eq!(decode(r#"{"type":7}"#).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(decode("[]").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(decode("{}").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(decode(r#"{"type":7}"#).unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(decode(r#"{"type":"hello","version":4294967297}"#).unwrap_err().code, ErrorCode::UnsupportedVersion);
+        assert_eq!(decode(r#"{"type":"hello","version":-1}"#).unwrap_err().code, ErrorCode::UnsupportedVersion);
+        assert_eq!(decode(r#"{"type":"hello","version":"1"}"#).unwrap_err().code, ErrorCode::BadRequest);
         assert_eq!(decode(r#"{"type":"dance"}"#).unwrap_err().code, ErrorCode::UnknownType);
         let e = decode(r#"{"type":"answer","stream_id":"x"}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
@@ -183,7 +195,7 @@ mod tests {
     fn arb_client() -> impl Strategy<Value = ClientMessage> {
         let id = "[a-f0-9-]{1,36}".prop_map(StreamId);
         prop_oneof![
-            (any::<u32>(), proptest::option::of("[a-z-]{1,20}")).prop_map(|(version, pipeline)| ClientMessage::Hello {
+            (Just(VERSION), proptest::option::of("[a-z-]{1,20}")).prop_map(|(version, pipeline)| ClientMessage::Hello {
                 version,
                 pipeline,
                 params: BTreeMap::new()

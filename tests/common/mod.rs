@@ -166,3 +166,56 @@ pub fn need(program: &str) {
     let ok = Command::new("sh").args(["-c", &format!("command -v {program}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(ok, "{program} is not installed: scripts/setup.sh test installs it");
 }
+
+/// The service running inside the test process on an ephemeral loopback port.
+/// It stops when this value is dropped (or with the test's runtime).
+pub struct InProcess {
+    pub addr: std::net::SocketAddr,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub state: playcast::api::AppState,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl InProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/api/v1/signal", self.addr)
+    }
+}
+
+/// Starts the service on the embedded defaults with the repository's pipelines,
+/// after `edit` has adjusted the configuration.
+pub async fn serve_in_process(edit: impl FnOnce(&mut playcast::config::Config)) -> InProcess {
+    let mut config = playcast::config::Config::load_with_env(None, Vec::new()).expect("embedded defaults load");
+    config.media.pipelines_dir = repo().join("pipelines");
+    edit(&mut config);
+    let service = playcast::server::Service::start(config, Default::default()).await.expect("service starts");
+    let state = service.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(service.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    InProcess { addr, base: format!("http://{addr}"), state, _stop: stop }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
