@@ -13,24 +13,13 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{origin}:{line}: {message}")]
-    Syntax {
-        origin: String,
-        line: usize,
-        message: String,
-    },
+    Syntax { origin: String, line: usize, message: String },
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
     #[error("{origin}: {field}: {message}")]
-    Invalid {
-        origin: String,
-        field: &'static str,
-        message: String,
-    },
+    Invalid { origin: String, field: &'static str, message: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,10 +95,8 @@ impl Config {
         let mut table = parse_table("<defaults>", DEFAULT_TOML)?;
         let mut origin = "<defaults>".to_string();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
             origin = path.display().to_string();
             // Typed check of the file alone first, so errors point at its lines.
             toml::from_str::<PartialCheck>(&text).map_err(|e| syntax(&origin, &text, &e))?;
@@ -120,17 +107,13 @@ impl Config {
                 continue;
             };
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
-            set_path(&mut table, &keys, &value).map_err(|message| ConfigError::Env {
-                name: name.clone(),
-                message,
-            })?;
+            set_path(&mut table, &keys, &value).map_err(|message| ConfigError::Env { name: name.clone(), message })?;
         }
-        let config: Config =
-            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
-                origin: origin.clone(),
-                line: 0,
-                message: e.message().to_string(),
-            })?;
+        let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
+            origin: origin.clone(),
+            line: 0,
+            message: e.message().to_string(),
+        })?;
         config.validate(&origin)?;
         Ok(config)
     }
@@ -145,10 +128,7 @@ impl Config {
             return Err(invalid("media.max_streams", "must be at least 1"));
         }
         if self.signaling.max_message_bytes < 1024 || self.signaling.max_message_bytes > 1 << 20 {
-            return Err(invalid(
-                "signaling.max_message_bytes",
-                "must be between 1024 and 1048576",
-            ));
+            return Err(invalid("signaling.max_message_bytes", "must be between 1024 and 1048576"));
         }
         for url in &self.ice.stun_urls {
             if !url.starts_with("stun:") && !url.starts_with("stuns:") {
@@ -161,10 +141,7 @@ impl Config {
             }
         }
         if !self.ice.turn_urls.is_empty() && self.ice.turn_secret.0.is_empty() {
-            return Err(invalid(
-                "ice.turn_secret",
-                "turn_urls are set but turn_secret is empty",
-            ));
+            return Err(invalid("ice.turn_secret", "turn_urls are set but turn_secret is empty"));
         }
         if self.ice.turn_ttl_secs == 0 {
             return Err(invalid("ice.turn_ttl_secs", "must be at least 1"));
@@ -219,8 +196,7 @@ struct PartialSignaling {
 }
 
 fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>()
-        .map_err(|e| syntax(origin, text, &e))
+    text.parse::<toml::Table>().map_err(|e| syntax(origin, text, &e))
 }
 
 fn syntax(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {
@@ -233,11 +209,7 @@ fn syntax(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {
 
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
@@ -260,19 +232,13 @@ fn set_path(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), S
             _ => return Err(format!("unknown section `{k}`")),
         };
     }
-    let old = cur
-        .get(last)
-        .ok_or_else(|| format!("unknown setting `{last}`"))?;
+    let old = cur.get(last).ok_or_else(|| format!("unknown setting `{last}`"))?;
     let value = match old {
         toml::Value::String(_) => toml::Value::String(raw.to_string()),
-        toml::Value::Integer(_) => toml::Value::Integer(
-            raw.parse()
-                .map_err(|_| format!("`{raw}` is not an integer"))?,
-        ),
-        toml::Value::Boolean(_) => toml::Value::Boolean(
-            raw.parse()
-                .map_err(|_| format!("`{raw}` is not true or false"))?,
-        ),
+        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| format!("`{raw}` is not an integer"))?),
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.parse().map_err(|_| format!("`{raw}` is not true or false"))?)
+        }
         toml::Value::Array(_) => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
@@ -291,10 +257,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
@@ -321,13 +284,9 @@ mod tests {
 
     #[test]
     fn env_errors_name_the_variable() {
-        let e = Config::load_with_env(None, env(&[("PLAYCAST__MEDIA__MAX_STREAMS", "many")]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__MEDIA__MAX_STREAMS", "many")])).unwrap_err().to_string();
         assert!(e.contains("PLAYCAST__MEDIA__MAX_STREAMS"), "{e}");
-        let e = Config::load_with_env(None, env(&[("PLAYCAST__MEDIA__NOPE", "1")]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__MEDIA__NOPE", "1")])).unwrap_err().to_string();
         assert!(e.contains("unknown setting `nope`"), "{e}");
     }
 
@@ -348,9 +307,8 @@ mod tests {
 
     #[test]
     fn turn_without_secret_is_refused() {
-        let e = Config::load_with_env(None, env(&[("PLAYCAST__ICE__TURN_URLS", "turn:t:3478")]))
-            .unwrap_err()
-            .to_string();
+        let e =
+            Config::load_with_env(None, env(&[("PLAYCAST__ICE__TURN_URLS", "turn:t:3478")])).unwrap_err().to_string();
         assert!(e.contains("turn_secret"), "{e}");
     }
 

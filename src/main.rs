@@ -35,6 +35,10 @@ enum Command {
         /// Draw capture-time stamps into every frame (latency measurement).
         #[arg(long)]
         stamp: bool,
+        /// Bare senders: no congestion-control feedback, no retransmission, no
+        /// frame-dropping queue. Only the benchmark's baseline uses it.
+        #[arg(long, hide = true)]
+        bare: bool,
     },
     /// Pipeline description files.
     Pipeline {
@@ -65,8 +69,7 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "playcast=info,warp=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "playcast=info,warp=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -83,7 +86,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = || Config::load(cli.config.as_deref()).context("loading configuration");
     match cli.command {
-        Command::Serve { listen, pipelines, stamp } => {
+        Command::Serve { listen, pipelines, stamp, bare } => {
             let mut config = config()?;
             if let Some(l) = listen {
                 config.server.listen = l;
@@ -92,12 +95,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.media.pipelines_dir = p;
             }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            rt.block_on(serve(config, StreamOptions { stamp, bare: false }))?;
+            rt.block_on(serve(config, StreamOptions { stamp, bare }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pipeline { command } => {
             let config = config()?;
-            gst::init().context("initialising GStreamer")?;
+            playcast::media::init().context("initialising GStreamer")?;
             let files = match &command {
                 PipelineCommand::Check { files } if !files.is_empty() => files.clone(),
                 _ => pipeline_files(&config.media.pipelines_dir)?,
@@ -151,7 +154,8 @@ async fn serve(config: Config, options: StreamOptions) -> anyhow::Result<()> {
     println!("Playcast is running. Open http://{host}:{}/ in a browser.", addr.port());
     println!("No login is needed on the embedded defaults; streams start when the page opens.");
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -31,11 +31,19 @@ async fn chromium_decodes_the_stream_with_audio() {
     let after = browser.eval(inbound).await;
 
     let pick = |v: &serde_json::Value, kind: &str, field: &str| {
-        v.as_array().unwrap().iter().find(|s| s["kind"] == kind).map(|s| s[field].as_f64().unwrap_or(0.0)).unwrap_or(0.0)
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == kind)
+            .map(|s| s[field].as_f64().unwrap_or(0.0))
+            .unwrap_or(0.0)
     };
     let decoded = pick(&after, "video", "framesDecoded") - pick(&before, "video", "framesDecoded");
     let expected = (FPS * 10) as f64;
-    assert!(decoded >= 0.9 * expected, "decoded {decoded} frames in 10 s, expected at least 90% of {expected}; stats {after}");
+    assert!(
+        decoded >= 0.9 * expected,
+        "decoded {decoded} frames in 10 s, expected at least 90% of {expected}; stats {after}"
+    );
     assert_eq!(pick(&after, "video", "frameWidth") as i64, WIDTH, "{after}");
     assert_eq!(pick(&after, "video", "frameHeight") as i64, HEIGHT, "{after}");
     let audio = pick(&after, "audio", "packetsReceived") - pick(&before, "audio", "packetsReceived");

@@ -17,7 +17,7 @@ use playcast::signaling::protocol::ServerMessage;
 use tokio::sync::mpsc;
 
 fn catalog(dir: &Path) -> Arc<Catalog> {
-    gst::init().unwrap();
+    playcast::media::init().unwrap();
     let c = Arc::new(Catalog::new(dir, Box::new(GstRegistry), Box::<GstProbe>::default()));
     c.reload().unwrap();
     c
@@ -46,7 +46,11 @@ fn repo_pipelines() -> std::path::PathBuf {
 }
 
 /// Waits for the first event matching `f`.
-async fn wait_event(rx: &mut mpsc::UnboundedReceiver<StreamEvent>, what: &str, f: impl Fn(&StreamEvent) -> bool) -> StreamEvent {
+async fn wait_event(
+    rx: &mut mpsc::UnboundedReceiver<StreamEvent>,
+    what: &str,
+    f: impl Fn(&StreamEvent) -> bool,
+) -> StreamEvent {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -58,7 +62,10 @@ async fn wait_event(rx: &mut mpsc::UnboundedReceiver<StreamEvent>, what: &str, f
     }
 }
 
-fn open(s: &Streams, req: OpenRequest) -> (Box<dyn StreamControl>, ServerMessage, mpsc::UnboundedReceiver<StreamEvent>) {
+fn open(
+    s: &Streams,
+    req: OpenRequest,
+) -> (Box<dyn StreamControl>, ServerMessage, mpsc::UnboundedReceiver<StreamEvent>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let opened = s.open(req, tx).expect("stream opens");
     (opened.control, opened.welcome, rx)
@@ -70,7 +77,9 @@ async fn offer_negotiates_h264_opus_bundle_and_twcc() {
     let (control, welcome, mut rx) = open(&s, small());
     let ServerMessage::Welcome { encoder, width, .. } = &welcome else { panic!("{welcome:?}") };
     assert_eq!((encoder.as_str(), *width), ("x264enc", Some(320)));
-    let StreamEvent::Offer(sdp) = wait_event(&mut rx, "offer", |e| matches!(e, StreamEvent::Offer(_))).await else { unreachable!() };
+    let StreamEvent::Offer(sdp) = wait_event(&mut rx, "offer", |e| matches!(e, StreamEvent::Offer(_))).await else {
+        unreachable!()
+    };
     for needle in [
         "a=group:BUNDLE video0 audio1",
         "a=rtpmap:96 H264/90000",
@@ -83,15 +92,24 @@ async fn offer_negotiates_h264_opus_bundle_and_twcc() {
         "transport-wide-cc-extensions",
         "a=fingerprint:sha-256",
         "a=sendonly",
+        "rtp-hdrext/playout-delay",
+        "msid:playcast-video",
     ] {
         assert!(sdp.contains(needle), "offer lacks `{needle}`:\n{sdp}");
     }
     let plid = sdp.split("profile-level-id=").nth(1).map(|r| &r[..6]).unwrap_or_default();
-    assert!(plid.starts_with("42") || plid.starts_with("4d"), "profile-level-id {plid} is not constrained-baseline/main");
+    assert!(
+        plid.starts_with("42") || plid.starts_with("4d"),
+        "profile-level-id {plid} is not constrained-baseline/main"
+    );
     // Audio must not carry an RTX group: Chromium refuses it.
     let audio = &sdp[sdp.find("m=audio").unwrap()..];
     assert!(!audio.contains("ssrc-group:FID"), "{audio}");
-    let StreamEvent::Candidate { candidate, .. } = wait_event(&mut rx, "candidate", |e| matches!(e, StreamEvent::Candidate { .. })).await else { unreachable!() };
+    let StreamEvent::Candidate { candidate, .. } =
+        wait_event(&mut rx, "candidate", |e| matches!(e, StreamEvent::Candidate { .. })).await
+    else {
+        unreachable!()
+    };
     assert!(candidate.starts_with("candidate:"), "{candidate}");
     assert_eq!(s.live().len(), 1);
     tokio::task::spawn_blocking(move || control.stop()).await.unwrap();
@@ -211,7 +229,10 @@ async fn pipeline_error_ends_with_a_reason() {
     match s.open(OpenRequest { pipeline: Some("broken".into()), ..small() }, tx) {
         Err(e) => assert!(e.message.contains("refused to start") || e.message.contains("playcast-input"), "{e:?}"),
         Ok(opened) => {
-            let StreamEvent::Ended(reason) = wait_event(&mut rx, "end", |e| matches!(e, StreamEvent::Ended(_))).await else { unreachable!() };
+            let StreamEvent::Ended(reason) = wait_event(&mut rx, "end", |e| matches!(e, StreamEvent::Ended(_))).await
+            else {
+                unreachable!()
+            };
             assert!(reason.starts_with("pipeline error in"), "{reason}");
             assert!(reason.contains("filesrc"), "{reason}");
             tokio::task::spawn_blocking(move || opened.control.stop()).await.unwrap();
@@ -260,7 +281,7 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_streams_leak_no_threads_fds_or_memory() {
     let s = streams(&repo_pipelines(), 2);
-    let mut run = |n: usize| {
+    let run = |n: usize| {
         let s = &s;
         async move {
             for _ in 0..n {
@@ -280,7 +301,9 @@ async fn fifty_streams_leak_no_threads_fds_or_memory() {
     run(50).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (threads2, fds2, rss2, heap2) = (proc_count("task"), proc_count("fd"), rss_kib(), heap_in_use());
-    eprintln!("threads {threads} -> {threads2}, fds {fds} -> {fds2}, heap {heap} -> {heap2} B, rss {rss} KiB -> {rss2} KiB");
+    eprintln!(
+        "threads {threads} -> {threads2}, fds {fds} -> {fds2}, heap {heap} -> {heap2} B, rss {rss} KiB -> {rss2} KiB"
+    );
     assert!(threads2 <= threads + 2, "threads grew from {threads} to {threads2} over 50 streams");
     assert!(fds2 <= fds + 2, "file descriptors grew from {fds} to {fds2} over 50 streams");
     // A leaked stream holds frames and encoder state, hundreds of KiB at

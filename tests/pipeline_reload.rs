@@ -91,14 +91,16 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
     assert_eq!(encoder, "x264enc");
 
     // A valid edit applies to new streams.
-    std::fs::write(&file, good.replace("default = 1280", "default = 640").replace("Synthetic SMPTE", "Edited SMPTE")).unwrap();
+    std::fs::write(&file, good.replace("default = 1280", "default = 640").replace("Synthetic SMPTE", "Edited SMPTE"))
+        .unwrap();
     let v = wait_view(&base, "test-pattern", "took the valid edit", |v| {
         v["error"].is_null() && v["description"].as_str().is_some_and(|d| d.starts_with("Edited"))
     })
     .await;
     assert_eq!(v["runnable"], true, "{v}");
     let (tx, _rx3) = mpsc::unbounded_channel();
-    let third = streams.open(OpenRequest { pipeline: Some("test-pattern".into()), params: BTreeMap::new() }, tx).unwrap();
+    let third =
+        streams.open(OpenRequest { pipeline: Some("test-pattern".into()), params: BTreeMap::new() }, tx).unwrap();
     let ServerMessage::Welcome { width, .. } = &third.welcome else { panic!() };
     assert_eq!(*width, Some(640), "the new default applies to a new stream");
 

@@ -31,9 +31,11 @@ const WS_HARD_LIMIT: usize = 1 << 20;
 
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let api = warp::path("api").and(warp::path("v1"));
-    let health = api.and(warp::path("health")).and(warp::path::end()).and(warp::get()).map(|| {
-        warp::reply::json(&serde_json::json!({"status": "ok"}))
-    });
+    let health = api
+        .and(warp::path("health"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
     let pipelines = api
         .and(warp::path("pipelines"))
         .and(warp::path::end())
@@ -47,11 +49,13 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .and(with(state.clone()))
         .and_then(|name: String, s: AppState| async move {
-            pipeline_views(&s)
-                .into_iter()
-                .find(|p| p.name == name)
-                .map(|p| warp::reply::json(&p))
-                .ok_or_else(|| warp::reject::custom(Problem::new(StatusCode::NOT_FOUND, "no-such-pipeline", format!("no pipeline named `{}`", name.chars().take(64).collect::<String>()))))
+            pipeline_views(&s).into_iter().find(|p| p.name == name).map(|p| warp::reply::json(&p)).ok_or_else(|| {
+                warp::reject::custom(Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "no-such-pipeline",
+                    format!("no pipeline named `{}`", name.chars().take(64).collect::<String>()),
+                ))
+            })
         });
     let streams = api
         .and(warp::path("streams"))
@@ -59,16 +63,13 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .and(with(state.clone()))
         .map(|s: AppState| warp::reply::json(&s.streams.live()));
-    let signal = api
-        .and(warp::path("signal"))
-        .and(warp::path::end())
-        .and(warp::ws())
-        .and(with(state))
-        .map(|ws: warp::ws::Ws, s: AppState| {
+    let signal = api.and(warp::path("signal")).and(warp::path::end()).and(warp::ws()).and(with(state)).map(
+        |ws: warp::ws::Ws, s: AppState| {
             ws.max_message_size(WS_HARD_LIMIT)
                 .max_frame_size(WS_HARD_LIMIT)
                 .on_upgrade(move |socket| signal_connection(socket, s))
-        });
+        },
+    );
 
     health
         .or(pipelines)
@@ -112,7 +113,11 @@ fn pipeline_views(s: &AppState) -> Vec<PipelineView> {
             encoder: e.current.as_ref().and_then(|c| c.selection.chosen_element().map(str::to_string)),
             encoder_choice: e.current.as_ref().map(|c| c.selection.explain()),
             notes: e.current.as_ref().map(|c| c.notes.clone()).unwrap_or_default(),
-            loaded_at_unix: e.current.as_ref().and_then(|c| c.loaded_at.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+            loaded_at_unix: e
+                .current
+                .as_ref()
+                .and_then(|c| c.loaded_at.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
             error: e.error,
         })
         .collect()

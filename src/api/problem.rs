@@ -30,8 +30,7 @@ impl Reply for Problem {
     fn into_response(self) -> warp::reply::Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut res = warp::reply::with_status(warp::reply::json(&self), status).into_response();
-        res.headers_mut()
-            .insert("content-type", warp::http::HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/problem+json"));
         res
     }
 }

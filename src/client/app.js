@@ -47,14 +47,15 @@ function helloMessage() {
   const msg = { type: 'hello', version: 1 };
   const pipeline = query.get('pipeline');
   if (pipeline) msg.pipeline = pipeline;
+  // Every other query parameter is a pipeline parameter; the server checks
+  // names, types and bounds against the pipeline file.
   const params = {};
-  for (const key of ['width', 'height', 'framerate', 'bitrate']) {
-    const raw = query.get(key);
-    if (raw !== null && raw !== '' && Number.isFinite(Number(raw))) params[key] = Number(raw);
+  for (const [key, raw] of query) {
+    if (['pipeline', 'overlay', 'stamp', 'token'].includes(key) || raw === '') continue;
+    if (raw === 'true' || raw === 'false') params[key] = raw === 'true';
+    else if (Number.isFinite(Number(raw))) params[key] = Number(raw);
+    else params[key] = raw;
   }
-  const audio = query.get('audio');
-  if (audio === 'true' || audio === '1') params.audio = true;
-  else if (audio === 'false' || audio === '0') params.audio = false;
   if (Object.keys(params).length) msg.params = params;
   return msg;
 }

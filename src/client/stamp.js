@@ -125,7 +125,11 @@ export function startStampRecorder(video) {
     ctx.drawImage(video, 0, 0, STRIP_WIDTH, CELL, 0, 0, STRIP_WIDTH, CELL);
     const stamp = decodeStrip(ctx.getImageData(0, 0, STRIP_WIDTH, CELL).data);
     // expectedDisplayTime is when the frame reaches the screen, which is what "glass" means.
-    const shownAt = performance.timeOrigin + (metadata.expectedDisplayTime ?? now);
+    // performance.timeOrigin can sit tens of ms away from the system clock (it is
+    // fixed once per process), while the server stamps with the system clock, so
+    // anchor the performance timeline to Date.now() at this very moment instead.
+    const wallOffset = Date.now() - performance.now();
+    const shownAt = wallOffset + (metadata.expectedDisplayTime ?? now);
     const ms = stamp === null ? NaN : latencyMs(stamp, shownAt);
     if (!(ms >= MIN_LATENCY_MS && ms <= MAX_LATENCY_MS)) {
       rec.undecodable++;

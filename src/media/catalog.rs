@@ -65,10 +65,8 @@ impl Catalog {
             .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
             .collect();
         paths.sort();
-        let reports: Vec<CheckReport> = paths
-            .iter()
-            .map(|p| check_file(p, self.registry.as_ref(), self.probe.as_ref()))
-            .collect();
+        let reports: Vec<CheckReport> =
+            paths.iter().map(|p| check_file(p, self.registry.as_ref(), self.probe.as_ref())).collect();
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries.retain(|name, e| {
             let keep = paths.contains(&e.path);
@@ -116,12 +114,7 @@ impl Catalog {
     }
 
     pub fn list(&self) -> Vec<(String, Entry)> {
-        self.entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Reloads on every change in the folder until the returned guard is dropped.

@@ -95,7 +95,12 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
                 for n in names {
                     match known_element(&n) {
                         Some(what) => {
-                            notes.push(format!("{}:{}: {}: {n} is not on this machine ({what})", spec.path.display(), f.line, f.field));
+                            notes.push(format!(
+                                "{}:{}: {}: {n} is not on this machine ({what})",
+                                spec.path.display(),
+                                f.line,
+                                f.field
+                            ));
                             if !is_audio || audio_on {
                                 base_missing = true;
                             }
@@ -129,7 +134,10 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
             ChainCheck::Ok => {
                 if let Some(b) = &enc.bitrate {
                     if let Some(m) = missing_property(&enc.element, &b.property) {
-                        errors.push(SpecError { field: format!("{}.bitrate", at.field.trim_end_matches(".properties")), ..error(&at, m) });
+                        errors.push(SpecError {
+                            field: format!("{}.bitrate", at.field.trim_end_matches(".properties")),
+                            ..error(&at, m)
+                        });
                     }
                 }
             }
@@ -200,8 +208,5 @@ fn parse_chain(text: &str) -> ChainCheck {
 fn missing_property(factory: &str, property: &str) -> Option<String> {
     use gst::prelude::*;
     let element = gst::ElementFactory::make(factory).build().ok()?;
-    element
-        .find_property(property)
-        .is_none()
-        .then(|| format!("no property \"{property}\" in element \"{factory}\""))
+    element.find_property(property).is_none().then(|| format!("no property \"{property}\" in element \"{factory}\""))
 }

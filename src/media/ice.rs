@@ -33,7 +33,11 @@ impl IceServers {
         if !config.turn_urls.is_empty() {
             let (username, credential) =
                 turn_credentials(&config.turn_secret.0, user, now, Duration::from_secs(config.turn_ttl_secs));
-            servers.push(IceServer { urls: config.turn_urls.clone(), username: Some(username), credential: Some(credential) });
+            servers.push(IceServer {
+                urls: config.turn_urls.clone(),
+                username: Some(username),
+                credential: Some(credential),
+            });
         }
         IceServers(servers)
     }

@@ -60,9 +60,13 @@ impl EncoderProbe for AssumeOpens {
 pub enum Outcome {
     Chosen,
     /// Elements the candidate needs that this machine lacks.
-    Missing { elements: Vec<String> },
+    Missing {
+        elements: Vec<String>,
+    },
     /// Present, but a test encode failed.
-    FailedToOpen { reason: String },
+    FailedToOpen {
+        reason: String,
+    },
     /// An earlier candidate won.
     NotTried,
 }
@@ -251,7 +255,11 @@ mod tests {
     struct Refuses(&'static str);
     impl EncoderProbe for Refuses {
         fn opens(&self, _: &PipelineSpec, e: &EncoderSpec) -> Result<(), String> {
-            if e.element == self.0 { Err("no device".into()) } else { Ok(()) }
+            if e.element == self.0 {
+                Err("no device".into())
+            } else {
+                Ok(())
+            }
         }
     }
 
@@ -259,7 +267,8 @@ mod tests {
 
     #[test]
     fn windows_with_nvidia_picks_nvenc() {
-        let reg = FixedRegistry::new(WIN_BASE.iter().copied().chain(["nvh264enc", "qsvh264enc", "mfh264enc", "x264enc"]));
+        let reg =
+            FixedRegistry::new(WIN_BASE.iter().copied().chain(["nvh264enc", "qsvh264enc", "mfh264enc", "x264enc"]));
         let s = select(&spec(), &reg, &AssumeOpens);
         assert_eq!(s.chosen_element(), Some("nvh264enc"));
         assert!(s.attempts[1..].iter().all(|a| a.outcome == Outcome::NotTried));

@@ -169,8 +169,7 @@ pub struct PipelineSpec {
     pub audio: Option<AudioSpec>,
 }
 
-pub const DEFAULT_AUDIO_ENCODER: &str =
-    "opusenc bitrate=96000 frame-size=10 audio-type=restricted-lowdelay";
+pub const DEFAULT_AUDIO_ENCODER: &str = "opusenc bitrate=96000 frame-size=10 audio-type=restricted-lowdelay";
 
 // ---- the file's shape, as serde sees it ------------------------------------
 
@@ -229,12 +228,9 @@ struct RawAudio {
 impl PipelineSpec {
     /// Reads and parses a file; the pipeline's name is the file stem.
     pub fn load(path: &Path) -> Result<Self, SpecErrors> {
-        let err = |message: String| SpecErrors(vec![SpecError {
-            path: path.to_owned(),
-            line: 0,
-            field: String::new(),
-            message,
-        }]);
+        let err = |message: String| {
+            SpecErrors(vec![SpecError { path: path.to_owned(), line: 0, field: String::new(), message }])
+        };
         let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
         if meta.len() > MAX_FILE_BYTES {
             return Err(err(format!(
@@ -243,27 +239,17 @@ impl PipelineSpec {
             )));
         }
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            err(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
-        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| err(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))?;
         Self::parse(path, &text)
     }
 
     /// Parses file text; `path` names the file in errors and gives the name.
     pub fn parse(path: &Path, text: &str) -> Result<Self, SpecErrors> {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let mut errors = Vec::new();
         let mut push = |line: usize, field: &str, message: String| {
-            errors.push(SpecError {
-                path: path.to_owned(),
-                line,
-                field: field.to_string(),
-                message,
-            })
+            errors.push(SpecError { path: path.to_owned(), line, field: field.to_string(), message })
         };
         if !valid_name(&name) {
             push(1, "", format!("file name `{name}` must be lowercase letters, digits and dashes"));
@@ -334,21 +320,24 @@ impl PipelineSpec {
                     ParamKind::Str { default: d.clone(), choices }
                 }
                 other => {
-                    push(dline, &field, format!("default must be an integer, true/false or a string, not {}", other.type_str()));
+                    push(
+                        dline,
+                        &field,
+                        format!("default must be an integer, true/false or a string, not {}", other.type_str()),
+                    );
                     continue;
                 }
             };
-            params.push(ParamSpec {
-                name: pname.get_ref().clone(),
-                kind,
-                help: p.help.clone(),
-                line: pline,
-            });
+            params.push(ParamSpec { name: pname.get_ref().clone(), kind, help: p.help.clone(), line: pline });
         }
 
         let mut encoders = Vec::new();
         if raw.video.encoders.is_empty() {
-            push(line(raw.video.source.span().start), "video.encoders", "at least one encoder candidate is needed".into());
+            push(
+                line(raw.video.source.span().start),
+                "video.encoders",
+                "at least one encoder candidate is needed".into(),
+            );
         }
         for (i, e) in raw.video.encoders.iter().enumerate() {
             let field = format!("video.encoders[{i}]");
@@ -360,12 +349,19 @@ impl PipelineSpec {
             }
             let profile = e.profile.get_ref().trim().to_string();
             if !PROFILES.contains(&profile.as_str()) {
-                push(line(e.profile.span().start), &format!("{field}.profile"),
-                    format!("`{profile}` is not one of {}", PROFILES.join(", ")));
+                push(
+                    line(e.profile.span().start),
+                    &format!("{field}.profile"),
+                    format!("`{profile}` is not one of {}", PROFILES.join(", ")),
+                );
             }
             if let Some(b) = &e.bitrate {
                 if b.property.is_empty() {
-                    push(eline, &format!("{field}.bitrate.property"), "must name the encoder's bitrate property".into());
+                    push(
+                        eline,
+                        &format!("{field}.bitrate.property"),
+                        "must name the encoder's bitrate property".into(),
+                    );
                 }
             }
             encoders.push(EncoderSpec {
@@ -391,15 +387,11 @@ impl PipelineSpec {
             },
             audio: raw.audio.as_ref().map(|a| AudioSpec {
                 source: frag("audio.source", &a.source),
-                encoder: a
-                    .encoder
-                    .as_ref()
-                    .map(|s| frag("audio.encoder", s))
-                    .unwrap_or(Fragment {
-                        text: DEFAULT_AUDIO_ENCODER.to_string(),
-                        line: line(a.source.span().start),
-                        field: "audio.encoder".into(),
-                    }),
+                encoder: a.encoder.as_ref().map(|s| frag("audio.encoder", s)).unwrap_or(Fragment {
+                    text: DEFAULT_AUDIO_ENCODER.to_string(),
+                    line: line(a.source.span().start),
+                    field: "audio.encoder".into(),
+                }),
             }),
         };
 
@@ -418,7 +410,9 @@ impl PipelineSpec {
                 push(f.line, &f.field, m);
             }
         }
-        if let Some(e) = spec.video.encoders.iter().find(|e| e.properties.as_ref().is_some_and(|p| p.text.contains('!'))) {
+        if let Some(e) =
+            spec.video.encoders.iter().find(|e| e.properties.as_ref().is_some_and(|p| p.text.contains('!')))
+        {
             push(e.line, "properties", "properties must not contain `!`: put elements in `before`".into());
         }
         if errors.is_empty() {
@@ -462,10 +456,8 @@ impl PipelineSpec {
         let mut values = BTreeMap::new();
         for p in &self.params {
             let given = overrides.get(&p.name);
-            let bad = |expected: &str| ParamError::Invalid {
-                name: p.name.clone(),
-                message: format!("expected {expected}"),
-            };
+            let bad =
+                |expected: &str| ParamError::Invalid { name: p.name.clone(), message: format!("expected {expected}") };
             let value = match (&p.kind, given) {
                 (ParamKind::Int { default, .. }, None) => ParamValue::Int(*default),
                 (ParamKind::Int { min, max, .. }, Some(v)) => {
@@ -590,9 +582,7 @@ fn valid_ident(s: &str) -> bool {
 
 /// Pipeline names come from file names and appear in URLs.
 pub fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// The dotted field a serde error is about, when its message names one.
@@ -696,10 +686,7 @@ source = "audiotestsrc"
         assert_eq!(s.video.encoders[0].line, 10);
         assert_eq!(s.audio.as_ref().unwrap().encoder.text, DEFAULT_AUDIO_ENCODER);
         let p = s.defaults();
-        assert_eq!(
-            p.substitute(&s.video.source.text),
-            "videotestsrc pattern=smpte ! video/x-raw,width=640"
-        );
+        assert_eq!(p.substitute(&s.video.source.text), "videotestsrc pattern=smpte ! video/x-raw,width=640");
     }
 
     #[test]
@@ -726,9 +713,7 @@ source = "audiotestsrc"
 
     #[test]
     fn bounds_and_placeholders_are_checked() {
-        let bad = GOOD
-            .replace("default = 640, min = 16", "default = 5, min = 16")
-            .replace("${pattern}", "${patern}");
+        let bad = GOOD.replace("default = 640, min = 16", "default = 5, min = 16").replace("${pattern}", "${patern}");
         let errs = parse(&bad).unwrap_err();
         let text = errs.to_string();
         assert_eq!(errs.0.len(), 2, "{text}");

@@ -45,7 +45,10 @@ impl From<glib::BoolError> for MediaError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
     Offer(String),
-    Candidate { mline: u32, candidate: String },
+    Candidate {
+        mline: u32,
+        candidate: String,
+    },
     /// The stream is over; the reason is for people.
     Ended(String),
 }
@@ -102,11 +105,18 @@ impl Stream {
             audio.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking audio to webrtcbin: {e}")))?;
         }
         for pad in webrtc.sink_pads() {
+            let is_video = pad
+                .peer()
+                .is_some_and(|p| p.parent_element().is_some_and(|e| e == *video.upcast_ref::<gst::Element>()));
+            // Separate media streams: the browser then does not hold video
+            // back to keep lip sync with audio's larger jitter buffer.
+            if !options.bare {
+                pad.set_property("msid", if is_video { "playcast-video" } else { "playcast-audio" });
+            }
             let t = pad.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
             t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
             // Retransmission for video only: Chromium refuses an audio stream
             // with an RTX SSRC group, and late audio is better concealed.
-            let is_video = pad.peer().is_some_and(|p| p.parent_element().is_some_and(|e| e == *video.upcast_ref::<gst::Element>()));
             if is_video && !options.bare {
                 t.set_property("do-nack", true);
             }
@@ -143,7 +153,8 @@ impl Stream {
 
     /// Applies the browser's answer.
     pub fn set_answer(&self, sdp: &str) -> Result<(), MediaError> {
-        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| MediaError::Sdp("unparsable".into()))?;
+        let msg =
+            gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| MediaError::Sdp("unparsable".into()))?;
         if msg.medias_len() == 0 {
             return Err(MediaError::Sdp("no media sections".into()));
         }
@@ -211,7 +222,7 @@ fn connect_signals(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>)
     let weak = webrtc.downgrade();
     let tx = events.clone();
     webrtc.connect("on-negotiation-needed", false, move |_| {
-        let Some(webrtc) = weak.upgrade() else { return None };
+        let webrtc = weak.upgrade()?;
         let weak = webrtc.downgrade();
         let tx = tx.clone();
         let promise = gst::Promise::with_change_func(move |reply| {
@@ -267,9 +278,7 @@ fn connect_signals(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>)
 fn parse_bin(field: &str, desc: &str) -> Result<gst::Bin, MediaError> {
     let element = gst::parse::bin_from_description_full(desc, false, None, gst::ParseFlags::FATAL_ERRORS)
         .map_err(|e| MediaError::Build { field: field.into(), message: e.message().to_string() })?;
-    element
-        .downcast::<gst::Bin>()
-        .map_err(|_| MediaError::Build { field: field.into(), message: "not a bin".into() })
+    element.downcast::<gst::Bin>().map_err(|_| MediaError::Build { field: field.into(), message: "not a bin".into() })
 }
 
 /// Source, filters, encoder and payloader of the video, ending in RTP.
@@ -318,7 +327,10 @@ pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions
         .field("rtcp-fb-nack-pli", true)
         .field("rtcp-fb-ccm-fir", true);
     if !options.bare {
-        caps = caps.field("rtcp-fb-transport-cc", true).field("extmap-1", TWCC_URI);
+        caps = caps
+            .field("rtcp-fb-transport-cc", true)
+            .field("extmap-1", TWCC_URI)
+            .field("extmap-2", super::playout_delay::URI);
     }
     finish_bin(&bin, "vpay", caps.build())?;
     Ok(bin)
@@ -326,7 +338,11 @@ pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions
 
 /// Audio source, Opus encoder and payloader; `None` when the file has no
 /// audio or the `audio` parameter is off.
-pub fn build_audio_bin(loaded: &Loaded, params: &Params, options: &StreamOptions) -> Result<Option<gst::Bin>, MediaError> {
+pub fn build_audio_bin(
+    loaded: &Loaded,
+    params: &Params,
+    options: &StreamOptions,
+) -> Result<Option<gst::Bin>, MediaError> {
     let Some(audio) = &loaded.spec.audio else { return Ok(None) };
     if params.bool("audio") == Some(false) {
         return Ok(None);
@@ -355,9 +371,11 @@ fn finish_bin(bin: &gst::Bin, payloader: &str, caps: gst::Caps) -> Result<(), Me
     let filter = gst::ElementFactory::make("capsfilter").property("caps", caps).build()?;
     bin.add(&filter)?;
     pay.link(&filter).map_err(|e| MediaError::Gst(e.to_string()))?;
-    let ghost = gst::GhostPad::builder_with_target(&filter.static_pad("src").ok_or_else(|| MediaError::Gst("capsfilter src".into()))?)?
-        .name("src")
-        .build();
+    let ghost = gst::GhostPad::builder_with_target(
+        &filter.static_pad("src").ok_or_else(|| MediaError::Gst("capsfilter src".into()))?,
+    )?
+    .name("src")
+    .build();
     ghost.set_active(true)?;
     bin.add_pad(&ghost.clone().upcast::<gst::Pad>())?;
     Ok(())

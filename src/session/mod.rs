@@ -92,12 +92,16 @@ impl StreamHost for Streams {
         let name = req.pipeline.unwrap_or_else(|| self.config.media.default_pipeline.clone());
         let pipeline_err = |m: String| ProtocolError::new(ErrorCode::Pipeline, m);
         let entry = self.catalog.get(&name).ok_or_else(|| {
-            ProtocolError::new(ErrorCode::BadRequest, format!("no pipeline named `{}`", name.chars().take(64).collect::<String>()))
+            ProtocolError::new(
+                ErrorCode::BadRequest,
+                format!("no pipeline named `{}`", name.chars().take(64).collect::<String>()),
+            )
         })?;
         let loaded = entry.current.ok_or_else(|| {
             pipeline_err(format!("pipeline `{name}` has no valid version: {}", entry.error.unwrap_or_default()))
         })?;
-        let params = loaded.spec.resolve(&req.params).map_err(|e| ProtocolError::new(ErrorCode::BadRequest, e.to_string()))?;
+        let params =
+            loaded.spec.resolve(&req.params).map_err(|e| ProtocolError::new(ErrorCode::BadRequest, e.to_string()))?;
 
         let id = StreamId::new();
         {
@@ -115,7 +119,11 @@ impl StreamHost for Streams {
                     stream_id: id.clone(),
                     pipeline: name.clone(),
                     encoder: loaded.selection.chosen_element().unwrap_or_default().to_string(),
-                    params: params.0.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect(),
+                    params: params
+                        .0
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                        .collect(),
                     started_at: SystemTime::now(),
                 },
             );

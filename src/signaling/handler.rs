@@ -107,7 +107,11 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
     async fn on_frame(&mut self, frame: Frame) {
         let text = match frame {
             Frame::Binary(_) => {
-                return self.send_error(ErrorCode::BadJson, "binary frames are not part of the protocol; send JSON text", None)
+                return self.send_error(
+                    ErrorCode::BadJson,
+                    "binary frames are not part of the protocol; send JSON text",
+                    None,
+                )
             }
             Frame::Text(t) => t,
         };
@@ -143,7 +147,10 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
     fn live_for(&mut self, id: &StreamId) -> Result<&mut Live, ProtocolError> {
         match &mut self.live {
             Some(l) if &l.id == id => Ok(l),
-            _ => Err(ProtocolError::new(ErrorCode::UnknownStream, format!("no live stream `{}` on this connection", truncate(&id.0)))),
+            _ => Err(ProtocolError::new(
+                ErrorCode::UnknownStream,
+                format!("no live stream `{}` on this connection", truncate(&id.0)),
+            )),
         }
     }
 
@@ -184,8 +191,15 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
             ClientMessage::Answer { stream_id, sdp } => {
                 let live = self.live_for(&stream_id)?;
                 if !live.awaiting_answer {
-                    let message = if live.answered { "the last offer is already answered" } else { "answer before the server's offer" };
+                    let message = if live.answered {
+                        "the last offer is already answered"
+                    } else {
+                        "answer before the server's offer"
+                    };
                     return Err(ProtocolError::new(ErrorCode::OutOfOrder, message));
+                }
+                if sdp.trim().is_empty() {
+                    return Err(ProtocolError::new(ErrorCode::BadRequest, "`answer`: `sdp` is empty"));
                 }
                 live.control.set_answer(&sdp).map_err(|m| ProtocolError::new(ErrorCode::BadRequest, m))?;
                 live.awaiting_answer = false;

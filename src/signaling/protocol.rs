@@ -75,17 +75,29 @@ pub enum ServerMessage {
         audio: bool,
         ice_servers: Vec<IceServer>,
     },
-    Offer { stream_id: StreamId, sdp: String },
-    Ice { stream_id: StreamId, candidate: String, sdp_mline_index: u32 },
+    Offer {
+        stream_id: StreamId,
+        sdp: String,
+    },
+    Ice {
+        stream_id: StreamId,
+        candidate: String,
+        sdp_mline_index: u32,
+    },
     /// The stream ended; `reason` says why.
-    Bye { stream_id: StreamId, reason: String },
+    Bye {
+        stream_id: StreamId,
+        reason: String,
+    },
     Error {
         code: ErrorCode,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stream_id: Option<StreamId>,
     },
-    Pong { id: u64 },
+    Pong {
+        id: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,8 +135,8 @@ const CLIENT_TYPES: &[&str] = &["hello", "answer", "ice", "bye", "ping"];
 /// Decodes one client message, telling bad JSON, unknown types and bad
 /// fields apart.
 pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not JSON: {e}")))?;
     let Some(obj) = value.as_object() else {
         return Err(ProtocolError::new(ErrorCode::BadJson, "a message must be a JSON object"));
     };
@@ -195,11 +207,8 @@ mod tests {
     fn arb_client() -> impl Strategy<Value = ClientMessage> {
         let id = "[a-f0-9-]{1,36}".prop_map(StreamId);
         prop_oneof![
-            (Just(VERSION), proptest::option::of("[a-z-]{1,20}")).prop_map(|(version, pipeline)| ClientMessage::Hello {
-                version,
-                pipeline,
-                params: BTreeMap::new()
-            }),
+            (Just(VERSION), proptest::option::of("[a-z-]{1,20}"))
+                .prop_map(|(version, pipeline)| ClientMessage::Hello { version, pipeline, params: BTreeMap::new() }),
             (id.clone(), ".*").prop_map(|(stream_id, sdp)| ClientMessage::Answer { stream_id, sdp }),
             (id.clone(), ".*", any::<u32>()).prop_map(|(stream_id, candidate, sdp_mline_index)| ClientMessage::Ice {
                 stream_id,

@@ -90,7 +90,11 @@ impl Browser {
         }
         let driver = ns
             .command("chromedriver")
-            .args([format!("--port={DRIVER_PORT}"), format!("--allowed-ips={}", ns.outer), "--allowed-origins=*".into()])
+            .args([
+                format!("--port={DRIVER_PORT}"),
+                format!("--allowed-ips={}", ns.outer),
+                "--allowed-origins=*".into(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -163,7 +167,11 @@ pub fn pipelines_copy() -> tempfile::TempDir {
 
 /// Which command runs a program, or a loud failure.
 pub fn need(program: &str) {
-    let ok = Command::new("sh").args(["-c", &format!("command -v {program}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     assert!(ok, "{program} is not installed: scripts/setup.sh test installs it");
 }
 

@@ -1,0 +1,170 @@
+//! Glass-to-glass latency: Playcast against a bare webrtcbin baseline, both
+//! measured the same way in the same run.
+//!
+//! Each raw frame carries its capture time in a pixel strip (`media::stamp`);
+//! headless Chromium reads it back in `requestVideoFrameCallback` when the
+//! frame is presented. Service and browser run in a private network namespace.
+//!
+//! `cargo bench --bench glass_to_glass -- [--seconds N] [--only 720p|1080p] [--scene still|moving]`
+//! (as root: it creates a network namespace).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Browser, Service, SERVICE_PORT};
+use playcast::netns::Netns;
+
+/// The baseline sender: x264enc ultrafast/zerolatency and nothing else
+/// (no audio; started with `--bare`: no TWCC, no RTX, a plain queue).
+const BASELINE: &str = r#"
+description = "Benchmark baseline: bare x264enc sender"
+[params]
+width = { default = 1280, min = 160, max = 3840 }
+height = { default = 720, min = 120, max = 2160 }
+framerate = { default = 60, min = 1, max = 144 }
+bitrate = { default = 6000000, min = 250000, max = 50000000 }
+pattern = { default = "smpte" }
+motion = { default = 0, min = 0, max = 64 }
+[video]
+source = "videotestsrc is-live=true pattern=${pattern} horizontal-speed=${motion} ! video/x-raw,format=I420,width=${width},height=${height},framerate=${framerate}/1"
+[[video.encoders]]
+element = "x264enc"
+properties = "speed-preset=ultrafast tune=zerolatency"
+bitrate = { property = "bitrate", unit = "kbit/s" }
+profile = "constrained-baseline"
+"#;
+
+struct Case {
+    label: &'static str,
+    width: u32,
+    height: u32,
+    bitrate: u32,
+    scene: &'static str,
+    motion: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    samples: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    decoded_fps: f64,
+    presented_fps: f64,
+    cpu_pct: f64,
+    undecodable: f64,
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is 14th, stime 15th overall.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+async fn measure(baseline: bool, case: &Case, seconds: u64, pipelines: &Path) -> Figures {
+    let ns = Netns::create().expect("network namespace (run as root)");
+    let args: &[&str] = if baseline { &["--stamp", "--bare"] } else { &["--stamp"] };
+    let service = Service::start(&ns, pipelines, args, &[("RUST_LOG", "warn")]).await;
+    let browser = Browser::start(&ns).await;
+    let query = format!(
+        "width={}&height={}&framerate=60&bitrate={}&pattern=smpte&motion={}",
+        case.width, case.height, case.bitrate, case.motion
+    );
+    let url = if baseline {
+        format!("http://127.0.0.1:{SERVICE_PORT}/baseline.html?pipeline=baseline&{query}")
+    } else {
+        format!("http://127.0.0.1:{SERVICE_PORT}/?stamp=1&{query}")
+    };
+    browser.client.goto(&url).await.expect("open page");
+    browser.wait_for("window.stampRecorder && window.stampRecorder.samples.length > 30", Duration::from_secs(40)).await;
+    // Let the encoder rate control and the receiver settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let decoded = "(await window.playcast.rawStats()).filter(s => s.type === 'inbound-rtp' && s.kind === 'video').map(s => s.framesDecoded)[0] || 0";
+    browser.eval("window.stampRecorder.reset()").await;
+    let d0 = browser.eval(decoded).await.as_f64().unwrap_or(0.0);
+    let pid = service.proc.0.id();
+    let (c0, t0) = (cpu_ticks(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (c1, elapsed) = (cpu_ticks(pid), t0.elapsed().as_secs_f64());
+    let d1 = browser.eval(decoded).await.as_f64().unwrap_or(0.0);
+    let s = browser
+        .eval("Object.assign(window.stampRecorder.summary(), {undecodable: window.stampRecorder.undecodable})")
+        .await;
+    browser.close().await;
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let get = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+    Figures {
+        samples: get("count"),
+        p50: get("p50"),
+        p95: get("p95"),
+        p99: get("p99"),
+        decoded_fps: (d1 - d0) / elapsed,
+        presented_fps: get("presentedFps"),
+        cpu_pct: (c1 - c0) as f64 / ticks_per_sec / elapsed * 100.0,
+        undecodable: get("undecodable"),
+    }
+}
+
+fn row(case: &str, run: &str, f: &Figures) -> String {
+    format!(
+        "| {case} | {run} | {:>6.1} | {:>6.1} | {:>6.1} | {:>6.1} | {:>7.1} | {:>6.1} | {:>5} |",
+        f.p50, f.p95, f.p99, f.decoded_fps, f.presented_fps, f.cpu_pct, f.samples
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    common::require_root();
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let seconds: u64 = opt("--seconds").and_then(|s| s.parse().ok()).unwrap_or(20);
+    let only = opt("--only");
+    let scene = opt("--scene");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(common::repo().join("pipelines/test-pattern.toml"), dir.path().join("test-pattern.toml")).unwrap();
+    std::fs::write(dir.path().join("baseline.toml"), BASELINE).unwrap();
+
+    let cases = [
+        Case { label: "720p60", width: 1280, height: 720, bitrate: 6_000_000, scene: "still", motion: 0 },
+        Case { label: "720p60", width: 1280, height: 720, bitrate: 6_000_000, scene: "moving", motion: 8 },
+        Case { label: "1080p60", width: 1920, height: 1080, bitrate: 10_000_000, scene: "still", motion: 0 },
+        Case { label: "1080p60", width: 1920, height: 1080, bitrate: 10_000_000, scene: "moving", motion: 8 },
+    ];
+    println!("glass-to-glass, {seconds} s per run, x264enc, headless Chromium, one stream at a time");
+    println!("| case | run | p50 ms | p95 ms | p99 ms | decoded fps | presented fps | service CPU % | samples |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for case in &cases {
+        if only.as_deref().is_some_and(|o| !case.label.starts_with(o))
+            || scene.as_deref().is_some_and(|s| s != case.scene)
+        {
+            continue;
+        }
+        let base = measure(true, case, seconds, dir.path()).await;
+        let ours = measure(false, case, seconds, dir.path()).await;
+        let name = format!("{} {}", case.label, case.scene);
+        println!("{}", row(&name, "baseline", &base));
+        println!("{}", row(&name, "playcast", &ours));
+        println!(
+            "| {name} | ratio | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | |",
+            ours.p50 / base.p50,
+            ours.p95 / base.p95,
+            ours.p99 / base.p99,
+            ours.decoded_fps / base.decoded_fps,
+            ours.presented_fps / base.presented_fps,
+            ours.cpu_pct / base.cpu_pct
+        );
+        if ours.undecodable > 0.0 || base.undecodable > 0.0 {
+            println!(
+                "|  | undecodable stamps: playcast {}, baseline {} | | | | | | | |",
+                ours.undecodable, base.undecodable
+            );
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The HTTP API of the in-process service: every answer is JSON, every error
+//! is problem+json with the right status, and no input produces a 500.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+}
+
+/// Asserts an RFC 9457 problem with `status` and returns its body.
+async fn problem(res: reqwest::Response, status: u16) -> Value {
+    let url = res.url().clone();
+    assert_eq!(res.status().as_u16(), status, "{url}");
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(ct.as_deref(), Some("application/problem+json"), "{url}");
+    let body: Value = serde_json::from_str(&res.text().await.unwrap()).expect("problem body is JSON");
+    assert_eq!(body["status"], status, "{body}");
+    let kind = body["type"].as_str().expect("type is a string");
+    assert!(kind.starts_with("https://"), "type is a URI: {body}");
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    body
+}
+
+async fn json_ok(res: reqwest::Response) -> Value {
+    let url = res.url().clone();
+    assert_eq!(res.status(), 200, "{url}");
+    let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_string();
+    assert_eq!(ct, "application/json", "{url}");
+    res.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_streams_answer_json() {
+    let s = common::serve_in_process(|_| {}).await;
+    let c = client();
+    let health = json_ok(c.get(s.url("/api/v1/health")).send().await.unwrap()).await;
+    assert_eq!(health, serde_json::json!({"status": "ok"}));
+    let streams = json_ok(c.get(s.url("/api/v1/streams")).send().await.unwrap()).await;
+    assert_eq!(streams, serde_json::json!([]));
+    // Query strings are not part of these resources and change nothing.
+    let health = json_ok(c.get(s.url("/api/v1/health?x=%FF%00&&==")).send().await.unwrap()).await;
+    assert_eq!(health["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_say_what_runs_here_and_why() {
+    let s = common::serve_in_process(|_| {}).await;
+    let c = client();
+    let list = json_ok(c.get(s.url("/api/v1/pipelines")).send().await.unwrap()).await;
+    let list = list.as_array().expect("an array");
+    let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["linux-x11", "test-pattern", "windows-d3d11"]);
+    let get = |name: &str| list.iter().find(|p| p["name"] == name).unwrap().clone();
+
+    let tp = get("test-pattern");
+    assert_eq!(tp["runnable"], true, "{tp}");
+    assert_eq!(tp["encoder"], "x264enc", "{tp}");
+    assert_eq!(tp["error"], Value::Null, "{tp}");
+    assert!(tp["encoder_choice"].as_str().unwrap().starts_with("encoder x264enc"), "{tp}");
+    assert!(tp["path"].as_str().unwrap().ends_with("pipelines/test-pattern.toml"), "{tp}");
+    assert!(tp["description"].as_str().is_some_and(|d| !d.is_empty()));
+    assert!(tp["loaded_at_unix"].as_u64().is_some_and(|t| t > 1_600_000_000), "{tp}");
+
+    let x11 = get("linux-x11");
+    assert_eq!(x11["error"], Value::Null, "{x11}");
+    assert!(x11["runnable"].is_boolean(), "{x11}");
+
+    let win = get("windows-d3d11");
+    assert_eq!(win["runnable"], false, "{win}");
+    assert_eq!(win["encoder"], Value::Null, "{win}");
+    assert_eq!(win["error"], Value::Null, "a valid file that cannot run here is not an error: {win}");
+    let why = win["encoder_choice"].as_str().unwrap();
+    assert!(why.starts_with("no encoder candidate can run here"), "{why}");
+    for skipped in
+        ["nvh264enc (not on this machine", "qsvh264enc (not on this machine", "mfh264enc (not on this machine"]
+    {
+        assert!(why.contains(skipped), "`{skipped}` missing from: {why}");
+    }
+    let notes: Vec<&str> = win["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(notes.iter().any(|n| n.contains("d3d11screencapturesrc")), "{notes:?}");
+
+    let one = json_ok(c.get(s.url("/api/v1/pipelines/test-pattern")).send().await.unwrap()).await;
+    assert_eq!(one, tp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_resources_are_problems() {
+    let s = common::serve_in_process(|_| {}).await;
+    let c = client();
+    let p = problem(c.get(s.url("/api/v1/pipelines/nope")).send().await.unwrap(), 404).await;
+    assert_eq!(p["type"], "https://playcast.dev/problems/no-such-pipeline");
+    assert_eq!(p["title"], "Not Found");
+    assert!(p["detail"].as_str().unwrap().contains("`nope`"), "{p}");
+
+    for path in [
+        "/does-not-exist",
+        "/api",
+        "/api/v1",
+        "/api/v2/health",
+        "/api/v1/health/extra",
+        "/api/v1/pipelines/test-pattern/x",
+    ] {
+        let p = problem(c.get(s.url(path)).send().await.unwrap(), 404).await;
+        assert_eq!(p["type"], "https://playcast.dev/problems/not-found", "{path}: {p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_methods_are_405_problems() {
+    let s = common::serve_in_process(|_| {}).await;
+    let c = client();
+    let p = problem(c.post(s.url("/api/v1/health")).send().await.unwrap(), 405).await;
+    assert_eq!(p["title"], "Method Not Allowed");
+    for (method, path) in [
+        (reqwest::Method::PUT, "/api/v1/pipelines"),
+        (reqwest::Method::DELETE, "/api/v1/pipelines/test-pattern"),
+        (reqwest::Method::PATCH, "/api/v1/streams"),
+        (reqwest::Method::POST, "/"),
+    ] {
+        let res = c.request(method.clone(), s.url(path)).body("{\"a\":1}").send().await.unwrap();
+        problem(res, 405).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_paths_get_4xx_problems_never_500() {
+    let s = common::serve_in_process(|_| {}).await;
+    let c = client();
+    let long_segment = format!("/api/v1/pipelines/{}", "a".repeat(10 * 1024));
+    let p = problem(c.get(s.url(&long_segment)).send().await.unwrap(), 404).await;
+    assert!(p["detail"].as_str().unwrap().len() < 200, "the detail does not echo 10 KB: {p}");
+    let many_segments = "/x".repeat(5 * 1024);
+    problem(c.get(s.url(&many_segments)).send().await.unwrap(), 404).await;
+    let long_root = format!("/{}", "b".repeat(10 * 1024));
+    problem(c.get(s.url(&long_root)).send().await.unwrap(), 404).await;
+
+    for path in [
+        "/api/v1/pipelines/..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/pipelines/%2e%2e",
+        "/api/v1/pipelines/%00",
+        "/api/v1/pipelines/%FF%FE",
+        "/api/v1/pipelines/%E2%98%83",
+        "/api/v1/pipelines/test-pattern%00",
+        "/api/v1/pipelines/<script>alert(1)</script>",
+        "/api/v1/pipelines/'%20OR%201=1",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/app.js%00.html",
+        "/..%5c..%5cwindows",
+        "/api/v1/pipelines/%",
+    ] {
+        let res = c.get(s.url(path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        assert!((400..500).contains(&status), "{path}: {status}");
+        problem(res, status).await;
+    }
+
+    // A plain GET on the signaling endpoint is not an upgrade.
+    let res = c.get(s.url("/api/v1/signal")).send().await.unwrap();
+    let p = problem(res, 400).await;
+    assert!(p["detail"].as_str().unwrap().to_lowercase().contains("header"), "{p}");
+
+    // The service is still healthy afterwards.
+    json_ok(c.get(s.url("/api/v1/health")).send().await.unwrap()).await;
+}
+
+/// Bytes that are not HTTP at all: the connection is refused politely and
+/// the service carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_socket_does_not_hurt_the_service() {
+    let s = common::serve_in_process(|_| {}).await;
+    for garbage in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET /api/v1/health HTTP/9.9\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        b"\0\0\0\0\0\0\0\0",
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        tcp.write_all(garbage).await.unwrap();
+        let mut reply = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut reply)).await;
+        assert!(read.is_ok(), "the server neither answered nor closed for {garbage:?}");
+        let text = String::from_utf8_lossy(&reply);
+        assert!(!text.starts_with("HTTP/1.1 5"), "{garbage:?}: {text}");
+    }
+    // A connection that sends half a request and stalls does not block others.
+    let mut stalled = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    stalled.write_all(b"GET /api/v1/health HTTP/1.1\r\nHo").await.unwrap();
+    json_ok(client().get(s.url("/api/v1/health")).send().await.unwrap()).await;
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_is_served() {
+    let s = common::serve_in_process(|_| {}).await;
+    let c = client();
+    let res = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+    let html = res.text().await.unwrap();
+    assert!(html.to_lowercase().contains("<!doctype html>"), "{html}");
+    assert!(html.contains("app.js"), "the page loads the client script");
+
+    let res = c.get(s.url("/app.js")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    let js = res.text().await.unwrap();
+    assert!(js.contains("WebSocket") && js.contains("/api/v1/signal"), "the client speaks signaling");
+
+    let res = c.get(s.url("/style.css")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/css; charset=utf-8");
+
+    for path in ["/APP.JS", "/app.js.map", "/client/app.js", "/../Cargo.toml", "/%2e%2e/Cargo.toml"] {
+        let res = c.get(s.url(path)).send().await.unwrap();
+        problem(res, 404).await;
+    }
+}
