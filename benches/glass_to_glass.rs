@@ -5,8 +5,15 @@
 //! headless Chromium reads it back in `requestVideoFrameCallback` when the
 //! frame is presented. Service and browser run in a private network namespace.
 //!
-//! `cargo bench --bench glass_to_glass -- [--seconds N] [--only 720p|1080p] [--scene still|moving]`
+//! `cargo bench --bench glass_to_glass -- [--seconds N] [--rounds N] [--only 720p|1080p] [--scene still|moving] [--unthrottled]`
 //! (as root: it creates a network namespace).
+//!
+//! Headless Chromium composites on a 60 Hz tick, as a display does. Its phase
+//! against a 60 fps source stays fixed for a whole run, so one run lands
+//! anywhere in a 16.7 ms window: baseline and Playcast runs alternate,
+//! `--rounds` times each, and percentiles are taken over the pooled samples.
+//! `--unthrottled` composites without the tick (`--disable-gpu-vsync
+//! --disable-frame-rate-limit`), a diagnostic view of the pipeline alone.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -49,6 +56,7 @@ struct Case {
 #[derive(Debug, Default, Clone)]
 struct Figures {
     samples: f64,
+    raw: Vec<f64>,
     p50: f64,
     p95: f64,
     p99: f64,
@@ -67,19 +75,39 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
-async fn measure(baseline: bool, case: &Case, seconds: u64, pipelines: &Path) -> Figures {
+/// What a run measures beyond its case.
+struct Setup<'a> {
+    baseline: bool,
+    chrome: &'a [&'a str],
+    /// Playcast runs only: the plain page instead of the reference client.
+    plain_page: bool,
+    /// Playcast runs only: extra query parameters (pipeline parameters).
+    extra_query: &'a str,
+    /// Playcast runs only: extra `playcast serve` flags.
+    extra_serve: &'a [&'a str],
+}
+
+async fn measure(setup: &Setup<'_>, case: &Case, seconds: u64, pipelines: &Path) -> Figures {
+    let (baseline, chrome) = (setup.baseline, setup.chrome);
     let ns = Netns::create().expect("network namespace (run as root)");
-    let args: &[&str] = if baseline { &["--stamp", "--bare"] } else { &["--stamp"] };
-    let service = Service::start(&ns, pipelines, args, &[("RUST_LOG", "warn")]).await;
-    let browser = Browser::start(&ns).await;
+    let mut args = vec!["--stamp"];
+    if baseline {
+        args.push("--bare");
+    } else {
+        args.extend(setup.extra_serve);
+    }
+    let service = Service::start(&ns, pipelines, &args, &[("RUST_LOG", "warn")]).await;
+    let browser = Browser::start_with(&ns, chrome).await;
     let query = format!(
         "width={}&height={}&framerate=60&bitrate={}&pattern=smpte&motion={}",
         case.width, case.height, case.bitrate, case.motion
     );
     let url = if baseline {
         format!("http://127.0.0.1:{SERVICE_PORT}/baseline.html?pipeline=baseline&{query}")
+    } else if setup.plain_page {
+        format!("http://127.0.0.1:{SERVICE_PORT}/baseline.html?pipeline=test-pattern&{query}&{}", setup.extra_query)
     } else {
-        format!("http://127.0.0.1:{SERVICE_PORT}/?stamp=1&{query}")
+        format!("http://127.0.0.1:{SERVICE_PORT}/?stamp=1&{query}&{}", setup.extra_query)
     };
     browser.client.goto(&url).await.expect("open page");
     browser.wait_for("window.stampRecorder && window.stampRecorder.samples.length > 30", Duration::from_secs(40)).await;
@@ -94,13 +122,14 @@ async fn measure(baseline: bool, case: &Case, seconds: u64, pipelines: &Path) ->
     let (c1, elapsed) = (cpu_ticks(pid), t0.elapsed().as_secs_f64());
     let d1 = browser.eval(decoded).await.as_f64().unwrap_or(0.0);
     let s = browser
-        .eval("Object.assign(window.stampRecorder.summary(), {undecodable: window.stampRecorder.undecodable})")
+        .eval("Object.assign(window.stampRecorder.summary(), {undecodable: window.stampRecorder.undecodable, raw: Array.from(window.stampRecorder.samples)})")
         .await;
     browser.close().await;
     let ticks_per_sec = 100.0; // USER_HZ on Linux
     let get = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
     Figures {
         samples: get("count"),
+        raw: s["raw"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default(),
         p50: get("p50"),
         p95: get("p95"),
         p99: get("p99"),
@@ -108,6 +137,31 @@ async fn measure(baseline: bool, case: &Case, seconds: u64, pipelines: &Path) ->
         presented_fps: get("presentedFps"),
         cpu_pct: (c1 - c0) as f64 / ticks_per_sec / elapsed * 100.0,
         undecodable: get("undecodable"),
+    }
+}
+
+/// Pools rounds: percentiles over all samples, rates and CPU averaged.
+fn pool(runs: &[Figures]) -> Figures {
+    let mut raw: Vec<f64> = runs.iter().flat_map(|r| r.raw.iter().copied()).collect();
+    raw.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        if raw.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * raw.len() as f64).ceil() as usize;
+        raw[rank.clamp(1, raw.len()) - 1]
+    };
+    let mean = |f: fn(&Figures) -> f64| runs.iter().map(f).sum::<f64>() / runs.len() as f64;
+    Figures {
+        samples: raw.len() as f64,
+        p50: pct(50.0),
+        p95: pct(95.0),
+        p99: pct(99.0),
+        decoded_fps: mean(|r| r.decoded_fps),
+        presented_fps: mean(|r| r.presented_fps),
+        cpu_pct: mean(|r| r.cpu_pct),
+        undecodable: runs.iter().map(|r| r.undecodable).sum(),
+        raw,
     }
 }
 
@@ -126,6 +180,16 @@ async fn main() {
     let seconds: u64 = opt("--seconds").and_then(|s| s.parse().ok()).unwrap_or(20);
     let only = opt("--only");
     let scene = opt("--scene");
+    let rounds: usize = opt("--rounds").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let vsync = !args.iter().any(|a| a == "--unthrottled");
+    let chrome: &[&str] = if vsync { &[] } else { &["--disable-gpu-vsync", "--disable-frame-rate-limit"] };
+    // Ablations of the Playcast run, to see what each part costs or gains.
+    let plain_page = args.iter().any(|a| a == "--plain-page");
+    let extra_query = opt("--query").unwrap_or_default();
+    let extra_serve_text = opt("--serve-flags").unwrap_or_default();
+    let extra_serve: Vec<&str> = extra_serve_text.split_whitespace().collect();
+    let base_setup = Setup { baseline: true, chrome, plain_page: false, extra_query: "", extra_serve: &[] };
+    let our_setup = Setup { baseline: false, chrome, plain_page, extra_query: &extra_query, extra_serve: &extra_serve };
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(common::repo().join("pipelines/test-pattern.toml"), dir.path().join("test-pattern.toml")).unwrap();
@@ -137,7 +201,10 @@ async fn main() {
         Case { label: "1080p60", width: 1920, height: 1080, bitrate: 10_000_000, scene: "still", motion: 0 },
         Case { label: "1080p60", width: 1920, height: 1080, bitrate: 10_000_000, scene: "moving", motion: 8 },
     ];
-    println!("glass-to-glass, {seconds} s per run, x264enc, headless Chromium, one stream at a time");
+    println!(
+        "glass-to-glass, x264enc, headless Chromium, one stream at a time; {rounds} alternating rounds of {seconds} s each; compositor {}",
+        if vsync { "on a 60 Hz tick" } else { "unthrottled" }
+    );
     println!("| case | run | p50 ms | p95 ms | p99 ms | decoded fps | presented fps | service CPU % | samples |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for case in &cases {
@@ -146,8 +213,12 @@ async fn main() {
         {
             continue;
         }
-        let base = measure(true, case, seconds, dir.path()).await;
-        let ours = measure(false, case, seconds, dir.path()).await;
+        let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            base_runs.push(measure(&base_setup, case, seconds, dir.path()).await);
+            our_runs.push(measure(&our_setup, case, seconds, dir.path()).await);
+        }
+        let (base, ours) = (pool(&base_runs), pool(&our_runs));
         let name = format!("{} {}", case.label, case.scene);
         println!("{}", row(&name, "baseline", &base));
         println!("{}", row(&name, "playcast", &ours));

@@ -85,6 +85,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(ns: &Netns) -> Browser {
+        Self::start_with(ns, &[]).await
+    }
+
+    /// Starts Chromium with extra command-line switches.
+    pub async fn start_with(ns: &Netns, extra: &[&str]) -> Browser {
         for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
             assert!(Path::new(bin).exists(), "{bin} is missing: scripts/setup.sh test installs it");
         }
@@ -104,22 +109,27 @@ impl Browser {
         let url = format!("http://{}:{DRIVER_PORT}", ns.inner);
         wait_http(&format!("{url}/status"), Duration::from_secs(30)).await;
         let profile = tempfile::tempdir().expect("profile dir");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            "--autoplay-policy=no-user-gesture-required",
+            "--window-size=1920,1080",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--disable-quic",
-                    format!("--user-data-dir={}", profile.path().display()),
-                    "--disable-features=WebRtcHideLocalIpsWithMdns",
-                    "--autoplay-policy=no-user-gesture-required",
-                    "--window-size=1920,1080",
-                ]
-            }),
-        );
+        caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }));
         let client = fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&url)
