@@ -16,7 +16,7 @@ const FPS: i64 = 60;
 async fn chromium_decodes_the_stream_with_audio() {
     require_root();
     let ns = Netns::create().expect("network namespace");
-    let _service = Service::start(&ns, &common::repo().join("pipelines"), &[], &[]).await;
+    let service = Service::start(&ns, &common::repo().join("pipelines"), &[], &[]).await;
     let browser = Browser::start(&ns).await;
     let url = format!("http://127.0.0.1:{SERVICE_PORT}/?width={WIDTH}&height={HEIGHT}&framerate={FPS}&overlay=1");
     browser.client.goto(&url).await.expect("open the client page");
@@ -52,5 +52,16 @@ async fn chromium_decodes_the_stream_with_audio() {
 
     let overlay = browser.eval("document.body.innerText").await;
     assert!(overlay.as_str().unwrap_or_default().contains("x264enc"), "overlay shows the encoder: {overlay}");
+
+    // The service goes away and comes back: the page reconnects by itself.
+    drop(service);
+    browser.wait_for("window.playcast.state !== 'live'", Duration::from_secs(20)).await;
+    let _service = Service::start(&ns, &common::repo().join("pipelines"), &[], &[]).await;
+    browser
+        .wait_for(
+            "window.playcast.reconnects > 0 && window.playcast.state === 'live' && window.playcast.stats && window.playcast.stats.framesDecoded > 30",
+            Duration::from_secs(40),
+        )
+        .await;
     browser.close().await;
 }

@@ -328,3 +328,45 @@ async fn stopped_streams_release_their_elements() {
     assert!(webrtc.upgrade().is_none(), "webrtcbin is still referenced after the stream was dropped");
     assert!(pipeline.upgrade().is_none(), "the pipeline is still referenced after the stream was dropped");
 }
+
+/// Turns the server's offer into an answer a browser might send, with fresh
+/// ICE credentials; enough for webrtcbin to start connectivity checks.
+fn answer_from_offer(offer: &str) -> String {
+    offer
+        .lines()
+        .filter(|l| !l.starts_with("a=ssrc") && !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates"))
+        .map(|l| match l {
+            "a=setup:actpass" => "a=setup:active".to_string(),
+            "a=sendonly" => "a=recvonly".to_string(),
+            l if l.starts_with("a=ice-ufrag:") => "a=ice-ufrag:playcasttest".to_string(),
+            l if l.starts_with("a=ice-pwd:") => "a=ice-pwd:playcasttestpasswordpassword".to_string(),
+            l => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        + "\r\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_failure_ends_with_a_reason() {
+    let s = streams(&repo_pipelines(), 4);
+    let (control, _, mut rx) = open(&s, small());
+    let StreamEvent::Offer(offer) = wait_event(&mut rx, "offer", |e| matches!(e, StreamEvent::Offer(_))).await else {
+        unreachable!()
+    };
+    control.set_answer(&answer_from_offer(&offer)).expect("answer accepted");
+    // The only remote candidate is a closed port on loopback: every check fails.
+    control.add_candidate(0, "candidate:1 1 UDP 2122260223 127.0.0.1 9 typ host").unwrap();
+    control.add_candidate(0, "").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let reason = loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(StreamEvent::Ended(r))) => break r,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("events closed"),
+            Err(_) => panic!("ICE never failed within 60 s"),
+        }
+    };
+    assert!(reason.contains("ICE failed") || reason.contains("peer connection failed"), "{reason}");
+    tokio::task::spawn_blocking(move || control.stop()).await.unwrap();
+}

@@ -249,6 +249,8 @@ function teardown(s, reason) {
   if (s.streamId && !s.streamGone) send(s, { type: 'bye', stream_id: s.streamId, reason });
   s.ws.close(1000);
   if (s.pc) s.pc.close();
+  // Figures of a closed connection must not pass for the next one's.
+  pub.stats = null;
 }
 
 function restart(s, reason) {
