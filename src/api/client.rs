@@ -22,8 +22,12 @@ fn asset(name: &str) -> Option<warp::reply::Response> {
 /// GET / and GET /{asset}
 pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let index = warp::path::end().map(|| asset("index.html").expect("index is embedded"));
+    // Browsers ask for it unprompted; answer without a 404 in the logs.
+    let favicon = warp::path("favicon.ico")
+        .and(warp::path::end())
+        .map(|| warp::reply::with_status(warp::reply(), warp::http::StatusCode::NO_CONTENT).into_response());
     let file = warp::path::param::<String>()
         .and(warp::path::end())
         .and_then(|name: String| async move { asset(&name).ok_or_else(warp::reject::not_found) });
-    warp::get().and(index.or(file).unify()).map(|r: warp::reply::Response| r.into_response())
+    warp::get().and(index.or(favicon).unify().or(file).unify()).map(|r: warp::reply::Response| r.into_response())
 }

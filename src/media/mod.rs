@@ -4,14 +4,18 @@
 pub mod catalog;
 pub mod check;
 pub mod ice;
-pub mod playout_delay;
 pub mod select;
 pub mod spec;
 pub mod stamp;
 pub mod stream;
 
-/// Initialises GStreamer and registers our elements; safe to call repeatedly.
+/// Initialises GStreamer and registers our elements (from `plugins/`)
+/// statically; safe to call repeatedly.
 pub fn init() -> Result<(), gst::glib::Error> {
     gst::init()?;
-    playout_delay::register().map_err(|e| gst::glib::Error::new(gst::CoreError::Failed, &e.to_string()))
+    static REGISTER: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTER
+        .get_or_init(|| gstplaycastplayoutdelay::plugin_register_static().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| gst::glib::Error::new(gst::CoreError::Failed, &e))
 }

@@ -330,7 +330,7 @@ pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions
         caps = caps
             .field("rtcp-fb-transport-cc", true)
             .field("extmap-1", TWCC_URI)
-            .field("extmap-2", super::playout_delay::URI);
+            .field("extmap-2", gstplaycastplayoutdelay::URI);
     }
     finish_bin(&bin, "vpay", caps.build())?;
     Ok(bin)
