@@ -12,7 +12,7 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
+    #[error("reading {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{origin}:{line}: {message}")]
     Syntax { origin: String, line: usize, message: String },
@@ -108,10 +108,15 @@ impl Config {
             };
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
             set_path(&mut table, &keys, &value).map_err(|message| ConfigError::Env { name: name.clone(), message })?;
+            // Check after each variable so a bad value is blamed on its variable.
+            let config = Config::deserialize(toml::Value::Table(table.clone()))
+                .map_err(|e| ConfigError::Env { name: name.clone(), message: e.message().to_string() })?;
+            config.validate(&name)?;
+            origin = format!("{origin} + environment");
         }
         let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
             origin: origin.clone(),
-            line: 0,
+            line: 1,
             message: e.message().to_string(),
         })?;
         config.validate(&origin)?;
@@ -303,6 +308,14 @@ mod tests {
         std::fs::write(&path, "[media]\nmax_stream = 2\n").unwrap();
         let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(e.contains("bad.toml:2:") && e.contains("max_stream"), "{e}");
+    }
+
+    #[test]
+    fn bad_env_values_blame_their_variable() {
+        for (name, value) in [("PLAYCAST__SIGNALING__MAX_MESSAGE_BYTES", "-5"), ("PLAYCAST__MEDIA__MAX_STREAMS", "0")] {
+            let e = Config::load_with_env(None, env(&[(name, value)])).unwrap_err().to_string();
+            assert!(e.contains(name), "{name}={value}: {e}");
+        }
     }
 
     #[test]

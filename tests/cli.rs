@@ -226,14 +226,8 @@ async fn chains_are_checked_against_gstreamer() {
     // A typo'd encoder element.
     let text = edit(&base, "element = \"x264enc\"", "element = \"x264ecn\"");
     let (path, err) = one_error(d, "typo-encoder.toml", &text).await;
-    let (line, rest) = located(&err, &path);
     let element_line = line_of(&text, "x264ecn");
-    assert!(
-        (element_line..element_line + 4).contains(&line),
-        "line {line} is not in the encoder block at {element_line}: {err}"
-    );
-    assert!(rest.starts_with("video.encoders[0]."), "{err}");
-    assert!(rest.ends_with(": no element \"x264ecn\""), "{err}");
+    assert_eq!(err, format!("{}:{element_line}: video.encoders[0].element: no element \"x264ecn\"", path.display()));
 
     // A typo'd element in a chain.
     let text = edit(&base, "videotestsrc is-live", "videotestsrcc is-live");

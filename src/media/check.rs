@@ -113,7 +113,8 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
         }
     }
 
-    for enc in &spec.video.encoders {
+    for (i, enc) in spec.video.encoders.iter().enumerate() {
+        let base_field = format!("video.encoders[{i}]");
         let before_missing = enc.before.as_ref().map(|b| (b, parse_chain(&params.substitute(&b.text))));
         match before_missing {
             Some((f, ChainCheck::Invalid(m))) => errors.push(error(f, m)),
@@ -128,22 +129,24 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
         let at = enc.properties.clone().unwrap_or(Fragment {
             text: String::new(),
             line: enc.line,
-            field: "video.encoders.element".into(),
+            field: format!("{base_field}.element"),
         });
         match parse_chain(&format!("{} {props}", enc.element)) {
             ChainCheck::Ok => {
                 if let Some(b) = &enc.bitrate {
                     if let Some(m) = missing_property(&enc.element, &b.property) {
-                        errors.push(SpecError {
-                            field: format!("{}.bitrate", at.field.trim_end_matches(".properties")),
-                            ..error(&at, m)
-                        });
+                        errors.push(SpecError { field: format!("{base_field}.bitrate"), ..error(&at, m) });
                     }
                 }
             }
-            ChainCheck::Missing(_) => {
-                if known_element(&enc.element).is_none() {
-                    errors.push(error(&at, format!("no element \"{}\"", enc.element)));
+            ChainCheck::Missing(missing) => {
+                if known_element(&enc.element).is_none() && missing.contains(&enc.element) {
+                    errors.push(SpecError {
+                        path: spec.path.clone(),
+                        line: enc.line,
+                        field: format!("{base_field}.element"),
+                        message: format!("no element \"{}\"", enc.element),
+                    });
                 } else {
                     notes.push(format!(
                         "{}:{}: encoder {} is not on this machine; its properties were not checked",

@@ -228,9 +228,11 @@ struct RawAudio {
 impl PipelineSpec {
     /// Reads and parses a file; the pipeline's name is the file stem.
     pub fn load(path: &Path) -> Result<Self, SpecErrors> {
-        let err = |message: String| {
-            SpecErrors(vec![SpecError { path: path.to_owned(), line: 0, field: String::new(), message }])
+        // Whole-file problems are reported at line 1, or at the line they are on.
+        let err_at = |line: usize, message: String| {
+            SpecErrors(vec![SpecError { path: path.to_owned(), line, field: String::new(), message }])
         };
+        let err = |message: String| err_at(1, message);
         let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
         if meta.len() > MAX_FILE_BYTES {
             return Err(err(format!(
@@ -239,8 +241,11 @@ impl PipelineSpec {
             )));
         }
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| err(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            err_at(line, format!("not UTF-8 text (invalid byte at offset {at})"))
+        })?;
         Self::parse(path, &text)
     }
 
