@@ -102,24 +102,31 @@ impl Config {
             toml::from_str::<PartialCheck>(&text).map_err(|e| syntax(&origin, &text, &e))?;
             merge(&mut table, parse_table(&origin, &text)?);
         }
+        // Which variable set which field, to blame the right one.
+        let mut from_env: Vec<(String, String)> = Vec::new();
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("PLAYCAST__") else {
                 continue;
             };
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
             set_path(&mut table, &keys, &value).map_err(|message| ConfigError::Env { name: name.clone(), message })?;
-            // Check after each variable so a bad value is blamed on its variable.
-            let config = Config::deserialize(toml::Value::Table(table.clone()))
+            // Type-check after each variable so a bad value is blamed on its variable.
+            Config::deserialize(toml::Value::Table(table.clone()))
                 .map_err(|e| ConfigError::Env { name: name.clone(), message: e.message().to_string() })?;
-            config.validate(&name)?;
-            origin = format!("{origin} + environment");
+            from_env.push((keys.join("."), name));
         }
         let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
             origin: origin.clone(),
             line: 1,
             message: e.message().to_string(),
         })?;
-        config.validate(&origin)?;
+        config.validate(&origin).map_err(|e| match e {
+            ConfigError::Invalid { field, message, origin } => {
+                let origin = from_env.iter().rev().find(|(f, _)| f == field).map(|(_, n)| n.clone()).unwrap_or(origin);
+                ConfigError::Invalid { origin, field, message }
+            }
+            e => e,
+        })?;
         Ok(config)
     }
 

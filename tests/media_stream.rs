@@ -24,7 +24,12 @@ fn catalog(dir: &Path) -> Arc<Catalog> {
 }
 
 fn streams(dir: &Path, max: usize) -> Streams {
-    let mut config = Config::load_with_env(None, Vec::new()).unwrap();
+    streams_with_env(dir, max, &[])
+}
+
+fn streams_with_env(dir: &Path, max: usize, env: &[(&str, &str)]) -> Streams {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut config = Config::load_with_env(None, env).unwrap();
     config.media.pipelines_dir = dir.to_owned();
     config.media.max_streams = max;
     Streams::new(Arc::new(config), catalog(dir))
@@ -368,5 +373,42 @@ async fn ice_failure_ends_with_a_reason() {
         }
     };
     assert!(reason.contains("ICE failed") || reason.contains("peer connection failed"), "{reason}");
+    tokio::task::spawn_blocking(move || control.stop()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stun_and_turn_from_config_reach_the_client_with_coturn_credentials() {
+    use base64::Engine;
+    use hmac::Mac;
+    // Loopback only: webrtcbin will try these servers, and nothing listens there.
+    let s = streams_with_env(
+        &repo_pipelines(),
+        4,
+        &[
+            ("PLAYCAST__ICE__STUN_URLS", "stun:127.0.0.1:3478"),
+            ("PLAYCAST__ICE__TURN_URLS", "turn:127.0.0.1:3478?transport=udp"),
+            ("PLAYCAST__ICE__TURN_SECRET", "s3cret"),
+            ("PLAYCAST__ICE__TURN_TTL_SECS", "600"),
+        ],
+    );
+    let (control, welcome, mut rx) = open(&s, small());
+    let ServerMessage::Welcome { stream_id, ice_servers, .. } = &welcome else { panic!("{welcome:?}") };
+    assert_eq!(ice_servers.len(), 2, "{ice_servers:?}");
+    assert_eq!(ice_servers[0].urls, ["stun:127.0.0.1:3478"]);
+    assert!(ice_servers[0].username.is_none());
+    let turn = &ice_servers[1];
+    assert_eq!(turn.urls, ["turn:127.0.0.1:3478?transport=udp"]);
+    let username = turn.username.as_deref().unwrap();
+    let (expiry, user) = username.split_once(':').unwrap();
+    assert_eq!(user, stream_id.0, "credentials are per stream");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!((now + 590..=now + 610).contains(&expiry), "expiry {expiry} is not now + ttl ({now})");
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"s3cret").unwrap();
+    mac.update(username.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(turn.credential.as_deref(), Some(expected.as_str()));
+    // The stream still negotiates with the servers configured.
+    wait_event(&mut rx, "offer", |e| matches!(e, StreamEvent::Offer(_))).await;
     tokio::task::spawn_blocking(move || control.stop()).await.unwrap();
 }

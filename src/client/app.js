@@ -2,6 +2,7 @@
 // automatic reconnect. Latency comes first: the <video> element renders the track directly
 // and every receiver is asked to keep no extra jitter buffer.
 import { startStampRecorder } from './stamp.js';
+import { helloMessage } from './hello.js';
 
 const PING_INTERVAL_MS = 5_000;
 const PONG_TIMEOUT_MS = 15_000;
@@ -43,23 +44,6 @@ function signalUrl() {
   return `${scheme}//${location.host}/api/v1/signal`;
 }
 
-function helloMessage() {
-  const msg = { type: 'hello', version: 1 };
-  const pipeline = query.get('pipeline');
-  if (pipeline) msg.pipeline = pipeline;
-  // Every other query parameter is a pipeline parameter; the server checks
-  // names, types and bounds against the pipeline file.
-  const params = {};
-  for (const [key, raw] of query) {
-    if (['pipeline', 'overlay', 'stamp', 'token'].includes(key) || raw === '') continue;
-    if (raw === 'true' || raw === 'false') params[key] = raw === 'true';
-    else if (Number.isFinite(Number(raw))) params[key] = Number(raw);
-    else params[key] = raw;
-  }
-  if (Object.keys(params).length) msg.params = params;
-  return msg;
-}
-
 function send(s, msg) {
   if (s.ws.readyState !== WebSocket.OPEN) return;
   const text = JSON.stringify(msg);
@@ -91,7 +75,7 @@ function connect() {
 
   s.ws.onopen = () => {
     s.lastPong = performance.now();
-    send(s, helloMessage());
+    send(s, helloMessage(query));
     s.pingTimer = setInterval(() => send(s, { type: 'ping', id: ++s.pingId }), PING_INTERVAL_MS);
   };
   s.ws.onmessage = (event) => onMessage(s, event.data);
