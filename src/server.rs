@@ -21,8 +21,13 @@ pub enum ServerError {
 /// A service ready to serve: its state and the pipeline-folder watcher.
 pub struct Service {
     pub state: AppState,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    connections: tokio::sync::mpsc::Receiver<()>,
     _watch: WatchGuard,
 }
+
+/// How long shutdown waits for signaling connections to end their streams.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Service {
     /// Loads pipelines (checking and probing encoders) and starts watching them.
@@ -38,11 +43,28 @@ impl Service {
         tokio::task::spawn_blocking(move || c.reload()).await.expect("reload task")?;
         let watch = catalog.watch()?;
         let streams = Arc::new(Streams::new(config.clone(), catalog).with_options(options));
-        Ok(Self { state: AppState { config, streams }, _watch: watch })
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let (conn_tx, connections) = tokio::sync::mpsc::channel(1);
+        let state = AppState { config, streams, shutdown: shutdown_rx, connections: conn_tx };
+        Ok(Self { state, shutdown, connections, _watch: watch })
     }
 
-    /// Serves on `listener` until `shutdown` resolves.
+    /// Serves on `listener` until `shutdown` resolves, then ends every
+    /// stream (clients get a `bye` saying why) and waits for the connections.
     pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
-        warp::serve(routes(self.state.clone())).incoming(listener).graceful(shutdown).run().await;
+        let Service { state, shutdown: tell, mut connections, _watch } = self;
+        let routes = routes(state.clone());
+        drop(state);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: ending streams");
+            let _ = tell.send(true);
+        };
+        warp::serve(routes).incoming(listener).graceful(signal).run().await;
+        // The routes (holding a connection sender) are gone with the server;
+        // what remains are connections still ending their streams.
+        if tokio::time::timeout(DRAIN_TIMEOUT, connections.recv()).await.is_err() {
+            tracing::warn!("signaling connections still open after {DRAIN_TIMEOUT:?}; stopping anyway");
+        }
     }
 }

@@ -23,6 +23,11 @@ use problem::Problem;
 pub struct AppState {
     pub config: Arc<Config>,
     pub streams: Arc<Streams>,
+    /// Turns true when the service shuts down; connections end their streams.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Held by every signaling connection: when all clones are gone, every
+    /// connection has finished.
+    pub connections: tokio::sync::mpsc::Sender<()>,
 }
 
 /// Hard cap the WebSocket layer enforces; the protocol's own (smaller) cap
@@ -152,6 +157,11 @@ async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
         idle_timeout: s.config.idle_timeout(),
         answer_timeout: Duration::from_secs(30),
     };
-    handler::run(s.streams.clone(), frames, tx, limits).await;
+    let _held = s.connections.clone();
+    let mut shutdown = s.shutdown.clone();
+    let stop = async move {
+        let _ = shutdown.wait_for(|down| *down).await;
+    };
+    handler::run_until(s.streams.clone(), frames, tx, limits, stop).await;
     let _ = writer.await;
 }

@@ -44,6 +44,22 @@ where
     H: StreamHost + ?Sized + 'static,
     S: Stream<Item = Frame> + Unpin,
 {
+    run_until(host, incoming, out, limits, std::future::pending()).await
+}
+
+/// Like [`run`], and when `shutdown` resolves the live stream ends with a
+/// `bye` telling the client the service is going away.
+pub async fn run_until<H, S>(
+    host: std::sync::Arc<H>,
+    incoming: S,
+    out: UnboundedSender<ServerMessage>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    H: StreamHost + ?Sized + 'static,
+    S: Stream<Item = Frame> + Unpin,
+{
+    tokio::pin!(shutdown);
     let mut conn = Connection { host, out, live: None, limits: limits.clone() };
     let mut incoming = incoming;
     // Only frames from the client count as activity; stream events do not.
@@ -62,6 +78,10 @@ where
             _ = async { tokio::time::sleep_until(answer_deadline.unwrap()).await }, if answer_deadline.is_some() => {
                 let secs = limits.answer_timeout.as_secs();
                 conn.end(format!("no answer within {secs} s"), true).await;
+            }
+            _ = &mut shutdown => {
+                conn.end("the service is shutting down".into(), true).await;
+                break;
             }
             _ = tokio::time::sleep_until(idle_deadline) => {
                 conn.send_error(ErrorCode::BadRequest, format!("no message for {} s; closing", limits.idle_timeout.as_secs()), None);
