@@ -29,6 +29,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub ice: IceConfig,
     pub signaling: SignalingConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +37,34 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address the HTTP/WebSocket server binds.
     pub listen: SocketAddr,
+    /// Where the service keeps its own files (the development issuer's key).
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted `iss` values. Empty (with `jwks_url` empty): the development issuer.
+    pub issuers: Vec<String>,
+    /// The issuer's JSON Web Key Set, e.g. `https://<app>.clerk.accounts.dev/.well-known/jwks.json`.
+    pub jwks_url: String,
+    /// Accepted `azp` values (the origins of your front ends); empty accepts any.
+    pub authorized_parties: Vec<String>,
+    /// Dotted path of the claim holding the role; `player` when absent.
+    pub role_claim: String,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_secs: u64,
+    /// Keys fetched longer ago than this are refetched before use, in seconds.
+    pub jwks_cache_secs: u64,
+    /// An unknown `kid` refetches the key set at most this often, in seconds.
+    pub jwks_refetch_min_secs: u64,
+}
+
+impl AuthConfig {
+    /// The development issuer serves only when no real issuer is configured.
+    pub fn dev_issuer_active(&self) -> bool {
+        self.issuers.is_empty() && self.jwks_url.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +184,22 @@ impl Config {
         if !self.ice.turn_urls.is_empty() && self.ice.turn_secret.0.is_empty() {
             return Err(invalid("ice.turn_secret", "turn_urls are set but turn_secret is empty"));
         }
+        if self.auth.issuers.is_empty() != self.auth.jwks_url.is_empty() {
+            return Err(invalid("auth.jwks_url", "auth.issuers and auth.jwks_url are set together or not at all"));
+        }
+        if !self.auth.jwks_url.is_empty()
+            && !self.auth.jwks_url.starts_with("https://")
+            && !self.auth.jwks_url.starts_with("http://127.")
+            && !self.auth.jwks_url.starts_with("http://localhost")
+        {
+            return Err(invalid("auth.jwks_url", "must be https:// (plain http only to this machine)"));
+        }
+        if self.auth.role_claim.is_empty() || self.auth.role_claim.split('.').any(str::is_empty) {
+            return Err(invalid("auth.role_claim", "must be a dotted claim path such as metadata.role"));
+        }
+        if self.auth.leeway_secs > 300 {
+            return Err(invalid("auth.leeway_secs", "at most 300"));
+        }
         if self.ice.turn_ttl_secs == 0 {
             return Err(invalid("ice.turn_ttl_secs", "must be at least 1"));
         }
@@ -175,12 +220,26 @@ struct PartialCheck {
     media: Option<PartialMedia>,
     ice: Option<PartialIce>,
     signaling: Option<PartialSignaling>,
+    auth: Option<PartialAuth>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialAuth {
+    issuers: Option<Vec<String>>,
+    jwks_url: Option<String>,
+    authorized_parties: Option<Vec<String>>,
+    role_claim: Option<String>,
+    leeway_secs: Option<u64>,
+    jwks_cache_secs: Option<u64>,
+    jwks_refetch_min_secs: Option<u64>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct PartialServer {
     listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

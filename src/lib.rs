@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: embedded defaults, file and environment layers.
+//! - [`auth`]: bearer-token verification (JWKS or the development issuer), roles.
 //! - [`media`]: pipeline description files, encoder choice, webrtcbin pipelines (no HTTP).
 //! - [`signaling`]: the WebSocket protocol and per-connection logic (no transport).
 //! - [`session`]: the streams this node runs.
@@ -10,6 +11,7 @@
 //! - [`netns`]: private network namespaces for media tests and benchmarks.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod media;
 pub mod netns;

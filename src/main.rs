@@ -45,6 +45,18 @@ enum Command {
         #[command(subcommand)]
         command: PipelineCommand,
     },
+    /// Mint a token from the development issuer (only when no real issuer is configured).
+    Token {
+        /// User id (`sub`).
+        #[arg(long)]
+        user: String,
+        /// admin, player or viewer.
+        #[arg(long, default_value = "player")]
+        role: playcast::auth::Role,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86400 * 30))]
+        ttl: u64,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -125,6 +137,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::Token { user, role, ttl } => {
+            let config = config()?;
+            if !config.auth.dev_issuer_active() {
+                anyhow::bail!("{}", playcast::auth::AuthError::DevIssuerOff);
+            }
+            if user.is_empty() || user.len() > 256 {
+                anyhow::bail!("--user must be 1 to 256 characters");
+            }
+            let issuer = playcast::auth::dev::DevIssuer::load_or_create(&config.server.data_dir)?;
+            println!("{}", issuer.mint(&user, role, std::time::Duration::from_secs(ttl))?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config { command: ConfigCommand::Check } => {
             let c = config()?;

@@ -16,6 +16,8 @@ pub enum ServerError {
     Gst(#[from] gst::glib::Error),
     #[error(transparent)]
     Catalog(#[from] crate::media::catalog::CatalogError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// A service ready to serve: its state and the pipeline-folder watcher.
@@ -33,6 +35,10 @@ impl Service {
     /// Loads pipelines (checking and probing encoders) and starts watching them.
     pub async fn start(config: Config, options: StreamOptions) -> Result<Self, ServerError> {
         crate::media::init()?;
+        let verifier = Arc::new(crate::auth::Verifier::new(&config.auth, &config.server.data_dir)?);
+        if verifier.dev_issuer().is_some() {
+            tracing::info!("no issuer configured: the development issuer signs logins (playcast token)");
+        }
         let config = Arc::new(config);
         let catalog = Arc::new(Catalog::new(
             config.media.pipelines_dir.clone(),
@@ -45,7 +51,7 @@ impl Service {
         let streams = Arc::new(Streams::new(config.clone(), catalog).with_options(options));
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let (conn_tx, connections) = tokio::sync::mpsc::channel(1);
-        let state = AppState { config, streams, shutdown: shutdown_rx, connections: conn_tx };
+        let state = AppState { config, streams, verifier, shutdown: shutdown_rx, connections: conn_tx };
         Ok(Self { state, shutdown, connections, _watch: watch })
     }
 

@@ -1,5 +1,6 @@
 //! The HTTP API, the reference client and the signaling WebSocket (warp).
 
+pub mod auth;
 pub mod client;
 pub mod problem;
 
@@ -23,6 +24,7 @@ use problem::Problem;
 pub struct AppState {
     pub config: Arc<Config>,
     pub streams: Arc<Streams>,
+    pub verifier: Arc<crate::auth::Verifier>,
     /// Turns true when the service shuts down; connections end their streams.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Held by every signaling connection: when all clones are gone, every
@@ -62,6 +64,12 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
                 ))
             })
         });
+    let me = api
+        .and(warp::path("me"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth::authenticated(state.verifier.clone()))
+        .map(|id: crate::auth::Identity| warp::reply::json(&id));
     let streams = api
         .and(warp::path("streams"))
         .and(warp::path::end())
@@ -80,6 +88,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(pipelines)
         .or(pipeline)
         .or(streams)
+        .or(me)
         .or(signal)
         .or(client::routes())
         .recover(problem::recover)

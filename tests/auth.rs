@@ -1,0 +1,325 @@
+//! Bearer tokens against a real JWKS served on loopback: every malformed,
+//! forged, expired or misdirected token is a 401 problem, never a 500; an
+//! unreachable issuer is a 503, and keys fetched earlier keep serving.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use playcast::auth::{AuthError, Role, Verifier};
+use playcast::config::AuthConfig;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::traits::PublicKeyParts;
+use warp::Filter;
+
+const ISSUER: &str = "https://issuer.test";
+const RSA_KID: &str = "rsa-1";
+const EC_KID: &str = "ec-1";
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+struct Issuer {
+    rsa: EncodingKey,
+    rsa_public_pem: String,
+    ec: EncodingKey,
+    jwks: serde_json::Value,
+}
+
+fn issuer() -> Issuer {
+    let pem = std::fs::read_to_string(common::repo().join("tests/fixtures/rsa-test-key.pem")).unwrap();
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap();
+    let public = private.to_public_key();
+    let rsa_public_pem = rsa::pkcs8::EncodePublicKey::to_public_key_pem(&public, rsa::pkcs8::LineEnding::LF).unwrap();
+    let ec_secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&ec_secret.public_key(), false);
+    let ec_der = p256::pkcs8::EncodePrivateKey::to_pkcs8_der(&ec_secret).unwrap();
+    Issuer {
+        rsa: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        rsa_public_pem,
+        ec: EncodingKey::from_ec_der(ec_der.as_bytes()),
+        jwks: serde_json::json!({"keys": [
+            {"kty": "RSA", "kid": RSA_KID, "alg": "RS256", "use": "sig",
+             "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())},
+            {"kty": "EC", "kid": EC_KID, "crv": "P-256", "alg": "ES256", "use": "sig",
+             "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())},
+        ]}),
+    }
+}
+
+/// A key-set server on loopback that can be taken down and counts fetches.
+struct JwksServer {
+    url: String,
+    up: Arc<AtomicBool>,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn jwks_server(jwks: serde_json::Value) -> JwksServer {
+    let up = Arc::new(AtomicBool::new(true));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (u, f) = (up.clone(), fetches.clone());
+    let route = warp::path!(".well-known" / "jwks.json").map(move || {
+        f.fetch_add(1, Ordering::SeqCst);
+        if u.load(Ordering::SeqCst) {
+            warp::reply::with_status(warp::reply::json(&jwks), warp::http::StatusCode::OK)
+        } else {
+            warp::reply::with_status(warp::reply::json(&"down"), warp::http::StatusCode::SERVICE_UNAVAILABLE)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    JwksServer { url, up, fetches }
+}
+
+fn config(url: &str) -> AuthConfig {
+    AuthConfig {
+        issuers: vec![ISSUER.into()],
+        jwks_url: url.into(),
+        authorized_parties: vec!["https://play.test".into()],
+        role_claim: "metadata.role".into(),
+        leeway_secs: 5,
+        jwks_cache_secs: 3600,
+        jwks_refetch_min_secs: 30,
+    }
+}
+
+fn claims(extra: serde_json::Value) -> serde_json::Value {
+    let mut c = serde_json::json!({
+        "iss": ISSUER, "sub": "user_alice", "azp": "https://play.test", "sid": "sess_1",
+        "iat": now(), "nbf": now() - 1, "exp": now() + 60,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, c: &serde_json::Value) -> String {
+    let mut h = Header::new(alg);
+    h.kid = Some(kid.into());
+    jsonwebtoken::encode(&h, c, key).unwrap()
+}
+
+async fn setup() -> (Issuer, JwksServer, Verifier) {
+    let iss = issuer();
+    let server = jwks_server(iss.jwks.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let v = Verifier::new(&config(&server.url), dir.path()).unwrap();
+    (iss, server, v)
+}
+
+#[tokio::test]
+async fn valid_rs256_and_es256_tokens_pass_with_roles() {
+    let (iss, _server, v) = setup().await;
+    let id = v.verify(&sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({})))).await.unwrap();
+    assert_eq!((id.user_id.as_str(), id.role, id.session.as_deref()), ("user_alice", Role::Player, Some("sess_1")));
+    let admin = claims(serde_json::json!({"metadata": {"role": "admin"}}));
+    let id = v.verify(&sign(Algorithm::ES256, EC_KID, &iss.ec, &admin)).await.unwrap();
+    assert_eq!(id.role, Role::Admin);
+    // A configurable claim path.
+    let mut cfg = config(&_server.url);
+    cfg.role_claim = "public_metadata.playcast.role".into();
+    let v2 = Verifier::new(&cfg, tempfile::tempdir().unwrap().path()).unwrap();
+    let viewer = claims(serde_json::json!({"public_metadata": {"playcast": {"role": "viewer"}}}));
+    assert_eq!(v2.verify(&sign(Algorithm::ES256, EC_KID, &iss.ec, &viewer)).await.unwrap().role, Role::Viewer);
+    // Within the leeway an expired token still passes.
+    let late = claims(serde_json::json!({"exp": now() - 2}));
+    assert!(v.verify(&sign(Algorithm::RS256, RSA_KID, &iss.rsa, &late)).await.is_ok());
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_precisely() {
+    let (iss, _server, v) = setup().await;
+    let ok = claims(serde_json::json!({}));
+    let hs_confusion = {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(RSA_KID.into());
+        jsonwebtoken::encode(&h, &ok, &EncodingKey::from_secret(iss.rsa_public_pem.as_bytes())).unwrap()
+    };
+    let none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT","kid":"rsa-1"}"#),
+        b64(serde_json::to_string(&ok).unwrap().as_bytes())
+    );
+    let mut bad_sig = sign(Algorithm::RS256, RSA_KID, &iss.rsa, &ok);
+    let last = bad_sig.pop().unwrap();
+    bad_sig.push(if last == 'A' { 'B' } else { 'A' });
+    type Case = (&'static str, String, fn(&AuthError) -> bool);
+    let cases: Vec<Case> = vec![
+        ("alg none", none, |e| matches!(e, AuthError::Malformed(_) | AuthError::Algorithm(_))),
+        ("HS256 with the RSA public key", hs_confusion, |e| matches!(e, AuthError::Algorithm(_))),
+        (
+            "wrong issuer",
+            sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"iss": "https://evil.test"}))),
+            |e| *e == AuthError::Issuer,
+        ),
+        (
+            "wrong azp",
+            sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"azp": "https://evil.test"}))),
+            |e| *e == AuthError::AuthorizedParty,
+        ),
+        ("no azp", sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"azp": null}))), |e| {
+            *e == AuthError::AuthorizedParty
+        }),
+        ("expired", sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"exp": now() - 60}))), |e| {
+            *e == AuthError::Expired
+        }),
+        (
+            "nbf in the future",
+            sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"nbf": now() + 600}))),
+            |e| *e == AuthError::NotYetValid,
+        ),
+        ("bad signature", bad_sig, |e| *e == AuthError::Signature),
+        ("key of the other algorithm", sign(Algorithm::ES256, RSA_KID, &iss.ec, &ok), |e| {
+            matches!(e, AuthError::Algorithm(_))
+        }),
+        ("unknown kid", sign(Algorithm::RS256, "rsa-9", &iss.rsa, &ok), |e| matches!(e, AuthError::UnknownKid(_))),
+        ("not a JWT", "hello".into(), |e| matches!(e, AuthError::Malformed(_))),
+        ("garbage parts", "a.b.c".into(), |e| matches!(e, AuthError::Malformed(_))),
+        ("100 KB", "a".repeat(100 * 1024), |e| matches!(e, AuthError::TooLarge(_))),
+        ("empty", String::new(), |e| *e == AuthError::Missing),
+        ("no sub", sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"sub": null}))), |e| {
+            matches!(e, AuthError::Claims(_))
+        }),
+        (
+            "unknown role",
+            sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"metadata": {"role": "root"}}))),
+            |e| matches!(e, AuthError::Claims(_)),
+        ),
+    ];
+    for (name, token, expected) in cases {
+        let e = v.verify(&token).await.expect_err(name);
+        assert!(expected(&e), "{name}: got {e:?}");
+        assert!(!e.is_unavailable(), "{name} is the token's fault, not ours");
+    }
+}
+
+#[tokio::test]
+async fn unknown_kids_refetch_at_most_once_per_interval() {
+    let (iss, server, v) = setup().await;
+    v.verify(&sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({})))).await.unwrap();
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
+    for i in 0..20 {
+        let t = sign(Algorithm::RS256, &format!("forged-{i}"), &iss.rsa, &claims(serde_json::json!({})));
+        assert!(matches!(v.verify(&t).await, Err(AuthError::UnknownKid(_))));
+    }
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 2, "one refetch for a flood of unknown kids");
+}
+
+#[tokio::test]
+async fn issuer_down_is_503_and_cached_keys_keep_serving() {
+    let iss = issuer();
+    let server = jwks_server(iss.jwks.clone()).await;
+    // Never fetched, issuer down: our fault, 503.
+    server.up.store(false, Ordering::SeqCst);
+    let v = Verifier::new(&config(&server.url), tempfile::tempdir().unwrap().path()).unwrap();
+    let token = sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({})));
+    let e = v.verify(&token).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e:?}");
+    // Up, fetched; then down again: the cached keys still verify.
+    server.up.store(true, Ordering::SeqCst);
+    let mut cfg = config(&server.url);
+    cfg.jwks_refetch_min_secs = 0;
+    let v = Verifier::new(&cfg, tempfile::tempdir().unwrap().path()).unwrap();
+    v.verify(&token).await.unwrap();
+    server.up.store(false, Ordering::SeqCst);
+    v.verify(&token).await.expect("cached key serves while the issuer is down");
+    let stranger = sign(Algorithm::RS256, "rsa-9", &iss.rsa, &claims(serde_json::json!({})));
+    assert!(matches!(v.verify(&stranger).await, Err(AuthError::UnknownKid(_))));
+    // A closed port entirely.
+    let v = Verifier::new(&config("http://127.0.0.1:9/jwks.json"), tempfile::tempdir().unwrap().path()).unwrap();
+    assert!(v.verify(&token).await.unwrap_err().is_unavailable());
+}
+
+#[tokio::test]
+async fn http_answers_401_and_503_as_problems() {
+    let iss = issuer();
+    let server = jwks_server(iss.jwks.clone()).await;
+    let svc = common::serve_in_process(|c| c.auth = config(&server.url)).await;
+    let client = reqwest::Client::new();
+    let me = format!("{}/api/v1/me", svc.base);
+    let get = |auth: Option<String>| {
+        let mut r = client.get(&me);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send()
+    };
+    let good = sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({"metadata": {"role": "admin"}})));
+    let res = get(Some(format!("Bearer {good}"))).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((body["user_id"].as_str(), body["role"].as_str()), (Some("user_alice"), Some("admin")));
+
+    let expired = sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"exp": now() - 600})));
+    for auth in [
+        None,
+        Some("Basic dXNlcjpwYXNz".to_string()),
+        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {}", "x".repeat(100 * 1024))),
+        Some("Bearer not.a.jwt".into()),
+    ] {
+        let res = get(auth.clone()).await.unwrap();
+        assert_eq!(res.status(), 401, "{auth:?}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let p: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(p["status"], 401);
+        assert!(p["detail"].as_str().is_some_and(|d| !d.is_empty()), "{p}");
+    }
+    server.up.store(false, Ordering::SeqCst);
+    let svc2 = common::serve_in_process(|c| c.auth = config(&server.url)).await;
+    let res = client.get(format!("{}/api/v1/me", svc2.base)).bearer_auth(&good).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn dev_issuer_mints_verifiable_tokens_and_is_off_with_a_real_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = AuthConfig { issuers: vec![], jwks_url: String::new(), authorized_parties: vec![], ..config("") };
+    let v = Verifier::new(&dev, dir.path()).unwrap();
+    let issuer = v.dev_issuer().expect("dev issuer on the embedded defaults");
+    let token = issuer.mint("bob", Role::Viewer, Duration::from_secs(60)).unwrap();
+    let id = v.verify(&token).await.unwrap();
+    assert_eq!((id.user_id.as_str(), id.role, id.issuer.as_str()), ("bob", Role::Viewer, "playcast-dev"));
+    // The key survives a restart: a second verifier from the same folder accepts the token.
+    let again = Verifier::new(&dev, dir.path()).unwrap();
+    assert_eq!(again.verify(&token).await.unwrap().user_id, "bob");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join(playcast::auth::dev::KEY_FILE)).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+    // With a real issuer configured the dev issuer is gone, and its tokens are refused.
+    let server = jwks_server(issuer.jwks()).await;
+    let real = Verifier::new(&config(&server.url), dir.path()).unwrap();
+    assert!(real.dev_issuer().is_none());
+    assert_eq!(real.verify(&token).await.unwrap_err(), AuthError::Issuer);
+}
+
+#[test]
+fn concurrent_first_runs_agree_on_one_dev_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let kids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| playcast::auth::dev::DevIssuer::load_or_create(dir.path()).unwrap().kid))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(kids.windows(2).all(|w| w[0] == w[1]), "{kids:?}");
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 1, "only the key file remains");
+}
