@@ -176,7 +176,8 @@ async fn serve(config: Config, options: StreamOptions) -> anyhow::Result<()> {
     let service = Service::start(config, options).await.context("starting the service")?;
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
     println!("Playcast is running. Open http://{host}:{}/ in a browser.", addr.port());
-    println!("No login is needed on the embedded defaults; streams start when the page opens.");
+    println!("No login is needed to watch on the embedded defaults; streams start when the page opens.");
+    println!("API tokens come from the development issuer: playcast token --user NAME --role admin|player|viewer");
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

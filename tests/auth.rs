@@ -323,3 +323,16 @@ fn concurrent_first_runs_agree_on_one_dev_key() {
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 1, "only the key file remains");
 }
+
+#[tokio::test]
+async fn a_cached_token_still_expires() {
+    let (iss, _server, _) = setup().await;
+    let mut cfg = config(&_server.url);
+    cfg.leeway_secs = 0;
+    let v = Verifier::new(&cfg, tempfile::tempdir().unwrap().path()).unwrap();
+    let token = sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"exp": now() + 1})));
+    v.verify(&token).await.unwrap();
+    v.verify(&token).await.expect("served from the cache");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(v.verify(&token).await.unwrap_err(), AuthError::Expired);
+}

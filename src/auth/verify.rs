@@ -32,8 +32,13 @@ enum Keys {
     Remote(Jwks),
 }
 
+/// Verified tokens kept to skip the signature check on reuse (a browser
+/// sends the same token with every request until it refreshes it).
+const VERIFIED_CACHE_ENTRIES: usize = 4096;
+
 pub struct Verifier {
     keys: Keys,
+    verified: std::sync::Mutex<std::collections::HashMap<String, Identity>>,
     issuers: Vec<String>,
     authorized_parties: Vec<String>,
     role_claim: Vec<String>,
@@ -56,6 +61,7 @@ impl Verifier {
         };
         Ok(Self {
             keys,
+            verified: Default::default(),
             issuers,
             authorized_parties: config.authorized_parties.clone(),
             role_claim: config.role_claim.split('.').map(str::to_string).collect(),
@@ -72,6 +78,28 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        if let Some(id) = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(token) {
+            // Signature, issuer and claims were checked; only time moves on.
+            if now <= id.expires_at + self.leeway.as_secs() {
+                return Ok(id.clone());
+            }
+            return Err(AuthError::Expired);
+        }
+        let id = self.verify_uncached(token).await?;
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= VERIFIED_CACHE_ENTRIES {
+            cache.retain(|_, id| now <= id.expires_at + self.leeway.as_secs());
+            if cache.len() >= VERIFIED_CACHE_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(token.to_string(), id.clone());
+        Ok(id)
+    }
+
+    /// Full verification: header, key, signature, claims.
+    pub async fn verify_uncached(&self, token: &str) -> Result<Identity, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }

@@ -1,6 +1,8 @@
 //! Streams this node runs: opening one from a pipeline file and its
 //! parameters, the capacity limit, and the live list the API shows.
 
+pub mod lifecycle;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;

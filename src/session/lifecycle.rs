@@ -1,0 +1,244 @@
+//! The game-session lifecycle as one explicit state machine:
+//!
+//! ```text
+//! Idle → Initializing → Connecting → Active ⇄ Paused → Terminated → Cleanup
+//!   any live state ─────────────────────────────→ Error ──────────→ Cleanup
+//! ```
+//!
+//! Every change goes through [`SessionState::next`]; anything it refuses is an
+//! illegal transition (the API answers 409), and the state is left as it was.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a session ended normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The owner (or an admin) ended it.
+    User,
+    /// No input for longer than the idle timeout.
+    IdleTimeout,
+    /// It ran for the maximum duration.
+    MaxDuration,
+    /// No peer connected in time.
+    ConnectTimeout,
+    /// The game process exited.
+    GameExited,
+}
+
+/// Where a session is. Data the state needs travels with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SessionState {
+    /// Requested, nothing allocated yet.
+    Idle,
+    /// Resources are being allocated and the game launched.
+    Initializing,
+    /// The stream runs; waiting for the player's peer connection.
+    Connecting,
+    /// Streaming to a connected player.
+    Active,
+    /// Streaming stopped at the player's request; resources held.
+    Paused,
+    /// Ended normally; cleanup is due.
+    Terminated { reason: EndReason },
+    /// Failed; cleanup is due.
+    Error { reason: String },
+    /// Resources freed. Final.
+    Cleanup,
+}
+
+/// What happens to a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Begin allocating resources.
+    Start,
+    /// Resources allocated, game and stream running.
+    Launched,
+    /// The player's peer connection is up.
+    Connected,
+    Pause,
+    Resume,
+    End {
+        reason: EndReason,
+    },
+    Fail {
+        reason: String,
+    },
+    /// Processes killed, resources freed, final stats stored.
+    CleanedUp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {event} a session that is {from}")]
+pub struct TransitionError {
+    pub from: &'static str,
+    pub event: &'static str,
+}
+
+impl SessionState {
+    /// The only way a session changes state.
+    pub fn next(self, event: Event) -> Result<SessionState, TransitionError> {
+        use Event as E;
+        use SessionState as S;
+        let refuse = |from: &SessionState, event: &Event| TransitionError { from: from.name(), event: event.name() };
+        Ok(match (self, event) {
+            (S::Idle, E::Start) => S::Initializing,
+            (S::Initializing, E::Launched) => S::Connecting,
+            (S::Connecting, E::Connected) => S::Active,
+            (S::Active, E::Pause) => S::Paused,
+            (S::Paused, E::Resume) => S::Active,
+            (S::Idle | S::Initializing | S::Connecting | S::Active | S::Paused, E::End { reason }) => {
+                S::Terminated { reason }
+            }
+            (
+                S::Idle | S::Initializing | S::Connecting | S::Active | S::Paused | S::Terminated { .. },
+                E::Fail { reason },
+            ) => S::Error { reason },
+            (S::Terminated { .. } | S::Error { .. }, E::CleanedUp) => S::Cleanup,
+            (from, event) => return Err(refuse(&from, &event)),
+        })
+    }
+
+    /// Stable name, as stored and shown.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionState::Idle => "idle",
+            SessionState::Initializing => "initializing",
+            SessionState::Connecting => "connecting",
+            SessionState::Active => "active",
+            SessionState::Paused => "paused",
+            SessionState::Terminated { .. } => "terminated",
+            SessionState::Error { .. } => "error",
+            SessionState::Cleanup => "cleanup",
+        }
+    }
+
+    /// Holds resources that cleanup must free.
+    pub fn is_live(&self) -> bool {
+        !matches!(self, SessionState::Cleanup)
+    }
+
+    /// Nothing can happen to it any more.
+    pub fn is_final(&self) -> bool {
+        matches!(self, SessionState::Cleanup)
+    }
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Start => "start",
+            Event::Launched => "launch",
+            Event::Connected => "connect",
+            Event::Pause => "pause",
+            Event::Resume => "resume",
+            Event::End { .. } => "end",
+            Event::Fail { .. } => "fail",
+            Event::CleanedUp => "clean up",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn run(events: &[Event]) -> Result<SessionState, TransitionError> {
+        events.iter().cloned().try_fold(SessionState::Idle, SessionState::next)
+    }
+
+    #[test]
+    fn the_happy_path_with_a_pause() {
+        let s = run(&[
+            Event::Start,
+            Event::Launched,
+            Event::Connected,
+            Event::Pause,
+            Event::Resume,
+            Event::End { reason: EndReason::User },
+            Event::CleanedUp,
+        ])
+        .unwrap();
+        assert_eq!(s, SessionState::Cleanup);
+    }
+
+    #[test]
+    fn failures_go_through_error_to_cleanup() {
+        let s = run(&[Event::Start, Event::Fail { reason: "no encoder slot".into() }]).unwrap();
+        assert_eq!(s, SessionState::Error { reason: "no encoder slot".into() });
+        assert_eq!(s.next(Event::CleanedUp).unwrap(), SessionState::Cleanup);
+    }
+
+    #[test]
+    fn illegal_transitions_are_named() {
+        let e = run(&[Event::Start, Event::Pause]).unwrap_err();
+        assert_eq!(e.to_string(), "cannot pause a session that is initializing");
+        let e = run(&[Event::Start, Event::Launched, Event::Connected, Event::Resume]).unwrap_err();
+        assert_eq!(e, TransitionError { from: "active", event: "resume" });
+        let done = run(&[Event::End { reason: EndReason::User }, Event::CleanedUp]).unwrap();
+        for ev in [Event::Start, Event::Resume, Event::Fail { reason: "x".into() }, Event::CleanedUp] {
+            assert!(done.clone().next(ev).is_err(), "cleanup is final");
+        }
+    }
+
+    #[test]
+    fn states_serialize_with_their_data() {
+        let s = SessionState::Terminated { reason: EndReason::IdleTimeout };
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({"state": "terminated", "reason": "idle_timeout"})
+        );
+    }
+
+    fn arb_event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            Just(Event::Start),
+            Just(Event::Launched),
+            Just(Event::Connected),
+            Just(Event::Pause),
+            Just(Event::Resume),
+            Just(Event::End { reason: EndReason::User }),
+            Just(Event::End { reason: EndReason::GameExited }),
+            "[a-z ]{0,12}".prop_map(|reason| Event::Fail { reason }),
+            Just(Event::CleanedUp),
+        ]
+    }
+
+    proptest! {
+        /// Whatever arrives, in whatever order: no panic, refused events
+        /// leave the state alone, Paused is only entered from Active, and
+        /// Cleanup is only entered from Terminated or Error and never left.
+        #[test]
+        fn any_event_sequence_keeps_the_invariants(events in proptest::collection::vec(arb_event(), 0..40)) {
+            let mut state = SessionState::Idle;
+            for ev in events {
+                let before = state.clone();
+                match before.clone().next(ev.clone()) {
+                    Ok(after) => {
+                        if after == SessionState::Paused {
+                            prop_assert_eq!(&before, &SessionState::Active);
+                        }
+                        if after == SessionState::Cleanup {
+                            let from_end = matches!(before, SessionState::Terminated { .. } | SessionState::Error { .. });
+                            prop_assert!(from_end, "cleanup entered from {}", before);
+                        }
+                        prop_assert!(!before.is_final());
+                        state = after;
+                    }
+                    Err(e) => prop_assert_eq!(e.from, before.name()),
+                }
+            }
+        }
+    }
+}
