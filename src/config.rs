@@ -98,6 +98,8 @@ pub struct SignalingConfig {
     pub max_message_bytes: usize,
     /// A connection that sends nothing for this long is closed, in seconds.
     pub idle_timeout_secs: u64,
+    /// A stream whose offer is not answered within this time ends, in seconds.
+    pub answer_timeout_secs: u64,
 }
 
 /// A string whose `Debug` never shows its value.
@@ -200,6 +202,9 @@ impl Config {
         if self.auth.leeway_secs > 300 {
             return Err(invalid("auth.leeway_secs", "at most 300"));
         }
+        if self.signaling.idle_timeout_secs == 0 || self.signaling.answer_timeout_secs == 0 {
+            return Err(invalid("signaling.idle_timeout_secs", "signaling timeouts must be at least 1 second"));
+        }
         if self.ice.turn_ttl_secs == 0 {
             return Err(invalid("ice.turn_ttl_secs", "must be at least 1"));
         }
@@ -264,6 +269,7 @@ struct PartialIce {
 struct PartialSignaling {
     max_message_bytes: Option<usize>,
     idle_timeout_secs: Option<u64>,
+    answer_timeout_secs: Option<u64>,
 }
 
 fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {

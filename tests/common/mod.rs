@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use playcast::netns::Netns;
@@ -163,26 +163,6 @@ impl Browser {
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
-}
-
-/// A copy of the shipped pipelines in a temp dir the test may edit.
-pub fn pipelines_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for e in std::fs::read_dir(repo().join("pipelines")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
-    }
-    dir
-}
-
-/// Which command runs a program, or a loud failure.
-pub fn need(program: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "{program} is not installed: scripts/setup.sh test installs it");
 }
 
 /// The service running inside the test process on an ephemeral loopback port.
