@@ -46,6 +46,19 @@ if [ "$mode" = test ]; then
     echo "setup: starting PostgreSQL"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
   fi
+  # The tests connect as postgres to database `test` over TCP without a password,
+  # as on a test machine; a fresh install needs the database and that access.
+  if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
+    cluster=$(ls /etc/postgresql | head -n1)
+    hba="/etc/postgresql/$cluster/main/pg_hba.conf"
+    if ! grep -q "playcast-test" "$hba"; then
+      echo "setup: allowing passwordless local TCP access to PostgreSQL for the tests"
+      sed -i '1i host all all 127.0.0.1/32 trust # playcast-test\nhost all all ::1/128 trust # playcast-test' "$hba"
+      pg_ctlcluster --skip-systemctl-redirect "$cluster" main reload
+    fi
+    su postgres -c "psql -tAc \"select 1 from pg_database where datname = 'test'\"" | grep -q 1 \
+      || su postgres -c "createdb test"
+  fi
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     echo "setup: starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no

@@ -6,6 +6,7 @@
 //! - [`media`]: pipeline description files, encoder choice, webrtcbin pipelines (no HTTP).
 //! - [`signaling`]: the WebSocket protocol and per-connection logic (no transport).
 //! - [`session`]: the streams this node runs.
+//! - [`store`]: users, sessions and session events in SQLite or PostgreSQL (sea-orm).
 //! - [`api`]: warp routes, problem+json errors, the embedded browser client.
 //! - [`server`]: wiring them into a running service.
 //! - [`netns`]: private network namespaces for media tests and benchmarks.
@@ -18,3 +19,4 @@ pub mod netns;
 pub mod server;
 pub mod session;
 pub mod signaling;
+pub mod store;
