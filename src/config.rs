@@ -30,6 +30,25 @@ pub struct Config {
     pub ice: IceConfig,
     pub signaling: SignalingConfig,
     pub auth: AuthConfig,
+    pub state: StateConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `postgres://…` or `sqlite://…`; empty: a SQLite file in `server.data_dir`.
+    pub database_url: Secret,
+}
+
+impl Config {
+    /// The database to use, with the embedded default filled in.
+    pub fn database_url(&self) -> String {
+        if self.state.database_url.0.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.server.data_dir.join("playcast.sqlite").display())
+        } else {
+            self.state.database_url.0.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +224,10 @@ impl Config {
         if self.signaling.idle_timeout_secs == 0 || self.signaling.answer_timeout_secs == 0 {
             return Err(invalid("signaling.idle_timeout_secs", "signaling timeouts must be at least 1 second"));
         }
+        let db = &self.state.database_url.0;
+        if !db.is_empty() && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| db.starts_with(p)) {
+            return Err(invalid("state.database_url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
         if self.ice.turn_ttl_secs == 0 {
             return Err(invalid("ice.turn_ttl_secs", "must be at least 1"));
         }
@@ -226,6 +249,13 @@ struct PartialCheck {
     ice: Option<PartialIce>,
     signaling: Option<PartialSignaling>,
     auth: Option<PartialAuth>,
+    state: Option<PartialState>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialState {
+    database_url: Option<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,6 +18,10 @@ pub enum ServerError {
     Catalog(#[from] crate::media::catalog::CatalogError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error("state database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("data folder {0}: {1}")]
+    DataDir(std::path::PathBuf, std::io::Error),
 }
 
 /// A service ready to serve: its state and the pipeline-folder watcher.
@@ -35,6 +39,9 @@ impl Service {
     /// Loads pipelines (checking and probing encoders) and starts watching them.
     pub async fn start(config: Config, options: StreamOptions) -> Result<Self, ServerError> {
         crate::media::init()?;
+        std::fs::create_dir_all(&config.server.data_dir)
+            .map_err(|e| ServerError::DataDir(config.server.data_dir.clone(), e))?;
+        let store = crate::store::Store::connect(&config.database_url(), None).await?;
         let verifier = Arc::new(crate::auth::Verifier::new(&config.auth, &config.server.data_dir)?);
         if verifier.dev_issuer().is_some() {
             tracing::info!("no issuer configured: the development issuer signs logins (playcast token)");
@@ -51,7 +58,7 @@ impl Service {
         let streams = Arc::new(Streams::new(config.clone(), catalog).with_options(options));
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let (conn_tx, connections) = tokio::sync::mpsc::channel(1);
-        let state = AppState { config, streams, verifier, shutdown: shutdown_rx, connections: conn_tx };
+        let state = AppState { config, streams, verifier, store, shutdown: shutdown_rx, connections: conn_tx };
         Ok(Self { state, shutdown, connections, _watch: watch })
     }
 

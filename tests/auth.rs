@@ -336,3 +336,27 @@ async fn a_cached_token_still_expires() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(v.verify(&token).await.unwrap_err(), AuthError::Expired);
 }
+
+#[tokio::test]
+async fn login_upserts_the_user_and_me_shows_the_profile() {
+    let iss = issuer();
+    let server = jwks_server(iss.jwks.clone()).await;
+    let svc = common::serve_in_process(|c| c.auth = config(&server.url)).await;
+    let client = reqwest::Client::new();
+    let token = sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({"metadata": {"role": "viewer"}})));
+    let me: serde_json::Value =
+        client.get(format!("{}/api/v1/me", svc.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert!(me["profile"].is_null(), "no profile before the first login: {me}");
+    let res = client.post(format!("{}/api/v1/login", svc.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let login: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((login["user_id"].as_str(), login["role"].as_str()), (Some("user_alice"), Some("viewer")));
+    let me: serde_json::Value =
+        client.get(format!("{}/api/v1/me", svc.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["profile"]["created_at"], login["profile"]["created_at"], "{me}");
+    let stored = svc.state.store.user("user_alice").await.unwrap().expect("user stored");
+    assert_eq!(stored.role, "viewer");
+    // Without a valid token there is no login.
+    let res = client.post(format!("{}/api/v1/login", svc.base)).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+}

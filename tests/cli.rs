@@ -33,6 +33,9 @@ async fn playcast<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -
             cmd.env_remove(k);
         }
     }
+    // Each run keeps its files (state database, dev key) in a folder of its own.
+    let data = tempfile::tempdir().expect("data folder");
+    cmd.env("PLAYCAST__SERVER__DATA_DIR", data.path());
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -54,6 +54,8 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
 
     let mut config = Config::load_with_env(None, Vec::new()).unwrap();
     config.media.pipelines_dir = dir.path().to_owned();
+    let data = tempfile::tempdir().unwrap();
+    config.server.data_dir = data.path().to_owned();
     let service = Service::start(config, Default::default()).await.unwrap();
     let streams = service.state.streams.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -19,6 +19,8 @@ async fn next(ws: &mut Ws) -> serde_json::Value {
 async fn shutdown_ends_streams_with_a_reason() {
     let mut config = Config::load_with_env(None, Vec::new()).unwrap();
     config.media.pipelines_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let data = tempfile::tempdir().unwrap();
+    config.server.data_dir = data.path().to_owned();
     let service = Service::start(config, Default::default()).await.unwrap();
     let streams = service.state.streams.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -25,6 +25,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub streams: Arc<Streams>,
     pub verifier: Arc<crate::auth::Verifier>,
+    pub store: crate::store::Store,
     /// Turns true when the service shuts down; connections end their streams.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Held by every signaling connection: when all clones are gone, every
@@ -64,12 +65,27 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
                 ))
             })
         });
+    let login = api
+        .and(warp::path("login"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(auth::authenticated(state.verifier.clone()))
+        .and(with(state.clone()))
+        .and_then(|id: crate::auth::Identity, s: AppState| async move {
+            let user = s.store.upsert_user(&id.user_id, id.role).await.map_err(store_problem)?;
+            tracing::info!(user = %id.user_id, role = %id.role, "signed in");
+            Ok::<_, warp::Rejection>(warp::reply::json(&Me::new(id, Some(user))))
+        });
     let me = api
         .and(warp::path("me"))
         .and(warp::path::end())
         .and(warp::get())
         .and(auth::authenticated(state.verifier.clone()))
-        .map(|id: crate::auth::Identity| warp::reply::json(&id));
+        .and(with(state.clone()))
+        .and_then(|id: crate::auth::Identity, s: AppState| async move {
+            let user = s.store.user(&id.user_id).await.map_err(store_problem)?;
+            Ok::<_, warp::Rejection>(warp::reply::json(&Me::new(id, user)))
+        });
     let streams = api
         .and(warp::path("streams"))
         .and(warp::path::end())
@@ -88,11 +104,56 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(pipelines)
         .or(pipeline)
         .or(streams)
+        .or(login)
         .or(me)
         .or(signal)
         .or(client::routes())
         .recover(problem::recover)
         .with(warp::trace::request())
+}
+
+/// The caller: what the token says, and what we keep of them since sign-in.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub user_id: String,
+    pub role: crate::auth::Role,
+    pub issuer: String,
+    pub session: Option<String>,
+    pub token_expires_at: u64,
+    /// Absent until the first `POST /api/v1/login`.
+    pub profile: Option<Profile>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    pub created_at: String,
+    pub last_login_at: String,
+}
+
+impl Me {
+    fn new(id: crate::auth::Identity, user: Option<crate::store::entity::user::Model>) -> Self {
+        Me {
+            user_id: id.user_id,
+            role: id.role,
+            issuer: id.issuer,
+            session: id.session,
+            token_expires_at: id.expires_at,
+            profile: user.map(|u| Profile {
+                created_at: u.created_at.to_rfc3339(),
+                last_login_at: u.last_login_at.to_rfc3339(),
+            }),
+        }
+    }
+}
+
+/// Storage failures are ours, not the caller's: 503, never a 500 or a panic.
+fn store_problem(e: crate::store::StoreError) -> warp::Rejection {
+    tracing::error!(error = %e, "state database");
+    warp::reject::custom(Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "state-unavailable",
+        "the state database is unavailable; retry",
+    ))
 }
 
 fn with(s: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {

@@ -42,12 +42,15 @@ impl Drop for Proc {
 pub struct Service {
     pub proc: Proc,
     pub base: String,
+    _data: tempfile::TempDir,
 }
 
 impl Service {
     pub async fn start(ns: &Netns, pipelines: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Service {
+        let data = tempfile::tempdir().expect("data folder");
         let mut cmd = ns.command(env!("CARGO_BIN_EXE_playcast"));
-        cmd.args(["serve", "--listen", &format!("0.0.0.0:{SERVICE_PORT}"), "--pipelines"])
+        cmd.env("PLAYCAST__SERVER__DATA_DIR", data.path())
+            .args(["serve", "--listen", &format!("0.0.0.0:{SERVICE_PORT}"), "--pipelines"])
             .arg(pipelines)
             .args(extra_args)
             .current_dir(repo())
@@ -57,7 +60,8 @@ impl Service {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawning playcast serve");
-        let service = Service { proc: Proc(child, "playcast"), base: format!("http://{}:{SERVICE_PORT}", ns.inner) };
+        let service =
+            Service { proc: Proc(child, "playcast"), base: format!("http://{}:{SERVICE_PORT}", ns.inner), _data: data };
         wait_http(&format!("{}/api/v1/health", service.base), Duration::from_secs(60)).await;
         service
     }
@@ -173,6 +177,7 @@ pub struct InProcess {
     pub base: String,
     pub state: playcast::api::AppState,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _data: tempfile::TempDir,
 }
 
 impl InProcess {
@@ -190,6 +195,8 @@ impl InProcess {
 pub async fn serve_in_process(edit: impl FnOnce(&mut playcast::config::Config)) -> InProcess {
     let mut config = playcast::config::Config::load_with_env(None, Vec::new()).expect("embedded defaults load");
     config.media.pipelines_dir = repo().join("pipelines");
+    let data = tempfile::tempdir().expect("data folder");
+    config.server.data_dir = data.path().to_owned();
     edit(&mut config);
     let service = playcast::server::Service::start(config, Default::default()).await.expect("service starts");
     let state = service.state.clone();
@@ -199,7 +206,7 @@ pub async fn serve_in_process(edit: impl FnOnce(&mut playcast::config::Config)) 
     tokio::spawn(service.serve(listener, async move {
         let _ = stopped.await;
     }));
-    InProcess { addr, base: format!("http://{addr}"), state, _stop: stop }
+    InProcess { addr, base: format!("http://{addr}"), state, _stop: stop, _data: data }
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, failing after `timeout`.
