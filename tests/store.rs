@@ -2,6 +2,8 @@
 //! and the real PostgreSQL (127.0.0.1:5432, database `test`, a schema of the
 //! test's own). The same checks run on each.
 
+mod common;
+
 use std::sync::Arc;
 
 use playcast::auth::Role;
@@ -160,4 +162,31 @@ async fn concurrent_transitions_never_both_win() {
         assert_eq!(events.len() as i32, row.version, "{}: one event per version", b.name);
         b.drop_schema().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_is_a_503_not_a_500() {
+    let pg_url = std::env::var("PLAYCAST_TEST_DATABASE_URL").unwrap_or_else(|_| PG_URL.into());
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(&pg_url).await.expect("PostgreSQL is needed (scripts/test starts it)");
+    admin.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+    let url = format!("{pg_url}?options=-c%20search_path%3D{schema}");
+    let svc = common::serve_in_process(|c| c.state.database_url = playcast::config::Secret(url.clone())).await;
+    let token = svc
+        .state
+        .verifier
+        .dev_issuer()
+        .unwrap()
+        .mint("user_db", Role::Player, std::time::Duration::from_secs(60))
+        .unwrap();
+    let client = reqwest::Client::new();
+    let login = || client.post(format!("{}/api/v1/login", svc.base)).bearer_auth(&token).send();
+    assert_eq!(login().await.unwrap().status(), 200);
+    // The database loses its tables under the running service.
+    admin.execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await.unwrap();
+    let res = login().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(p["type"], "https://playcast.dev/problems/state-unavailable", "{p}");
 }
