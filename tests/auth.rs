@@ -230,6 +230,11 @@ async fn issuer_down_is_503_and_cached_keys_keep_serving() {
     let token = sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({})));
     let e = v.verify(&token).await.unwrap_err();
     assert!(e.is_unavailable(), "{e:?}");
+    // Further requests fail fast instead of each waiting on the issuer.
+    for _ in 0..5 {
+        assert!(v.verify(&token).await.unwrap_err().is_unavailable());
+    }
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 1, "one fetch while the issuer is down");
     // Up, fetched; then down again: the cached keys still verify.
     server.up.store(true, Ordering::SeqCst);
     let mut cfg = config(&server.url);
@@ -285,6 +290,7 @@ async fn http_answers_401_and_503_as_problems() {
     let res = client.get(format!("{}/api/v1/me", svc2.base)).bearer_auth(&good).send().await.unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.headers()["retry-after"], "5");
 }
 
 #[tokio::test]

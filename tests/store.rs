@@ -187,6 +187,7 @@ async fn a_database_failure_is_a_503_not_a_500() {
     let res = login().await.unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.headers()["retry-after"], "5");
     let p: serde_json::Value = res.json().await.unwrap();
     assert_eq!(p["type"], "https://playcast.dev/problems/state-unavailable", "{p}");
 }

@@ -30,7 +30,7 @@ pub fn authenticated(verifier: Arc<Verifier>) -> impl Filter<Extract = (Identity
 fn unauthorized(e: AuthError) -> Problem {
     if e.is_unavailable() {
         tracing::warn!(error = %e, "token check impossible");
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "auth-unavailable", e.to_string())
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "auth-unavailable", e.to_string()).retry_after(5)
     } else {
         tracing::debug!(error = %e, "token refused");
         Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())

@@ -149,11 +149,10 @@ impl Me {
 /// Storage failures are ours, not the caller's: 503, never a 500 or a panic.
 fn store_problem(e: crate::store::StoreError) -> warp::Rejection {
     tracing::error!(error = %e, "state database");
-    warp::reject::custom(Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "state-unavailable",
-        "the state database is unavailable; retry",
-    ))
+    warp::reject::custom(
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state-unavailable", "the state database is unavailable; retry")
+            .retry_after(5),
+    )
 }
 
 fn with(s: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {

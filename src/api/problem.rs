@@ -11,6 +11,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// Seconds after which a retry may succeed (sent as `Retry-After`).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -20,7 +23,13 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
@@ -31,6 +40,9 @@ impl Reply for Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut res = warp::reply::with_status(warp::reply::json(&self), status).into_response();
         res.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/problem+json"));
+        if let Some(s) = self.retry_after {
+            res.headers_mut().insert("retry-after", warp::http::HeaderValue::from(s));
+        }
         res
     }
 }

@@ -24,6 +24,9 @@ struct Cache {
     fetched_at: Option<Instant>,
     /// Last fetch caused by an unknown kid while the keys were fresh.
     last_kid_refetch: Option<Instant>,
+    /// Last failed fetch: while the issuer is down, requests fail fast
+    /// instead of each waiting out a fetch.
+    last_failure: Option<Instant>,
 }
 
 pub struct Jwks {
@@ -50,7 +53,12 @@ impl Jwks {
             client,
             max_age,
             min_refetch,
-            cache: Mutex::new(Cache { keys: HashMap::new(), fetched_at: None, last_kid_refetch: None }),
+            cache: Mutex::new(Cache {
+                keys: HashMap::new(),
+                fetched_at: None,
+                last_kid_refetch: None,
+                last_failure: None,
+            }),
         }
     }
 
@@ -63,8 +71,13 @@ impl Jwks {
                 return Ok(k.clone());
             }
         }
-        // Stale keys are always refetched; fresh ones only once per interval,
-        // so a new key is found at once but forged kids cannot hammer the issuer.
+        // Stale keys are refetched unless a fetch just failed; fresh ones only
+        // once per interval, so a new key is found at once but forged kids
+        // cannot hammer the issuer.
+        let failed_recently = cache.last_failure.is_some_and(|t| t.elapsed() < self.min_refetch);
+        if !fresh && failed_recently {
+            return Err(AuthError::KeysUnavailable("the last fetch failed moments ago".into()));
+        }
         let may_fetch = !fresh || cache.last_kid_refetch.is_none_or(|t| t.elapsed() >= self.min_refetch);
         if may_fetch {
             if fresh {
@@ -74,9 +87,11 @@ impl Jwks {
                 Ok(keys) => {
                     cache.keys = keys;
                     cache.fetched_at = Some(Instant::now());
+                    cache.last_failure = None;
                 }
                 Err(e) => {
                     tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed");
+                    cache.last_failure = Some(Instant::now());
                     if !fresh {
                         return Err(AuthError::KeysUnavailable(e));
                     }
