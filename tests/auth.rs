@@ -371,3 +371,23 @@ async fn login_upserts_the_user_and_me_shows_the_profile() {
     let res = client.post(format!("{}/api/v1/login", svc.base)).send().await.unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_reload_pipelines() {
+    let svc = common::serve_in_process(|_| {}).await;
+    let dev = svc.state.verifier.dev_issuer().expect("dev issuer on the defaults");
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/pipelines/reload", svc.base);
+    let admin = dev.mint("root_user", Role::Admin, Duration::from_secs(60)).unwrap();
+    let res = client.post(&url).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let list: serde_json::Value = res.json().await.unwrap();
+    assert!(list.as_array().unwrap().iter().any(|p| p["name"] == "test-pattern"), "{list}");
+    for role in [Role::Player, Role::Viewer] {
+        let token = dev.mint("someone", role, Duration::from_secs(60)).unwrap();
+        let res = client.post(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{role}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+    }
+    assert_eq!(client.post(&url).send().await.unwrap().status(), 401);
+}

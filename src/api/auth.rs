@@ -36,3 +36,21 @@ fn unauthorized(e: AuthError) -> Problem {
         Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
     }
 }
+
+/// Like [`authenticated`], and the caller must hold `role` (403 otherwise).
+pub fn require(
+    verifier: Arc<Verifier>,
+    role: crate::auth::Role,
+) -> impl Filter<Extract = (Identity,), Error = warp::Rejection> + Clone {
+    authenticated(verifier).and_then(move |id: Identity| async move {
+        if id.role == role {
+            Ok(id)
+        } else {
+            Err(warp::reject::custom(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this needs the {role} role; you are {}", id.role),
+            )))
+        }
+    })
+}

@@ -86,6 +86,29 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
             let user = s.store.user(&id.user_id).await.map_err(store_problem)?;
             Ok::<_, warp::Rejection>(warp::reply::json(&Me::new(id, user)))
         });
+    let reload = api
+        .and(warp::path!("pipelines" / "reload"))
+        .and(warp::post())
+        .and(auth::require(state.verifier.clone(), crate::auth::Role::Admin))
+        .and(with(state.clone()))
+        .and_then(|id: crate::auth::Identity, s: AppState| async move {
+            tracing::info!(user = %id.user_id, "pipeline reload requested");
+            let catalog = s.streams.catalog().clone();
+            let result = tokio::task::spawn_blocking(move || catalog.reload()).await;
+            match result {
+                Ok(Ok(())) => Ok(warp::reply::json(&pipeline_views(&s))),
+                Ok(Err(e)) => Err(warp::reject::custom(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "pipelines-unavailable",
+                    e.to_string(),
+                ))),
+                Err(e) => Err(warp::reject::custom(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "pipelines-unavailable",
+                    format!("reload task failed: {e}"),
+                ))),
+            }
+        });
     let streams = api
         .and(warp::path("streams"))
         .and(warp::path::end())
@@ -101,6 +124,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     );
 
     health
+        .or(reload)
         .or(pipelines)
         .or(pipeline)
         .or(streams)
