@@ -94,18 +94,16 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and_then(|id: crate::auth::Identity, s: AppState| async move {
             tracing::info!(user = %id.user_id, "pipeline reload requested");
             let catalog = s.streams.catalog().clone();
-            let result = tokio::task::spawn_blocking(move || catalog.reload()).await;
-            match result {
-                Ok(Ok(())) => Ok(warp::reply::json(&pipeline_views(&s))),
-                Ok(Err(e)) => Err(warp::reject::custom(Problem::new(
+            let reloaded = tokio::task::spawn_blocking(move || catalog.reload())
+                .await
+                .map_err(|e| format!("reload task failed: {e}"))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            match reloaded {
+                Ok(()) => Ok(warp::reply::json(&pipeline_views(&s))),
+                Err(detail) => Err(warp::reject::custom(Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "pipelines-unavailable",
-                    e.to_string(),
-                ))),
-                Err(e) => Err(warp::reject::custom(Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "pipelines-unavailable",
-                    format!("reload task failed: {e}"),
+                    detail,
                 ))),
             }
         });

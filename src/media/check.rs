@@ -126,11 +126,8 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
             _ => {}
         }
         let props = enc.properties.as_ref().map(|p| params.substitute(&p.text)).unwrap_or_default();
-        let at = enc.properties.clone().unwrap_or(Fragment {
-            text: String::new(),
-            line: enc.line,
-            field: format!("{base_field}.element"),
-        });
+        let element_at = Fragment { text: String::new(), line: enc.line, field: format!("{base_field}.element") };
+        let at = enc.properties.clone().unwrap_or_else(|| element_at.clone());
         match parse_chain(&format!("{} {props}", enc.element)) {
             ChainCheck::Ok => {
                 if let Some(b) = &enc.bitrate {
@@ -141,12 +138,7 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
             }
             ChainCheck::Missing(missing) => {
                 if known_element(&enc.element).is_none() && missing.contains(&enc.element) {
-                    errors.push(SpecError {
-                        path: spec.path.clone(),
-                        line: enc.line,
-                        field: format!("{base_field}.element"),
-                        message: format!("no element \"{}\"", enc.element),
-                    });
+                    errors.push(error(&element_at, format!("no element \"{}\"", enc.element)));
                 } else {
                     notes.push(format!(
                         "{}:{}: encoder {} is not on this machine; its properties were not checked",

@@ -30,10 +30,11 @@ pub struct Opened {
 }
 
 impl Opened {
-    pub fn welcome_stream_id(&self) -> StreamId {
+    /// The stream's id, from the welcome; `None` if the host sent no welcome.
+    pub fn welcome_stream_id(&self) -> Option<StreamId> {
         match &self.welcome {
-            ServerMessage::Welcome { stream_id, .. } => stream_id.clone(),
-            _ => StreamId::new(),
+            ServerMessage::Welcome { stream_id, .. } => Some(stream_id.clone()),
+            _ => None,
         }
     }
 }

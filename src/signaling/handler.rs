@@ -196,7 +196,9 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
                 let opened = tokio::task::spawn_blocking(move || host.open(req, tx))
                     .await
                     .map_err(|e| ProtocolError::new(ErrorCode::Internal, format!("stream start task failed: {e}")))??;
-                let id = opened.welcome_stream_id();
+                let id = opened
+                    .welcome_stream_id()
+                    .ok_or_else(|| ProtocolError::new(ErrorCode::Internal, "the stream started without a welcome"))?;
                 tracing::info!(stream_id = %id, "stream started");
                 self.send(opened.welcome);
                 self.live = Some(Live {

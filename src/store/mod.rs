@@ -110,35 +110,19 @@ impl Store {
         }
         .insert(&txn)
         .await?;
-        session_event::ActiveModel {
-            session_id: Set(id.to_string()),
-            seq: Set(1),
-            from_state: Set(String::new()),
-            to_state: Set(state.name().to_string()),
-            event: Set(r#"{"event":"create"}"#.to_string()),
-            at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
+        record_event(&txn, id, 1, "", state.name(), r#"{"event":"create"}"#.to_string(), now).await?;
         txn.commit().await?;
         Ok(model)
     }
 
     pub async fn session(&self, id: &str) -> Result<session::Model, StoreError> {
-        session::Entity::find_by_id(id.to_string())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.chars().take(64).collect()))
+        find_session(&self.db, id).await
     }
 
     /// Applies `event` through the lifecycle state machine and records it.
     pub async fn transition(&self, id: &str, event: Event) -> Result<(session::Model, SessionState), StoreError> {
         let txn = self.db.begin().await?;
-        let row = session::Entity::find_by_id(id.to_string())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.chars().take(64).collect()))?;
+        let row = find_session(&txn, id).await?;
         let current: SessionState = serde_json::from_str(&row.state)
             .map_err(|e| StoreError::Corrupt { id: id.to_string(), message: e.to_string() })?;
         let from = current.name();
@@ -157,24 +141,22 @@ impl Store {
         if updated.rows_affected != 1 {
             return Err(StoreError::Conflict(id.to_string()));
         }
-        session_event::ActiveModel {
-            session_id: Set(id.to_string()),
-            seq: Set(version),
-            from_state: Set(from.to_string()),
-            to_state: Set(next.name().to_string()),
-            event: Set(to_json(&event)),
-            at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| match e {
-            // The unique (session, seq) index: someone recorded this version first.
-            DbErr::Query(_) | DbErr::Exec(_) => StoreError::Conflict(id.to_string()),
-            e => StoreError::Db(e),
+        record_event(&txn, id, version, from, next.name(), to_json(&event), now).await.map_err(|e| {
+            match e.sql_err() {
+                // The unique (session, seq) index: someone recorded this version first.
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(id.to_string()),
+                _ => StoreError::Db(e),
+            }
         })?;
         txn.commit().await?;
-        let model = self.session(id).await?;
+        // What the update wrote; no need to read it back.
+        let model = session::Model {
+            state: to_json(&next),
+            state_name: next.name().to_string(),
+            version,
+            updated_at: now,
+            ..row
+        };
         Ok((model, next))
     }
 
@@ -204,6 +186,36 @@ impl Store {
             .all(&self.db)
             .await?)
     }
+}
+
+async fn find_session<C: sea_orm::ConnectionTrait>(conn: &C, id: &str) -> Result<session::Model, StoreError> {
+    session::Entity::find_by_id(id.to_string())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.chars().take(64).collect()))
+}
+
+/// Writes the event row of a transition (inside the caller's transaction).
+async fn record_event<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    seq: i32,
+    from: &str,
+    to: &str,
+    event: String,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<session_event::Model, DbErr> {
+    session_event::ActiveModel {
+        session_id: Set(id.to_string()),
+        seq: Set(seq),
+        from_state: Set(from.to_string()),
+        to_state: Set(to.to_string()),
+        event: Set(event),
+        at: Set(at),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
