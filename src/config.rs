@@ -31,6 +31,42 @@ pub struct Config {
     pub signaling: SignalingConfig,
     pub auth: AuthConfig,
     pub state: StateConfig,
+    pub sessions: SessionsConfig,
+    pub node: NodeConfig,
+    pub cache: CacheConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// The games catalog (TOML).
+    pub games_file: PathBuf,
+    /// Parent of the per-user save folders; empty: `saves/` in `server.data_dir`.
+    pub saves_dir: PathBuf,
+    pub connect_timeout_secs: u64,
+    /// Ends a session with no input for this long.
+    pub idle_timeout_secs: u64,
+    pub max_duration_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Empty: an id created once and kept in `server.data_dir`.
+    pub id: String,
+    /// CPU cores sessions may reserve; 0: the machine's.
+    pub cpu_cores: u32,
+    /// Memory sessions may reserve, MiB; 0: the machine's.
+    pub memory_mb: u64,
+    /// Hardware encoder sessions per GPU.
+    pub gpu_encoder_slots: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// `redis://…`; empty: in-process.
+    pub url: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +83,14 @@ impl Config {
             format!("sqlite://{}?mode=rwc", self.server.data_dir.join("playcast.sqlite").display())
         } else {
             self.state.database_url.0.clone()
+        }
+    }
+
+    pub fn saves_dir(&self) -> PathBuf {
+        if self.sessions.saves_dir.as_os_str().is_empty() {
+            self.server.data_dir.join("saves")
+        } else {
+            self.sessions.saves_dir.clone()
         }
     }
 }
@@ -231,6 +275,23 @@ impl Config {
         if self.ice.turn_ttl_secs == 0 {
             return Err(invalid("ice.turn_ttl_secs", "must be at least 1"));
         }
+        let s = &self.sessions;
+        if s.connect_timeout_secs == 0 {
+            return Err(invalid("sessions.connect_timeout_secs", "must be at least 1"));
+        }
+        if s.idle_timeout_secs == 0 {
+            return Err(invalid("sessions.idle_timeout_secs", "must be at least 1"));
+        }
+        if s.max_duration_secs == 0 {
+            return Err(invalid("sessions.max_duration_secs", "must be at least 1"));
+        }
+        let cache = &self.cache.url.0;
+        if !cache.is_empty() && !cache.starts_with("redis://") && !cache.starts_with("rediss://") {
+            return Err(invalid("cache.url", "must start with redis:// or rediss://"));
+        }
+        if self.node.id.len() > 64 || self.node.id.chars().any(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(c))) {
+            return Err(invalid("node.id", "at most 64 letters, digits, `-`, `_` or `.`"));
+        }
         Ok(())
     }
 
@@ -250,6 +311,34 @@ struct PartialCheck {
     signaling: Option<PartialSignaling>,
     auth: Option<PartialAuth>,
     state: Option<PartialState>,
+    sessions: Option<PartialSessions>,
+    node: Option<PartialNode>,
+    cache: Option<PartialCache>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialSessions {
+    games_file: Option<PathBuf>,
+    saves_dir: Option<PathBuf>,
+    connect_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_duration_secs: Option<u64>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialNode {
+    id: Option<String>,
+    cpu_cores: Option<u32>,
+    memory_mb: Option<u64>,
+    gpu_encoder_slots: Option<Vec<u32>>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialCache {
+    url: Option<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -350,7 +439,8 @@ fn set_path(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), S
             raw.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.to_string()))
+                // Lists of numbers (GPU slots) and of strings (URLs) share this path.
+                .map(|s| s.parse().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(s.to_string())))
                 .collect(),
         ),
         _ => return Err("this setting cannot be set from the environment".into()),

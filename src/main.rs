@@ -107,7 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.media.pipelines_dir = p;
             }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            rt.block_on(serve(config, StreamOptions { stamp, bare }))?;
+            rt.block_on(serve(config, StreamOptions { stamp, bare, ..Default::default() }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pipeline { command } => {

@@ -8,7 +8,10 @@ use crate::config::Config;
 use crate::media::catalog::{Catalog, WatchGuard};
 use crate::media::select::{GstProbe, GstRegistry};
 use crate::media::stream::StreamOptions;
+use crate::session::events::EventBus;
+use crate::session::manager::Manager;
 use crate::session::Streams;
+use crate::store::cache::Cache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -22,6 +25,12 @@ pub enum ServerError {
     Store(#[from] crate::store::StoreError),
     #[error("data folder {0}: {1}")]
     DataDir(std::path::PathBuf, std::io::Error),
+    #[error("games catalog: {0}")]
+    Games(#[from] crate::session::games::GamesError),
+    #[error("cache: {0}")]
+    Cache(#[from] crate::store::cache::CacheError),
+    #[error("session events: {0}")]
+    Events(#[from] crate::session::events::BusError),
 }
 
 /// A service ready to serve: its state and the pipeline-folder watcher.
@@ -56,9 +65,34 @@ impl Service {
         tokio::task::spawn_blocking(move || c.reload()).await.expect("reload task")?;
         let watch = catalog.watch()?;
         let streams = Arc::new(Streams::new(config.clone(), catalog).with_options(options));
+        let cache = match config.cache.url.0.as_str() {
+            "" => Cache::memory(),
+            url => Cache::redis(url, "playcast").await?,
+        };
+        let bus = EventBus::start(store.clone(), cache.clone()).await?;
+        let node = node_id(&config)?;
+        let sessions = Arc::new(Manager::new(config.clone(), store.clone(), streams.clone(), bus, node.clone()));
+        let games = crate::session::games::load(&config.sessions.games_file)?;
+        tracing::info!(games = games.len(), file = %config.sessions.games_file.display(), "games catalog loaded");
+        sessions.set_games(games).await?;
+        let reconciled = sessions.reconcile().await?;
+        if reconciled > 0 {
+            tracing::warn!(reconciled, "sessions left unfinished by an earlier run were closed");
+        }
+        tracing::info!(%node, cache = cache.backend(), "node ready");
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let (conn_tx, connections) = tokio::sync::mpsc::channel(1);
-        let state = AppState { config, streams, verifier, store, shutdown: shutdown_rx, connections: conn_tx };
+        let state = AppState {
+            config,
+            streams,
+            verifier,
+            store,
+            sessions,
+            logins: Arc::default(),
+            cache,
+            shutdown: shutdown_rx,
+            connections: conn_tx,
+        };
         Ok(Self { state, shutdown, connections, _watch: watch })
     }
 
@@ -67,6 +101,7 @@ impl Service {
     pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Service { state, shutdown: tell, mut connections, _watch } = self;
         let routes = routes(state.clone());
+        let sessions = state.sessions.clone();
         drop(state);
         let signal = async move {
             shutdown.await;
@@ -79,5 +114,24 @@ impl Service {
         if tokio::time::timeout(DRAIN_TIMEOUT, connections.recv()).await.is_err() {
             tracing::warn!("signaling connections still open after {DRAIN_TIMEOUT:?}; stopping anyway");
         }
+        sessions.shutdown(DRAIN_TIMEOUT).await;
     }
+}
+
+/// This node's id: configured, or made once and kept in the data folder so a
+/// restarted node recognises its own unfinished sessions.
+fn node_id(config: &Config) -> Result<String, ServerError> {
+    if !config.node.id.is_empty() {
+        return Ok(config.node.id.clone());
+    }
+    let path = config.server.data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ServerError::DataDir(path, e)),
+    }
+    let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    std::fs::write(&path, &id).map_err(|e| ServerError::DataDir(path.clone(), e))?;
+    Ok(id)
 }

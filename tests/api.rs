@@ -41,8 +41,13 @@ async fn health_and_streams_answer_json() {
     let c = client();
     let health = json_ok(c.get(s.url("/api/v1/health")).send().await.unwrap()).await;
     assert_eq!(health, serde_json::json!({"status": "ok"}));
-    let streams = json_ok(c.get(s.url("/api/v1/streams")).send().await.unwrap()).await;
+    let admin = s.token("admin", playcast::auth::Role::Admin);
+    let streams = json_ok(c.get(s.url("/api/v1/streams")).bearer_auth(&admin).send().await.unwrap()).await;
     assert_eq!(streams, serde_json::json!([]));
+    // Streams show every session's parameters: admins only.
+    problem(c.get(s.url("/api/v1/streams")).send().await.unwrap(), 401).await;
+    let player = s.token("player", playcast::auth::Role::Player);
+    problem(c.get(s.url("/api/v1/streams")).bearer_auth(&player).send().await.unwrap(), 403).await;
     // Query strings are not part of these resources and change nothing.
     let health = json_ok(c.get(s.url("/api/v1/health?x=%FF%00&&==")).send().await.unwrap()).await;
     assert_eq!(health["status"], "ok");

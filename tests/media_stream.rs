@@ -43,6 +43,7 @@ fn small() -> OpenRequest {
             ("height".into(), serde_json::json!(240)),
             ("framerate".into(), serde_json::json!(30)),
         ]),
+        ..Default::default()
     }
 }
 

@@ -42,6 +42,7 @@ fn small() -> OpenRequest {
     OpenRequest {
         pipeline: Some("test-pattern".into()),
         params: BTreeMap::from([("width".into(), serde_json::json!(320)), ("height".into(), serde_json::json!(240))]),
+        ..Default::default()
     }
 }
 
@@ -101,8 +102,7 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
     .await;
     assert_eq!(v["runnable"], true, "{v}");
     let (tx, _rx3) = mpsc::unbounded_channel();
-    let third =
-        streams.open(OpenRequest { pipeline: Some("test-pattern".into()), params: BTreeMap::new() }, tx).unwrap();
+    let third = streams.open(OpenRequest { pipeline: Some("test-pattern".into()), ..Default::default() }, tx).unwrap();
     let ServerMessage::Welcome { width, .. } = &third.welcome else { panic!() };
     assert_eq!(*width, Some(640), "the new default applies to a new stream");
 

@@ -23,6 +23,8 @@ async fn shutdown_ends_streams_with_a_reason() {
     config.server.data_dir = data.path().to_owned();
     let service = Service::start(config, Default::default()).await.unwrap();
     let streams = service.state.streams.clone();
+    let verifier = service.state.verifier.clone();
+    let store = service.state.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -30,7 +32,13 @@ async fn shutdown_ends_streams_with_a_reason() {
         let _ = stopped.await;
     }));
 
+    let token =
+        verifier.dev_issuer().unwrap().mint("p1", playcast::auth::Role::Player, Duration::from_secs(60)).unwrap();
+    let login = reqwest::Client::new().post(format!("http://{addr}/api/v1/login")).bearer_auth(&token).send();
+    assert_eq!(login.await.unwrap().status(), 200);
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/signal")).await.unwrap();
+    ws.send(Message::text(serde_json::json!({"type": "auth", "token": token}).to_string())).await.unwrap();
+    assert_eq!(next(&mut ws).await["type"], "authenticated");
     let hello = r#"{"type":"hello","version":1,"params":{"width":320,"height":240,"framerate":15}}"#;
     ws.send(Message::text(hello)).await.unwrap();
     assert_eq!(next(&mut ws).await["type"], "welcome");
@@ -47,4 +55,8 @@ async fn shutdown_ends_streams_with_a_reason() {
     drop(ws);
     tokio::time::timeout(Duration::from_secs(15), server).await.expect("serve returns after shutdown").unwrap();
     assert!(streams.live().is_empty(), "every stream stopped");
+    // The stream's session was made for it alone: it ended when the stream did, and was cleaned up.
+    let sessions = store.all_sessions(10).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].state_name, "cleanup", "{:?}", sessions[0]);
 }

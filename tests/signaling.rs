@@ -621,14 +621,13 @@ async fn hello_params_reach_the_host_as_given() {
 
 // ---- real WebSockets against the in-process service --------------------------------------
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::Ws;
 
 const SMALL: &str = r#"{"width":320,"height":240,"framerate":15}"#;
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn connect(service: &common::InProcess) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(service.ws_url()).await.expect("WebSocket upgrade");
-    ws
+    service.signal().await
 }
 
 async fn send(ws: &mut Ws, msg: Value) {
@@ -684,7 +683,13 @@ async fn hello(ws: &mut Ws) -> Value {
 }
 
 async fn live_streams(service: &common::InProcess) -> Vec<Value> {
-    let r = reqwest::get(service.url("/api/v1/streams")).await.expect("GET /api/v1/streams");
+    let admin = service.token("admin", playcast::auth::Role::Admin);
+    let r = reqwest::Client::new()
+        .get(service.url("/api/v1/streams"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("GET /api/v1/streams");
     assert_eq!(r.status(), 200);
     r.json::<Vec<Value>>().await.expect("a JSON array")
 }
@@ -841,13 +846,20 @@ async fn a_garbage_answer_is_refused_and_the_stream_stays_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_short_connections_leave_no_stream_behind() {
-    let service = common::serve_in_process(|c| c.media.max_streams = 32).await;
+    let service = common::serve_in_process(|c| {
+        c.media.max_streams = 32;
+        // Room for every connection of a wave even while the last wave cleans up.
+        c.node.cpu_cores = 32;
+    })
+    .await;
+    let token = service.sign_in("player", playcast::auth::Role::Player).await;
     for wave in 0..5 {
         let tasks: Vec<_> = (0..4)
             .map(|i| {
                 let url = service.ws_url();
+                let token = token.clone();
                 tokio::spawn(async move {
-                    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
+                    let mut ws = common::ws_connect(&url, &token).await;
                     let params: Value = serde_json::from_str(SMALL).unwrap();
                     send(&mut ws, json!({"type": "hello", "version": 1, "params": params})).await;
                     match (wave + i) % 3 {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use playcast::auth::Role;
 use playcast::session::lifecycle::{EndReason, Event, SessionState};
-use playcast::store::{Store, StoreError};
+use playcast::store::{NewSession, Store, StoreError};
 use sea_orm::ConnectionTrait;
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -64,6 +64,69 @@ fn sid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+async fn create(store: &Store, id: &str, owner: &str) {
+    let new = NewSession { id, owner, game: "test-pattern", pipeline: "test-pattern", node: "n1", params: "{}".into() };
+    store.create_session(new).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_have_one_global_order_with_owners_and_viewers() {
+    for b in Backend::all().await {
+        let before = b.store.last_event_id().await.unwrap();
+        let (x, y) = (sid(), sid());
+        create(&b.store, &x, "ann").await;
+        create(&b.store, &y, "bob").await;
+        b.store.set_viewers(&y, &["ann".to_string()]).await.unwrap();
+        b.store.transition(&x, Event::Start).await.unwrap();
+        let (_, _, rec) = b.store.transition(&y, Event::Start).await.unwrap();
+        assert_eq!(rec.viewers, ["ann"], "{}", b.name);
+        let all = b.store.events_after(before, 100).await.unwrap();
+        let ids: Vec<i64> = all.iter().map(|r| r.event.id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{}: {ids:?}", b.name);
+        let who: Vec<(&str, &str)> = all.iter().map(|r| (r.owner.as_str(), r.event.to_state.as_str())).collect();
+        assert_eq!(who, [("ann", "idle"), ("bob", "idle"), ("ann", "initializing"), ("bob", "initializing")]);
+        assert_eq!(b.store.last_event_id().await.unwrap(), *ids.last().unwrap(), "{}", b.name);
+        assert_eq!(b.store.events_after(ids[1], 1).await.unwrap()[0].event.id, ids[2], "{}: paged", b.name);
+        // ann sees her own and the one shared with her; bob only his.
+        assert_eq!(b.store.sessions_visible_to("ann", 10).await.unwrap().len(), 2, "{}", b.name);
+        assert_eq!(b.store.sessions_visible_to("bob", 10).await.unwrap().len(), 1, "{}", b.name);
+        assert!(b.store.sessions_visible_to("an", 10).await.unwrap().is_empty(), "{}: no prefix match", b.name);
+        assert_eq!(b.store.unfinished_on("n1").await.unwrap().len(), 2, "{}", b.name);
+        assert!(b.store.unfinished_on("n2").await.unwrap().is_empty(), "{}", b.name);
+        b.drop_schema().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_are_kept_until_revoked() {
+    for b in Backend::all().await {
+        let first = b.store.login("sess_1", "ann").await.unwrap();
+        let again = b.store.login("sess_1", "ann").await.unwrap();
+        assert_eq!(first.created_at, again.created_at, "{}", b.name);
+        b.store.revoke_login("sess_1").await.unwrap();
+        b.store.revoke_login("sess_1").await.unwrap();
+        assert!(matches!(b.store.login("sess_1", "ann").await, Err(StoreError::Revoked)), "{}", b.name);
+        assert!(b.store.login_session("sess_1").await.unwrap().unwrap().revoked_at.is_some(), "{}", b.name);
+        assert!(b.store.login_session("nope").await.unwrap().is_none(), "{}", b.name);
+        b.drop_schema().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_games_table_follows_the_catalog() {
+    let catalog = playcast::session::games::load(&common::repo().join("config/games.toml")).unwrap();
+    let games: Vec<_> = catalog.into_values().collect();
+    for b in Backend::all().await {
+        b.store.sync_games(&games).await.unwrap();
+        assert_eq!(b.store.games().await.unwrap().len(), games.len(), "{}", b.name);
+        b.store.sync_games(&games[..1]).await.unwrap();
+        let left = b.store.games().await.unwrap();
+        assert_eq!(left.len(), 1, "{}: removed games leave the table", b.name);
+        assert_eq!(left[0].id, games[0].id);
+        b.drop_schema().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_created_then_refreshed() {
     for b in Backend::all().await {
@@ -81,11 +144,11 @@ async fn users_are_created_then_refreshed() {
 async fn every_transition_is_recorded_with_its_event() {
     for b in Backend::all().await {
         let id = sid();
-        b.store.create_session(&id, "user_a", "test-pattern").await.unwrap();
+        create(&b.store, &id, "user_a").await;
         for ev in [Event::Start, Event::Launched, Event::Connected, Event::Pause, Event::Resume] {
             b.store.transition(&id, ev).await.unwrap();
         }
-        let (row, state) = b.store.transition(&id, Event::End { reason: EndReason::User }).await.unwrap();
+        let (row, state, _) = b.store.transition(&id, Event::End { reason: EndReason::User }).await.unwrap();
         assert_eq!(state, SessionState::Terminated { reason: EndReason::User }, "{}", b.name);
         assert_eq!((row.state_name.as_str(), row.version), ("terminated", 7), "{}", b.name);
         let events = b.store.events(&id).await.unwrap();
@@ -117,7 +180,7 @@ async fn every_transition_is_recorded_with_its_event() {
 async fn illegal_transitions_change_nothing() {
     for b in Backend::all().await {
         let id = sid();
-        b.store.create_session(&id, "user_a", "test-pattern").await.unwrap();
+        create(&b.store, &id, "user_a").await;
         let err = b.store.transition(&id, Event::Pause).await.unwrap_err();
         assert!(matches!(err, StoreError::Transition(_)), "{}: {err:?}", b.name);
         assert_eq!(err.to_string(), "cannot pause a session that is idle");
@@ -133,7 +196,7 @@ async fn illegal_transitions_change_nothing() {
 async fn concurrent_transitions_never_both_win() {
     for b in Backend::all().await {
         let id = sid();
-        b.store.create_session(&id, "user_a", "test-pattern").await.unwrap();
+        create(&b.store, &id, "user_a").await;
         for ev in [Event::Start, Event::Launched, Event::Connected] {
             b.store.transition(&id, ev).await.unwrap();
         }

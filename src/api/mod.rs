@@ -3,20 +3,22 @@
 pub mod auth;
 pub mod client;
 pub mod problem;
+pub mod sessions;
+pub mod ws;
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
+use warp::Rejection;
+
 use serde::Serialize;
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
 use crate::config::Config;
+use crate::session::manager::Manager;
 use crate::session::Streams;
-use crate::signaling::handler::{self, Frame, Limits};
-use crate::signaling::protocol::encode;
 use problem::Problem;
 
 /// Everything the routes need.
@@ -26,6 +28,9 @@ pub struct AppState {
     pub streams: Arc<Streams>,
     pub verifier: Arc<crate::auth::Verifier>,
     pub store: crate::store::Store,
+    pub sessions: Arc<Manager>,
+    pub logins: Arc<ws::Logins>,
+    pub cache: crate::store::cache::Cache,
     /// Turns true when the service shuts down; connections end their streams.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Held by every signaling connection: when all clones are gone, every
@@ -73,6 +78,16 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(with(state.clone()))
         .and_then(|id: crate::auth::Identity, s: AppState| async move {
             let user = s.store.upsert_user(&id.user_id, id.role).await.map_err(store_problem)?;
+            if let Some(sid) = &id.session {
+                s.store.login(sid, &id.user_id).await.map_err(|e| match e {
+                    crate::store::StoreError::Revoked => warp::reject::custom(Problem::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "this sign-in was revoked; sign in again",
+                    )),
+                    e => store_problem(e),
+                })?;
+            }
             tracing::info!(user = %id.user_id, role = %id.role, "signed in");
             Ok::<_, warp::Rejection>(warp::reply::json(&Me::new(id, Some(user))))
         });
@@ -107,28 +122,80 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
                 ))),
             }
         });
+    // Every session's streams and their parameters: for admins.
     let streams = api
         .and(warp::path("streams"))
         .and(warp::path::end())
         .and(warp::get())
+        .and(auth::require(state.verifier.clone(), crate::auth::Role::Admin))
         .and(with(state.clone()))
-        .map(|s: AppState| warp::reply::json(&s.streams.live()));
-    let signal = api.and(warp::path("signal")).and(warp::path::end()).and(warp::ws()).and(with(state)).map(
+        .map(|_: crate::auth::Identity, s: AppState| warp::reply::json(&s.streams.live()));
+    let signal = api.and(warp::path("signal")).and(warp::path::end()).and(warp::ws()).and(with(state.clone())).map(
         |ws: warp::ws::Ws, s: AppState| {
             ws.max_message_size(WS_HARD_LIMIT)
                 .max_frame_size(WS_HARD_LIMIT)
-                .on_upgrade(move |socket| signal_connection(socket, s))
+                .on_upgrade(move |socket| ws::signal_connection(socket, s))
         },
     );
+    let events = api.and(warp::path("events")).and(warp::path::end()).and(warp::ws()).and(with(state.clone())).map(
+        |ws: warp::ws::Ws, s: AppState| {
+            ws.max_message_size(64 * 1024).on_upgrade(move |socket| ws::events_connection(socket, s))
+        },
+    );
+    let logout = api
+        .and(warp::path!("logout"))
+        .and(warp::post())
+        .and(auth::authenticated(state.verifier.clone()))
+        .and(with(state.clone()))
+        .and_then(|id: crate::auth::Identity, s: AppState| async move {
+            let Some(sid) = id.session else {
+                return Err(warp::reject::custom(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "no-sign-in",
+                    "the token names no sign-in (`sid`) to end",
+                )));
+            };
+            s.store.revoke_login(&sid).await.map_err(store_problem)?;
+            s.logins.revoke(&sid);
+            tracing::info!(user = %id.user_id, "signed out");
+            Ok::<_, Rejection>(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT))
+        });
+    let dev_token = api
+        .and(warp::path!("dev" / "token"))
+        .and(warp::post())
+        .and(warp::body::content_length_limit(4096))
+        .and(warp::body::json())
+        .and(with(state.clone()))
+        .and_then(|req: DevTokenRequest, s: AppState| async move { dev_token(&s, req) });
+    let ready =
+        api.and(warp::path!("ready")).and(warp::get()).and(with(state.clone())).and_then(|s: AppState| async move {
+            let db = s.store.ping().await.is_ok();
+            let cache = s.cache.is_healthy().await;
+            let body = serde_json::json!({
+                "status": if db && cache && !*s.shutdown.borrow() { "ready" } else { "unavailable" },
+                "database": db, "cache": cache, "cache_backend": s.cache.backend(),
+                "shutting_down": *s.shutdown.borrow(),
+            });
+            let status =
+                if db && cache && !*s.shutdown.borrow() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&body), status))
+        });
 
-    health
+    // Boxed in groups: one deep filter's future would overflow a test thread's stack.
+    let service = health
+        .or(ready)
         .or(reload)
         .or(pipelines)
         .or(pipeline)
         .or(streams)
-        .or(login)
-        .or(me)
+        .map(|r| Box::new(r) as Box<dyn Reply>)
+        .boxed();
+    let account = login.or(logout).or(me).or(dev_token).map(|r| Box::new(r) as Box<dyn Reply>).boxed();
+    service
+        .or(account)
+        .or(sessions::routes(&state))
         .or(signal)
+        .or(events)
         .or(client::routes())
         .recover(problem::recover)
         .with(warp::trace::request())
@@ -169,7 +236,7 @@ impl Me {
 }
 
 /// Storage failures are ours, not the caller's: 503, never a 500 or a panic.
-fn store_problem(e: crate::store::StoreError) -> warp::Rejection {
+pub(crate) fn store_problem(e: crate::store::StoreError) -> warp::Rejection {
     tracing::error!(error = %e, "state database");
     warp::reject::custom(
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state-unavailable", "the state database is unavailable; retry")
@@ -177,7 +244,7 @@ fn store_problem(e: crate::store::StoreError) -> warp::Rejection {
     )
 }
 
-fn with(s: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+pub(crate) fn with(s: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || s.clone())
 }
 
@@ -219,40 +286,35 @@ fn pipeline_views(s: &AppState) -> Vec<PipelineView> {
         .collect()
 }
 
-async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
-    let (mut sink, stream) = socket.split();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            if sink.send(warp::ws::Message::text(encode(&msg))).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    let frames = stream
-        .take_while(|m| futures_util::future::ready(m.as_ref().is_ok_and(|m| !m.is_close())))
-        .filter_map(|m| async move {
-            let m = m.ok()?;
-            if m.is_text() {
-                Some(Frame::Text(m.to_str().unwrap_or_default().to_string()))
-            } else if m.is_binary() {
-                Some(Frame::Binary(m.as_bytes().len()))
-            } else {
-                None
-            }
-        })
-        .boxed();
-    let limits = Limits {
-        max_message_bytes: s.config.signaling.max_message_bytes,
-        idle_timeout: s.config.idle_timeout(),
-        answer_timeout: Duration::from_secs(s.config.signaling.answer_timeout_secs),
+/// `POST /api/v1/dev/token`: the reference client's development login.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevTokenRequest {
+    pub user: String,
+    #[serde(default)]
+    pub role: Option<crate::auth::Role>,
+}
+
+const DEV_TOKEN_TTL: Duration = Duration::from_secs(120);
+
+fn dev_token(s: &AppState, req: DevTokenRequest) -> Result<warp::reply::Json, Rejection> {
+    let Some(issuer) = s.verifier.dev_issuer() else {
+        return Err(warp::reject::custom(Problem::new(
+            StatusCode::NOT_FOUND,
+            "dev-issuer-off",
+            "the development issuer is off: a real issuer is configured",
+        )));
     };
-    let _held = s.connections.clone();
-    let mut shutdown = s.shutdown.clone();
-    let stop = async move {
-        let _ = shutdown.wait_for(|down| *down).await;
-    };
-    handler::run_until(s.streams.clone(), frames, tx, limits, stop).await;
-    let _ = writer.await;
+    if req.user.is_empty() || req.user.len() > 64 || req.user.chars().any(|c| c.is_control()) {
+        return Err(warp::reject::custom(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "`user` must be 1 to 64 printable characters",
+        )));
+    }
+    let role = req.role.unwrap_or(crate::auth::Role::Player);
+    let token = issuer.mint(&req.user, role, DEV_TOKEN_TTL).map_err(|e| {
+        warp::reject::custom(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "dev-issuer", e.to_string()))
+    })?;
+    Ok(warp::reply::json(&serde_json::json!({"token": token, "expires_in": DEV_TOKEN_TTL.as_secs()})))
 }

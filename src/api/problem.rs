@@ -53,14 +53,18 @@ pub async fn recover(err: warp::Rejection) -> Result<Problem, std::convert::Infa
         p.clone()
     } else if err.is_not_found() {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
-    } else if let Some(e) = err.find::<warp::reject::MethodNotAllowed>() {
-        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", e.to_string())
     } else if let Some(e) = err.find::<warp::filters::body::BodyDeserializeError>() {
         Problem::new(StatusCode::BAD_REQUEST, "bad-body", e.to_string())
     } else if let Some(e) = err.find::<warp::reject::PayloadTooLarge>() {
         Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", e.to_string())
     } else if let Some(e) = err.find::<warp::reject::UnsupportedMediaType>() {
         Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", e.to_string())
+    } else if let Some(e) = err.find::<warp::reject::LengthRequired>() {
+        Problem::new(StatusCode::LENGTH_REQUIRED, "length-required", e.to_string())
+    } else if let Some(e) = err.find::<warp::reject::MethodNotAllowed>() {
+        // After the body checks: a route that matched the method and refused
+        // the body says more than the routes that did not match the method.
+        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", e.to_string())
     } else if let Some(e) = err.find::<warp::reject::InvalidQuery>() {
         Problem::new(StatusCode::BAD_REQUEST, "bad-query", e.to_string())
     } else if let Some(e) = err.find::<warp::reject::MissingHeader>() {

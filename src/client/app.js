@@ -3,6 +3,7 @@
 // and every receiver is asked to keep no extra jitter buffer.
 import { startStampRecorder } from './stamp.js';
 import { helloMessage } from './hello.js';
+import { signIn, token } from './auth.js';
 
 const PING_INTERVAL_MS = 5_000;
 const PONG_TIMEOUT_MS = 15_000;
@@ -73,9 +74,13 @@ function connect() {
   session = s;
   setState('connecting');
 
-  s.ws.onopen = () => {
+  s.ws.onopen = async () => {
     s.lastPong = performance.now();
-    send(s, helloMessage(query));
+    try {
+      send(s, { type: 'auth', token: await token(query) });
+    } catch (e) {
+      return stop(`sign-in failed: ${e.message}`);
+    }
     s.pingTimer = setInterval(() => send(s, { type: 'ping', id: ++s.pingId }), PING_INTERVAL_MS);
   };
   s.ws.onmessage = (event) => onMessage(s, event.data);
@@ -91,6 +96,7 @@ function onMessage(s, data) {
     return;
   }
   switch (msg?.type) {
+    case 'authenticated': return send(s, helloMessage(query));
     case 'welcome': return onWelcome(s, msg);
     case 'offer': return onOffer(s, msg);
     case 'ice': return onRemoteIce(s, msg);
@@ -110,10 +116,15 @@ function onMessage(s, data) {
 function onServerError(s, msg) {
   pub.lastError = msg;
   console.warn(`playcast: server error ${msg.code}: ${msg.message}`);
+  if (msg.code === 'unauthorized' && !s.streamId) {
+    // The sign-in is gone (revoked, or a server with fresh state): sign in again, then retry.
+    signIn(query).then(() => restart(s, 'signed in again'), (e) => stop(`sign-in failed: ${e.message}`));
+    return;
+  }
   if (!s.streamId) {
     // Before welcome, an error can only be about our hello. Retrying an identical hello
     // that was rejected as invalid is pointless; anything else may be transient.
-    if (msg.code === 'unsupported_version' || msg.code === 'bad_request') {
+    if (['unsupported_version', 'bad_request', 'forbidden', 'unknown_session'].includes(msg.code)) {
       stop(`server rejected the request: ${msg.message ?? msg.code}`);
     } else {
       restart(s, `stream could not start (${msg.code})`);
@@ -473,4 +484,4 @@ video.muted = true; // autoplay is only allowed muted
 setOverlay(query.get('overlay') === '1');
 if (query.get('stamp') === '1') startStampRecorder(video);
 setInterval(tick, 1000);
-connect();
+signIn(query).then(connect, (e) => stop(`sign-in failed: ${e.message}`));

@@ -1,10 +1,12 @@
-// The signaling `hello` both pages send. Every page query parameter except the
-// page's own switches is a pipeline parameter; the server checks names, types
-// and bounds against the pipeline file.
-const PAGE_SWITCHES = ['pipeline', 'overlay', 'stamp', 'token'];
+// The signaling `hello` both pages send. With ?session=<id> it joins that game
+// session (created through the API). Without, every page query parameter except
+// the page's own switches is a pipeline parameter of a session made for this
+// stream; the server checks names, types and bounds against the pipeline file.
+const PAGE_SWITCHES = ['pipeline', 'overlay', 'stamp', 'token', 'user', 'role', 'session'];
 
 export function helloMessage(query, defaultPipeline = null) {
   const msg = { type: 'hello', version: 1 };
+  if (query.get('session')) return { ...msg, session_id: query.get('session') };
   const pipeline = query.get('pipeline') || defaultPipeline;
   if (pipeline) msg.pipeline = pipeline;
   const params = {};

@@ -49,8 +49,47 @@ pub enum StreamEvent {
         mline: u32,
         candidate: String,
     },
+    /// The peer connection is up (ICE and DTLS done): media flows.
+    Connected,
     /// The stream is over; the reason is for people.
     Ended(String),
+}
+
+/// Stops and restarts the flow of a stream's media without touching the peer
+/// connection: frames are dropped in front of the encoders (so sequence
+/// numbers stay contiguous and no bits are spent), and a key frame is asked
+/// for on resume so the picture comes back at once.
+#[derive(Clone)]
+pub struct Pauser {
+    paused: Arc<AtomicBool>,
+    encoder: glib::WeakRef<gst::Element>,
+}
+
+impl Pauser {
+    pub fn set_paused(&self, paused: bool) {
+        let was = self.paused.swap(paused, Ordering::SeqCst);
+        if was && !paused {
+            if let Some(pad) = self.encoder.upgrade().and_then(|e| e.static_pad("src")) {
+                pad.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
+            }
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+}
+
+/// Drops buffers reaching `pad` while `paused` is set.
+fn gate(pad: &gst::Pad, paused: &Arc<AtomicBool>) {
+    let paused = paused.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, _| {
+        if paused.load(Ordering::Relaxed) {
+            gst::PadProbeReturn::Drop
+        } else {
+            gst::PadProbeReturn::Ok
+        }
+    });
 }
 
 /// How a stream is built beyond its pipeline file.
@@ -61,6 +100,9 @@ pub struct StreamOptions {
     /// A bare sender: no TWCC, no retransmission, no frame-dropping queue.
     /// Only the benchmark's baseline uses it.
     pub bare: bool,
+    /// PulseAudio server (`unix:/…/native`) for the chain's `pulsesrc`: a
+    /// session's private one.
+    pub audio_server: Option<String>,
 }
 
 /// A running stream. Stopping is idempotent and also happens on drop.
@@ -69,6 +111,7 @@ pub struct Stream {
     webrtc: gst::Element,
     encoder: String,
     stopped: AtomicBool,
+    pauser: Pauser,
 }
 
 impl Stream {
@@ -98,9 +141,26 @@ impl Stream {
 
         let video = build_video_bin(loaded, params, options)?;
         watch_eos(&video, &events);
+        let paused = Arc::new(AtomicBool::new(false));
+        let venc = video.by_name("venc").ok_or_else(|| MediaError::Gst("encoder not found in bin".into()))?;
+        if let Some(pad) = video.by_name("vqueue").and_then(|q| q.static_pad("sink")) {
+            gate(&pad, &paused);
+        }
+        let pauser = Pauser { paused: paused.clone(), encoder: venc.downgrade() };
         pipeline.add(&video)?;
         video.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking video to webrtcbin: {e}")))?;
         if let Some(audio) = build_audio_bin(loaded, params, options)? {
+            if let Some(pad) = audio.by_name("aconv").and_then(|c| c.static_pad("sink")) {
+                gate(&pad, &paused);
+            }
+            if let Some(server) = &options.audio_server {
+                // A session's private sound server: every PulseAudio source of the chain uses it.
+                for e in audio.iterate_recurse().into_iter().flatten() {
+                    if e.factory().is_some_and(|f| f.name() == "pulsesrc") {
+                        e.set_property("server", server);
+                    }
+                }
+            }
             pipeline.add(&audio)?;
             audio.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking audio to webrtcbin: {e}")))?;
         }
@@ -139,7 +199,7 @@ impl Stream {
         });
 
         let encoder = loaded.selection.chosen_element().unwrap_or_default().to_string();
-        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false) };
+        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false), pauser };
         stream
             .pipeline
             .set_state(gst::State::Playing)
@@ -149,6 +209,10 @@ impl Stream {
 
     pub fn encoder(&self) -> &str {
         &self.encoder
+    }
+
+    pub fn pauser(&self) -> Pauser {
+        self.pauser.clone()
     }
 
     /// Applies the browser's answer.
@@ -269,8 +333,14 @@ fn connect_signals(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>)
     webrtc.connect_notify(Some("connection-state"), move |w, _| {
         let state = w.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state");
         tracing::debug!(?state, "peer connection state");
-        if state == gst_webrtc::WebRTCPeerConnectionState::Failed {
-            let _ = tx.send(StreamEvent::Ended("peer connection failed (DTLS or ICE)".into()));
+        match state {
+            gst_webrtc::WebRTCPeerConnectionState::Failed => {
+                let _ = tx.send(StreamEvent::Ended("peer connection failed (DTLS or ICE)".into()));
+            }
+            gst_webrtc::WebRTCPeerConnectionState::Connected => {
+                let _ = tx.send(StreamEvent::Connected);
+            }
+            _ => {}
         }
     });
 }
@@ -348,7 +418,7 @@ pub fn build_audio_bin(
         return Ok(None);
     }
     let desc = format!(
-        "{} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU}",
+        "{} ! audioconvert name=aconv ! audioresample ! audio/x-raw,rate=48000,channels=2 ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU}",
         params.substitute(&audio.source.text),
         params.substitute(&audio.encoder.text),
     );

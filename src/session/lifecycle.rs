@@ -26,6 +26,24 @@ pub enum EndReason {
     ConnectTimeout,
     /// The game process exited.
     GameExited,
+    /// The player left a session made for one stream alone.
+    PlayerLeft,
+    /// The node is shutting down.
+    Shutdown,
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EndReason::User => "ended by the user",
+            EndReason::IdleTimeout => "no input for too long",
+            EndReason::MaxDuration => "the maximum session time was reached",
+            EndReason::ConnectTimeout => "the player did not connect in time",
+            EndReason::GameExited => "the game exited",
+            EndReason::PlayerLeft => "the player left",
+            EndReason::Shutdown => "the service is shutting down",
+        })
+    }
 }
 
 /// Where a session is. Data the state needs travels with it.

@@ -1,7 +1,12 @@
 //! Streams this node runs: opening one from a pipeline file and its
 //! parameters, the capacity limit, and the live list the API shows.
 
+pub mod budget;
+pub mod events;
+pub mod games;
+pub mod launch;
 pub mod lifecycle;
+pub mod manager;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,14 +18,18 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::config::Config;
 use crate::media::catalog::Catalog;
 use crate::media::ice::IceServers;
-use crate::media::stream::{Stream, StreamEvent, StreamOptions};
+use crate::media::stream::{Pauser, Stream, StreamEvent, StreamOptions};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, ServerMessage, StreamId, VERSION};
 
 /// What a client asks for.
 #[derive(Debug, Clone, Default)]
 pub struct OpenRequest {
+    /// The game session to join; `None` asks for a session of this stream alone.
+    pub session: Option<String>,
     pub pipeline: Option<String>,
     pub params: BTreeMap<String, serde_json::Value>,
+    /// The session's private PulseAudio server, for the pipeline's `pulsesrc`.
+    pub audio_server: Option<String>,
 }
 
 /// A started stream: the welcome to send and the handle to drive it.
@@ -50,6 +59,12 @@ pub trait StreamControl: Send {
     fn add_candidate(&self, mline: u32, candidate: &str) -> Result<(), String>;
     /// Blocking; called off the async threads.
     fn stop(self: Box<Self>);
+    /// The client sent something: the session is not idle.
+    fn touch(&self) {}
+    /// Pauses and resumes the media, when the stream can.
+    fn pauser(&self) -> Option<Pauser> {
+        None
+    }
 }
 
 /// A live stream as the API shows it.
@@ -132,7 +147,8 @@ impl StreamHost for Streams {
             );
         }
         let ice = IceServers::for_stream(&self.config.ice, &id.0, SystemTime::now());
-        let stream = match Stream::start(&loaded, &params, &ice, &self.options, events) {
+        let options = StreamOptions { audio_server: req.audio_server.clone(), ..self.options.clone() };
+        let stream = match Stream::start(&loaded, &params, &ice, &options, events) {
             Ok(s) => s,
             Err(e) => {
                 self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
@@ -176,6 +192,10 @@ impl StreamControl for LiveStream {
 
     fn stop(self: Box<Self>) {
         self.stream.stop();
+    }
+
+    fn pauser(&self) -> Option<Pauser> {
+        Some(self.stream.pauser())
     }
 }
 

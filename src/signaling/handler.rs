@@ -47,19 +47,19 @@ where
     run_until(host, incoming, out, limits, std::future::pending()).await
 }
 
-/// Like [`run`], and when `shutdown` resolves the live stream ends with a
-/// `bye` telling the client the service is going away.
+/// Like [`run`], and when `ended` resolves the live stream ends with a `bye`
+/// carrying the reason it resolved with (shutdown, sign-out).
 pub async fn run_until<H, S>(
     host: std::sync::Arc<H>,
     incoming: S,
     out: UnboundedSender<ServerMessage>,
     limits: Limits,
-    shutdown: impl std::future::Future<Output = ()>,
+    ended: impl std::future::Future<Output = String>,
 ) where
     H: StreamHost + ?Sized + 'static,
     S: Stream<Item = Frame> + Unpin,
 {
-    tokio::pin!(shutdown);
+    tokio::pin!(ended);
     let mut conn = Connection { host, out, live: None, limits: limits.clone() };
     let mut incoming = incoming;
     // Only frames from the client count as activity; stream events do not.
@@ -79,8 +79,8 @@ pub async fn run_until<H, S>(
                 let secs = limits.answer_timeout.as_secs();
                 conn.end(format!("no answer within {secs} s"), true).await;
             }
-            _ = &mut shutdown => {
-                conn.end("the service is shutting down".into(), true).await;
+            reason = &mut ended => {
+                conn.end(reason, true).await;
                 break;
             }
             _ = tokio::time::sleep_until(idle_deadline) => {
@@ -135,6 +135,9 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
             }
             Frame::Text(t) => t,
         };
+        if let Some(live) = &self.live {
+            live.control.touch();
+        }
         if text.len() > self.limits.max_message_bytes {
             return self.send_error(
                 ErrorCode::TooLarge,
@@ -177,7 +180,7 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
     async fn on_message(&mut self, msg: ClientMessage) -> Result<(), ProtocolError> {
         match msg {
             ClientMessage::Ping { id } => self.send(ServerMessage::Pong { id }),
-            ClientMessage::Hello { version, pipeline, params } => {
+            ClientMessage::Hello { version, session_id, pipeline, params } => {
                 if version != VERSION {
                     return Err(ProtocolError::new(
                         ErrorCode::UnsupportedVersion,
@@ -192,7 +195,7 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
                 }
                 let (tx, rx) = mpsc::unbounded_channel();
                 let host = self.host.clone();
-                let req = OpenRequest { pipeline, params };
+                let req = OpenRequest { session: session_id, pipeline, params, ..OpenRequest::default() };
                 let opened = tokio::task::spawn_blocking(move || host.open(req, tx))
                     .await
                     .map_err(|e| ProtocolError::new(ErrorCode::Internal, format!("stream start task failed: {e}")))??;
@@ -259,6 +262,7 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
             Some(StreamEvent::Candidate { mline, candidate }) => {
                 self.send(ServerMessage::Ice { stream_id: id, candidate, sdp_mline_index: mline })
             }
+            Some(StreamEvent::Connected) => tracing::debug!(stream_id = %id, "peer connected"),
             Some(StreamEvent::Ended(reason)) => self.end(reason, true).await,
             None => self.end("stream vanished".into(), true).await,
         }

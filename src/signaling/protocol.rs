@@ -37,9 +37,13 @@ impl fmt::Display for StreamId {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// Asks for a new stream of `pipeline` (the server default if absent).
+    /// Asks for a stream of the game session `session_id` (created through the
+    /// API), or without one, of a session made for this stream alone from
+    /// `pipeline` (the server default if absent) and `params`.
     Hello {
         version: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pipeline: Option<String>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -110,6 +114,12 @@ pub enum ErrorCode {
     BadRequest,
     OutOfOrder,
     UnknownStream,
+    /// No such session, or not one the caller may join.
+    UnknownSession,
+    /// The first message was not a valid `auth`.
+    Unauthorized,
+    /// The caller's role does not allow this.
+    Forbidden,
     Pipeline,
     StreamFailed,
     Busy,
@@ -199,7 +209,7 @@ mod tests {
     #[test]
     fn hello_with_params() {
         let m = decode(r#"{"type":"hello","version":1,"params":{"width":640}}"#).unwrap();
-        let ClientMessage::Hello { version, pipeline, params } = m else { panic!() };
+        let ClientMessage::Hello { version, pipeline, params, .. } = m else { panic!() };
         assert_eq!((version, pipeline), (1, None));
         assert_eq!(params["width"], 640);
     }
@@ -207,8 +217,9 @@ mod tests {
     fn arb_client() -> impl Strategy<Value = ClientMessage> {
         let id = "[a-f0-9-]{1,36}".prop_map(StreamId);
         prop_oneof![
-            (Just(VERSION), proptest::option::of("[a-z-]{1,20}"))
-                .prop_map(|(version, pipeline)| ClientMessage::Hello { version, pipeline, params: BTreeMap::new() }),
+            (Just(VERSION), proptest::option::of("[a-z-]{1,20}")).prop_map(|(version, pipeline)| {
+                ClientMessage::Hello { version, session_id: None, pipeline, params: BTreeMap::new() }
+            }),
             (id.clone(), ".*").prop_map(|(stream_id, sdp)| ClientMessage::Answer { stream_id, sdp }),
             (id.clone(), ".*", any::<u32>()).prop_map(|(stream_id, candidate, sdp_mline_index)| ClientMessage::Ice {
                 stream_id,

@@ -6,6 +6,7 @@
 //! fail, never both win), and the event row is written with it, so no
 //! transition is ever recorded without its event or the other way round.
 
+pub mod cache;
 pub mod entity;
 pub mod migration;
 
@@ -20,7 +21,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::auth::Role;
 use crate::session::lifecycle::{Event, SessionState, TransitionError};
-use entity::{session, session_event, user};
+use entity::{game, login_session, session, session_event, user};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,7 +35,33 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored state of session `{id}` is unreadable: {message}")]
     Corrupt { id: String, message: String },
+    #[error("this sign-in was revoked; sign in again")]
+    Revoked,
 }
+
+/// What a new session record holds.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub game: &'a str,
+    pub pipeline: &'a str,
+    pub node: &'a str,
+    /// Resolved pipeline parameters as JSON.
+    pub params: String,
+}
+
+/// A recorded transition with what subscribers need to filter it.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub event: session_event::Model,
+    pub owner: String,
+    pub viewers: Vec<String>,
+}
+
+/// A PostgreSQL advisory lock key: transitions take it so event ids commit in
+/// id order on every node, which lets subscribers trust "no gap, no loss".
+const EVENT_ORDER_LOCK: i64 = 0x706c_6179_6361_7374;
 
 #[derive(Clone)]
 pub struct Store {
@@ -61,6 +88,11 @@ impl Store {
 
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Answers when the database does (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
     }
 
     /// Records a sign-in: creates the user or refreshes role and time.
@@ -94,25 +126,41 @@ impl Store {
     }
 
     /// A new session in `Idle`, with its first event.
-    pub async fn create_session(&self, id: &str, owner: &str, pipeline: &str) -> Result<session::Model, StoreError> {
+    pub async fn create_session(&self, new: NewSession<'_>) -> Result<(session::Model, EventRecord), StoreError> {
         let now = chrono::Utc::now();
         let state = SessionState::Idle;
         let txn = self.db.begin().await?;
+        self.order_events(&txn).await?;
         let model = session::ActiveModel {
-            id: Set(id.to_string()),
-            owner: Set(owner.to_string()),
-            pipeline: Set(pipeline.to_string()),
+            id: Set(new.id.to_string()),
+            owner: Set(new.owner.to_string()),
+            pipeline: Set(new.pipeline.to_string()),
             state: Set(to_json(&state)),
             state_name: Set(state.name().to_string()),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
+            game: Set(new.game.to_string()),
+            node: Set(new.node.to_string()),
+            params: Set(new.params),
+            viewers: Set("[]".into()),
+            stats: Set(None),
         }
         .insert(&txn)
         .await?;
-        record_event(&txn, id, 1, "", state.name(), r#"{"event":"create"}"#.to_string(), now).await?;
+        let event = record_event(&txn, new.id, 1, "", state.name(), r#"{"event":"create"}"#.to_string(), now).await?;
         txn.commit().await?;
-        Ok(model)
+        let record = EventRecord { event, owner: model.owner.clone(), viewers: Vec::new() };
+        Ok((model, record))
+    }
+
+    /// Serialises event-writing transactions on PostgreSQL (SQLite has one writer anyway).
+    async fn order_events(&self, txn: &sea_orm::DatabaseTransaction) -> Result<(), DbErr> {
+        use sea_orm::ConnectionTrait;
+        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK})")).await?;
+        }
+        Ok(())
     }
 
     pub async fn session(&self, id: &str) -> Result<session::Model, StoreError> {
@@ -120,8 +168,13 @@ impl Store {
     }
 
     /// Applies `event` through the lifecycle state machine and records it.
-    pub async fn transition(&self, id: &str, event: Event) -> Result<(session::Model, SessionState), StoreError> {
+    pub async fn transition(
+        &self,
+        id: &str,
+        event: Event,
+    ) -> Result<(session::Model, SessionState, EventRecord), StoreError> {
         let txn = self.db.begin().await?;
+        self.order_events(&txn).await?;
         let row = find_session(&txn, id).await?;
         let current: SessionState = serde_json::from_str(&row.state)
             .map_err(|e| StoreError::Corrupt { id: id.to_string(), message: e.to_string() })?;
@@ -141,7 +194,7 @@ impl Store {
         if updated.rows_affected != 1 {
             return Err(StoreError::Conflict(id.to_string()));
         }
-        record_event(&txn, id, version, from, next.name(), to_json(&event), now).await.map_err(|e| {
+        let recorded = record_event(&txn, id, version, from, next.name(), to_json(&event), now).await.map_err(|e| {
             match e.sql_err() {
                 // The unique (session, seq) index: someone recorded this version first.
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(id.to_string()),
@@ -157,7 +210,135 @@ impl Store {
             updated_at: now,
             ..row
         };
-        Ok((model, next))
+        let record = EventRecord { event: recorded, owner: model.owner.clone(), viewers: viewers_of(&model) };
+        Ok((model, next, record))
+    }
+
+    /// Transitions after `after` (a global event id), oldest first, at most `limit`.
+    pub async fn events_after(&self, after: i64, limit: u64) -> Result<Vec<EventRecord>, StoreError> {
+        use sea_orm::QuerySelect;
+        let rows = session_event::Entity::find()
+            .filter(session_event::Column::Id.gt(after))
+            .order_by_asc(session_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let ids: std::collections::BTreeSet<String> = rows.iter().map(|r| r.session_id.clone()).collect();
+        let sessions: std::collections::HashMap<String, session::Model> = session::Entity::find()
+            .filter(session::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|event| {
+                let s = sessions.get(&event.session_id);
+                EventRecord {
+                    owner: s.map(|s| s.owner.clone()).unwrap_or_default(),
+                    viewers: s.map(viewers_of).unwrap_or_default(),
+                    event,
+                }
+            })
+            .collect())
+    }
+
+    /// The newest global event id (0 when there is none).
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        let last = session_event::Entity::find().order_by_desc(session_event::Column::Id).one(&self.db).await?;
+        Ok(last.map_or(0, |e| e.id))
+    }
+
+    pub async fn set_viewers(&self, id: &str, viewers: &[String]) -> Result<session::Model, StoreError> {
+        let row = find_session(&self.db, id).await?;
+        let mut am: session::ActiveModel = row.into();
+        am.viewers = Set(to_json(&viewers));
+        Ok(am.update(&self.db).await?)
+    }
+
+    pub async fn set_stats(&self, id: &str, stats: &serde_json::Value) -> Result<(), StoreError> {
+        session::Entity::update_many()
+            .col_expr(session::Column::Stats, Expr::value(stats.to_string()))
+            .filter(session::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Every session, newest first (admins).
+    pub async fn all_sessions(&self, limit: u64) -> Result<Vec<session::Model>, StoreError> {
+        use sea_orm::QuerySelect;
+        Ok(session::Entity::find().order_by_desc(session::Column::CreatedAt).limit(limit).all(&self.db).await?)
+    }
+
+    /// Unfinished sessions that `node` ran (to reconcile after a crash).
+    pub async fn unfinished_on(&self, node: &str) -> Result<Vec<session::Model>, StoreError> {
+        Ok(session::Entity::find()
+            .filter(session::Column::Node.eq(node))
+            .filter(session::Column::StateName.ne(SessionState::Cleanup.name()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Replaces the catalog's copy in the database with `games`.
+    pub async fn sync_games(&self, games: &[crate::session::games::Game]) -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        let txn = self.db.begin().await?;
+        for g in games {
+            let am = game::ActiveModel {
+                id: Set(g.id.clone()),
+                title: Set(g.title.clone()),
+                pipeline: Set(g.pipeline.clone()),
+                definition: Set(to_json(g)),
+                updated_at: Set(now),
+            };
+            if game::Entity::find_by_id(g.id.clone()).one(&txn).await?.is_some() {
+                am.update(&txn).await?;
+            } else {
+                am.insert(&txn).await?;
+            }
+        }
+        game::Entity::delete_many()
+            .filter(game::Column::Id.is_not_in(games.iter().map(|g| g.id.clone())))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn games(&self) -> Result<Vec<game::Model>, StoreError> {
+        Ok(game::Entity::find().order_by_asc(game::Column::Id).all(&self.db).await?)
+    }
+
+    /// Records a sign-in under `sid`; a revoked one stays revoked.
+    pub async fn login(&self, sid: &str, user: &str) -> Result<login_session::Model, StoreError> {
+        match login_session::Entity::find_by_id(sid.to_string()).one(&self.db).await? {
+            Some(l) if l.revoked_at.is_some() => Err(StoreError::Revoked),
+            Some(l) => Ok(l),
+            None => Ok(login_session::ActiveModel {
+                id: Set(sid.to_string()),
+                user_id: Set(user.to_string()),
+                created_at: Set(chrono::Utc::now()),
+                revoked_at: Set(None),
+            }
+            .insert(&self.db)
+            .await?),
+        }
+    }
+
+    pub async fn login_session(&self, sid: &str) -> Result<Option<login_session::Model>, StoreError> {
+        Ok(login_session::Entity::find_by_id(sid.to_string()).one(&self.db).await?)
+    }
+
+    pub async fn revoke_login(&self, sid: &str) -> Result<(), StoreError> {
+        login_session::Entity::update_many()
+            .col_expr(login_session::Column::RevokedAt, Expr::value(chrono::Utc::now()))
+            .filter(login_session::Column::Id.eq(sid))
+            .filter(login_session::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Every transition of a session, oldest first.
@@ -178,13 +359,22 @@ impl Store {
             .await?)
     }
 
-    /// Sessions of one owner, newest first.
-    pub async fn sessions_of(&self, owner: &str) -> Result<Vec<session::Model>, StoreError> {
-        Ok(session::Entity::find()
-            .filter(session::Column::Owner.eq(owner))
+    /// Sessions a user owns or was shared, newest first.
+    pub async fn sessions_visible_to(&self, user: &str, limit: u64) -> Result<Vec<session::Model>, StoreError> {
+        use sea_orm::{Condition, QuerySelect};
+        // The LIKE narrows candidates; the exact check is the parsed list below.
+        let quoted = to_json(&user);
+        let rows = session::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(session::Column::Owner.eq(user))
+                    .add(session::Column::Viewers.contains(quoted.trim_matches('"'))),
+            )
             .order_by_desc(session::Column::CreatedAt)
+            .limit(limit)
             .all(&self.db)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().filter(|s| s.owner == user || viewers_of(s).iter().any(|v| v == user)).collect())
     }
 }
 
@@ -216,6 +406,11 @@ async fn record_event<C: sea_orm::ConnectionTrait>(
     }
     .insert(conn)
     .await
+}
+
+/// The user ids a session is shared with.
+pub fn viewers_of(s: &session::Model) -> Vec<String> {
+    serde_json::from_str(&s.viewers).unwrap_or_default()
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {

@@ -188,6 +188,44 @@ impl InProcess {
     pub fn ws_url(&self) -> String {
         format!("ws://{}/api/v1/signal", self.addr)
     }
+
+    /// A development token for `user`, not yet signed in.
+    pub fn token(&self, user: &str, role: playcast::auth::Role) -> String {
+        let issuer = self.state.verifier.dev_issuer().expect("the development issuer serves the embedded defaults");
+        issuer.mint(user, role, Duration::from_secs(120)).expect("minting a token")
+    }
+
+    /// Signs `user` in (`POST /api/v1/login`) and returns the token.
+    pub async fn sign_in(&self, user: &str, role: playcast::auth::Role) -> String {
+        let token = self.token(user, role);
+        let res = reqwest::Client::new().post(self.url("/api/v1/login")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "sign-in of {user}");
+        token
+    }
+
+    /// The signaling WebSocket, authenticated as a freshly signed-in player.
+    pub async fn signal(&self) -> Ws {
+        let token = self.sign_in("player", playcast::auth::Role::Player).await;
+        ws_connect(&self.ws_url(), &token).await
+    }
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket and authenticates with `token` (the first message).
+pub async fn ws_connect(url: &str, token: &str) -> Ws {
+    use futures_util::{SinkExt, StreamExt};
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket upgrade");
+    let auth = serde_json::json!({"type": "auth", "token": token}).to_string();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(auth)).await.expect("send auth");
+    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer to auth")
+        .expect("open")
+        .expect("frame");
+    let v: serde_json::Value = serde_json::from_str(reply.to_text().expect("text")).expect("JSON");
+    assert_eq!(v["type"], "authenticated", "{v}");
+    ws
 }
 
 /// Starts the service on the embedded defaults with the repository's pipelines,

@@ -1,5 +1,7 @@
 //! Tables as sea-orm entities.
 
+pub mod game;
+pub mod login_session;
 pub mod session;
 pub mod session_event;
 pub mod user;

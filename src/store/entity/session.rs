@@ -19,6 +19,19 @@ pub struct Model {
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Catalog id of the game.
+    pub game: String,
+    /// The node that runs it.
+    pub node: String,
+    /// Resolved pipeline parameters as JSON.
+    #[sea_orm(column_type = "Text")]
+    pub params: String,
+    /// User ids the owner shared it with, as a JSON array.
+    #[sea_orm(column_type = "Text")]
+    pub viewers: String,
+    /// Final statistics as JSON, written at cleanup.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub stats: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

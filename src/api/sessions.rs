@@ -1,0 +1,203 @@
+//! `/api/v1/sessions`, `/api/v1/games` and `/api/v1/node`: the game-session
+//! lifecycle over REST. Every call needs a currently valid token.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::problem::Problem;
+use super::{auth, store_problem, with, AppState};
+use crate::auth::{Identity, Role};
+use crate::session::manager::{Caller, CreateRequest, SessionError};
+
+/// Largest JSON body a session call accepts.
+const MAX_BODY: u64 = 16 * 1024;
+const LIST_LIMIT: u64 = 200;
+
+pub fn problem(e: SessionError) -> Rejection {
+    let p = match &e {
+        SessionError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "no-such-session", e.to_string()),
+        SessionError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+        SessionError::BadRequest(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", e.to_string()),
+        SessionError::NoRoom(_) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-room", e.to_string()).retry_after(10)
+        }
+        SessionError::Transition(_) => Problem::new(StatusCode::CONFLICT, "illegal-transition", e.to_string()),
+        SessionError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        SessionError::Unavailable(_) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()).retry_after(5)
+        }
+        SessionError::Store(_) => {
+            let SessionError::Store(s) = e else { unreachable!() };
+            return store_problem(s);
+        }
+    };
+    warp::reject::custom(p)
+}
+
+/// A JSON object as `T`. serde would also read a struct from an array by
+/// position; requests are objects only.
+fn json_body<T: serde::de::DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(MAX_BODY).and(warp::body::json()).and_then(|v: serde_json::Value| async move {
+        let bad = |detail: String| warp::reject::custom(Problem::new(StatusCode::BAD_REQUEST, "bad-body", detail));
+        if !v.is_object() {
+            return Err(bad("the body must be a JSON object".into()));
+        }
+        serde_json::from_value::<T>(v).map_err(|e| bad(format!("request body: {e}")))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    pub viewers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GameView {
+    pub id: String,
+    pub title: String,
+    pub pipeline: String,
+    /// Whether this node can run its pipeline now.
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub id: String,
+    pub sessions: usize,
+    pub budget: crate::session::budget::BudgetView,
+}
+
+/// Boxed: the combined filter is deep, and its future would otherwise sit on
+/// the stack of whichever task polls it.
+pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
+    let api = warp::path("api").and(warp::path("v1"));
+    let authed = auth::authenticated(s.verifier.clone());
+    let create = api
+        .and(warp::path!("sessions"))
+        .and(warp::post())
+        .and(authed.clone())
+        .and(json_body::<CreateRequest>())
+        .and(with(s.clone()))
+        .and_then(|id: Identity, req: CreateRequest, s: AppState| async move {
+            let view = s.sessions.create(&Caller::from(&id), req).await.map_err(problem)?;
+            Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
+        });
+    let list = api.and(warp::path!("sessions")).and(warp::get()).and(authed.clone()).and(with(s.clone())).and_then(
+        |id: Identity, s: AppState| async move {
+            let views = s.sessions.list(&Caller::from(&id), LIST_LIMIT).await.map_err(problem)?;
+            Ok::<_, Rejection>(warp::reply::json(&views))
+        },
+    );
+    let get =
+        api.and(warp::path!("sessions" / String)).and(warp::get()).and(authed.clone()).and(with(s.clone())).and_then(
+            |sid: String, id: Identity, s: AppState| async move {
+                let view = s.sessions.view(&Caller::from(&id), &sid).await.map_err(problem)?;
+                Ok::<_, Rejection>(warp::reply::json(&view))
+            },
+        );
+    let action = api
+        .and(warp::path!("sessions" / String / String))
+        .and(warp::post())
+        .and(authed.clone())
+        .and(with(s.clone()))
+        .and_then(|sid: String, action: String, id: Identity, s: AppState| async move {
+            let caller = Caller::from(&id);
+            let m = &s.sessions;
+            let view = match action.as_str() {
+                "pause" => m.pause(&caller, &sid).await,
+                "resume" => m.resume(&caller, &sid).await,
+                "end" => m.end(&caller, &sid).await,
+                _ => {
+                    return Err(warp::reject::custom(Problem::new(
+                        StatusCode::NOT_FOUND,
+                        "not-found",
+                        "a session's actions are pause, resume and end",
+                    )))
+                }
+            }
+            .map_err(problem)?;
+            tracing::info!(session = %sid, user = %caller.user_id, action, "session action");
+            Ok::<_, Rejection>(warp::reply::json(&view))
+        });
+    let delete = api
+        .and(warp::path!("sessions" / String))
+        .and(warp::delete())
+        .and(authed.clone())
+        .and(with(s.clone()))
+        .and_then(|sid: String, id: Identity, s: AppState| async move {
+            let view = s.sessions.end(&Caller::from(&id), &sid).await.map_err(problem)?;
+            Ok::<_, Rejection>(warp::reply::json(&view))
+        });
+    let share = api
+        .and(warp::path!("sessions" / String / "viewers"))
+        .and(warp::put())
+        .and(authed.clone())
+        .and(json_body::<ShareRequest>())
+        .and(with(s.clone()))
+        .and_then(|sid: String, id: Identity, req: ShareRequest, s: AppState| async move {
+            let view = s.sessions.share(&Caller::from(&id), &sid, req.viewers).await.map_err(problem)?;
+            Ok::<_, Rejection>(warp::reply::json(&view))
+        });
+    let history = api
+        .and(warp::path!("sessions" / String / "events"))
+        .and(warp::get())
+        .and(authed.clone())
+        .and(with(s.clone()))
+        .and_then(|sid: String, id: Identity, s: AppState| async move {
+            s.sessions.view(&Caller::from(&id), &sid).await.map_err(problem)?;
+            let events = s.store.events(&sid).await.map_err(store_problem)?;
+            let out: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "seq": e.id, "version": e.seq, "from": e.from_state, "to": e.to_state,
+                        "event": serde_json::from_str::<serde_json::Value>(&e.event).unwrap_or_default(),
+                        "at": e.at.to_rfc3339(),
+                    })
+                })
+                .collect();
+            Ok::<_, Rejection>(warp::reply::json(&out))
+        });
+    let games = api.and(warp::path!("games")).and(warp::get()).and(authed.clone()).and(with(s.clone())).map(
+        |_: Identity, s: AppState| {
+            let catalog = s.sessions.streams().catalog().clone();
+            let views: Vec<GameView> = s
+                .sessions
+                .games()
+                .values()
+                .map(|g| GameView {
+                    id: g.id.clone(),
+                    title: g.title.clone(),
+                    pipeline: g.pipeline.clone(),
+                    available: catalog.get(&g.pipeline).and_then(|e| e.current).is_some_and(|c| c.runnable),
+                })
+                .collect();
+            warp::reply::json(&views)
+        },
+    );
+    let node = api
+        .and(warp::path!("node"))
+        .and(warp::get())
+        .and(auth::require(s.verifier.clone(), Role::Admin))
+        .and(with(s.clone()))
+        .map(|_: Identity, s: AppState| {
+            let m: &Arc<crate::session::manager::Manager> = &s.sessions;
+            warp::reply::json(&NodeView { id: m.node().to_string(), sessions: m.running(), budget: m.budget().view() })
+        });
+    create
+        .or(list)
+        .or(share)
+        .or(history)
+        .or(get)
+        .or(action)
+        .or(delete)
+        .or(games)
+        .or(node)
+        .map(|r| Box::new(r) as Box<dyn Reply>)
+        .boxed()
+}

@@ -1,0 +1,298 @@
+//! The two WebSockets, signaling and events, and how they authenticate.
+//!
+//! Browsers cannot set headers on a WebSocket, and a token in the URL ends up
+//! in logs, so the first message is `{"type":"auth","token":"…"}`. The token
+//! must be valid then, and its `sid` must name a sign-in made through
+//! `POST /api/v1/login`; the connection is bound to that sign-in, not to the
+//! token, so it outlives the token's short life and closes when the sign-in
+//! is revoked (`POST /api/v1/logout`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::AppState;
+use crate::auth::Identity;
+use crate::session::events::EventMessage;
+use crate::session::manager::{Caller, SessionHost};
+use crate::signaling::handler::{self, Frame, Limits};
+use crate::signaling::protocol::{encode, ErrorCode, ServerMessage};
+
+/// The client has this long to authenticate.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sign-ins with open WebSockets, to close them on revocation.
+#[derive(Default)]
+pub struct Logins {
+    open: Mutex<HashMap<String, watch::Sender<bool>>>,
+}
+
+impl Logins {
+    /// Resolves (true) when `sid` is revoked.
+    pub fn watch(&self, sid: &str) -> watch::Receiver<bool> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|_, tx| tx.receiver_count() > 0);
+        open.entry(sid.to_string()).or_insert_with(|| watch::channel(false).0).subscribe()
+    }
+
+    pub fn revoke(&self, sid: &str) {
+        if let Some(tx) = self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(sid) {
+            let _ = tx.send(true);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Auth {
+    #[serde(rename = "type")]
+    kind: String,
+    token: String,
+    /// Events only: resume after this sequence number.
+    #[serde(default)]
+    after: Option<i64>,
+}
+
+/// What an authenticated connection knows of its caller.
+struct Session {
+    identity: Identity,
+    after: Option<i64>,
+    revoked: watch::Receiver<bool>,
+}
+
+type Sink = SplitSink<warp::ws::WebSocket, warp::ws::Message>;
+type Source = SplitStream<warp::ws::WebSocket>;
+
+async fn send_json(sink: &mut Sink, v: &serde_json::Value) -> bool {
+    sink.send(warp::ws::Message::text(v.to_string())).await.is_ok()
+}
+
+fn error(code: ErrorCode, message: &str) -> serde_json::Value {
+    json!({"type": "error", "code": code, "message": message})
+}
+
+/// Reads and checks the `auth` message. On failure the client is told why and
+/// the caller closes the socket.
+async fn authenticate(s: &AppState, sink: &mut Sink, source: &mut Source) -> Option<Session> {
+    let first = tokio::time::timeout(AUTH_TIMEOUT, source.next()).await;
+    let refuse = |m: String| error(ErrorCode::Unauthorized, &m);
+    let text = match first {
+        Err(_) => Err(refuse(format!("no auth message within {} s", AUTH_TIMEOUT.as_secs()))),
+        Ok(Some(Ok(m))) if m.is_text() => Ok(m.to_str().unwrap_or_default().to_string()),
+        Ok(Some(Ok(_))) => Err(refuse("the first message must be a JSON text auth message".into())),
+        Ok(_) => return None,
+    };
+    let result = async {
+        let text = text?;
+        if text.len() > 16 * 1024 {
+            return Err(refuse("auth message too large".into()));
+        }
+        let auth: Auth = serde_json::from_str(&text)
+            .map_err(|e| refuse(format!("expected {{\"type\":\"auth\",\"token\":\"…\"}}: {e}")))?;
+        if auth.kind != "auth" {
+            return Err(refuse(format!("the first message must be `auth`, not `{}`", truncate(&auth.kind))));
+        }
+        let identity = s.verifier.verify(auth.token.trim()).await.map_err(|e| {
+            let code = if e.is_unavailable() { ErrorCode::Internal } else { ErrorCode::Unauthorized };
+            error(code, &e.to_string())
+        })?;
+        let sid = identity
+            .session
+            .clone()
+            .ok_or_else(|| refuse("the token names no sign-in (`sid`); WebSockets need one".into()))?;
+        // Watched before the check, so a sign-out in between is not missed.
+        let revoked = s.logins.watch(&sid);
+        match s.store.login_session(&sid).await {
+            Ok(Some(l)) if l.revoked_at.is_none() && l.user_id == identity.user_id => {}
+            Ok(Some(l)) if l.revoked_at.is_some() => return Err(refuse("this sign-in was revoked".into())),
+            Ok(_) => return Err(refuse("sign in first: POST /api/v1/login with this token".into())),
+            Err(e) => {
+                tracing::error!(error = %e, "state database");
+                return Err(error(ErrorCode::Internal, "the state database is unavailable; retry"));
+            }
+        }
+        Ok(Session { identity, after: auth.after, revoked })
+    }
+    .await;
+    match result {
+        Ok(session) => {
+            let id = &session.identity;
+            let hello = json!({"type": "authenticated", "user_id": id.user_id, "role": id.role});
+            send_json(sink, &hello).await.then_some(session)
+        }
+        Err(msg) => {
+            tracing::debug!(%msg, "WebSocket authentication refused");
+            let _ = send_json(sink, &msg).await;
+            None
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(32).collect()
+}
+
+async fn shutting_down(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|d| *d).await;
+}
+
+/// Resolves when the sign-in is revoked (never if the sender is gone for another reason).
+async fn revoked(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|r| *r).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+pub async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
+    let (mut sink, mut source) = socket.split();
+    let Some(mut session) = authenticate(&s, &mut sink, &mut source).await else {
+        let _ = sink.close().await;
+        return;
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if sink.send(warp::ws::Message::text(encode(&msg))).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let frames = source
+        .take_while(|m| futures_util::future::ready(m.as_ref().is_ok_and(|m| !m.is_close())))
+        .filter_map(|m| async move {
+            let m = m.ok()?;
+            if m.is_text() {
+                Some(Frame::Text(m.to_str().unwrap_or_default().to_string()))
+            } else if m.is_binary() {
+                Some(Frame::Binary(m.as_bytes().len()))
+            } else {
+                None
+            }
+        })
+        .boxed();
+    let limits = Limits {
+        max_message_bytes: s.config.signaling.max_message_bytes,
+        idle_timeout: s.config.idle_timeout(),
+        answer_timeout: Duration::from_secs(s.config.signaling.answer_timeout_secs),
+    };
+    let _held = s.connections.clone();
+    let mut shutdown = s.shutdown.clone();
+    let out = tx.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = shutting_down(&mut shutdown) => "the service is shutting down".to_string(),
+            _ = revoked(&mut session.revoked) => {
+                let _ = out.send(ServerMessage::Error {
+                    code: ErrorCode::Unauthorized,
+                    message: "signed out: this sign-in was revoked".into(),
+                    stream_id: None,
+                });
+                "signed out".to_string()
+            }
+        }
+    };
+    let host = Arc::new(SessionHost { manager: s.sessions.clone(), caller: Caller::from(&session.identity) });
+    handler::run_until(host, frames, tx, limits, stop).await;
+    let _ = writer.await;
+}
+
+/// Events of the sessions the caller may see, numbered; `after` in the auth
+/// message resumes after that number with nothing missed or repeated.
+pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
+    let (mut sink, mut source) = socket.split();
+    let Some(mut session) = authenticate(&s, &mut sink, &mut source).await else {
+        let _ = sink.close().await;
+        return;
+    };
+    let _held = s.connections.clone();
+    let user = session.identity.user_id.clone();
+    let admin = session.identity.role == crate::auth::Role::Admin;
+    let bus = s.sessions.bus();
+    // Subscribe before catching up, so nothing falls between the two.
+    let mut live = bus.subscribe();
+    let mut last = session.after.unwrap_or_else(|| bus.delivered());
+    let visible = |m: &EventMessage| m.visible_to(&user, admin);
+    if session.after.is_some() && !catch_up(&s, &mut sink, &mut last, &visible).await {
+        let _ = sink.close().await;
+        return;
+    }
+    let mut shutdown = s.shutdown.clone();
+    loop {
+        tokio::select! {
+            m = live.recv() => match m {
+                Ok(m) => {
+                    if m.seq <= last {
+                        continue;
+                    }
+                    last = m.seq;
+                    if visible(&m) && !send_json(&mut sink, &event_json(&m)).await {
+                        break;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if !catch_up(&s, &mut sink, &mut last, &visible).await {
+                        break;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            frame = source.next() => match frame {
+                Some(Ok(m)) if m.is_text() => {
+                    let reply = match serde_json::from_str::<serde_json::Value>(m.to_str().unwrap_or_default()) {
+                        Ok(v) if v["type"] == "ping" => json!({"type": "pong", "id": v["id"]}),
+                        _ => error(ErrorCode::BadRequest, "only `ping` is accepted here"),
+                    };
+                    if !send_json(&mut sink, &reply).await {
+                        break;
+                    }
+                }
+                Some(Ok(m)) if m.is_close() => break,
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+            _ = revoked(&mut session.revoked) => {
+                let _ = send_json(&mut sink, &error(ErrorCode::Unauthorized, "signed out: this sign-in was revoked")).await;
+                break;
+            }
+            _ = shutting_down(&mut shutdown) => break,
+        }
+    }
+    let _ = sink.close().await;
+}
+
+fn event_json(m: &EventMessage) -> serde_json::Value {
+    let mut v = serde_json::to_value(m).unwrap_or_default();
+    v["type"] = "event".into();
+    v
+}
+
+/// Sends recorded events after `last` until the database has no more.
+async fn catch_up(s: &AppState, sink: &mut Sink, last: &mut i64, visible: &impl Fn(&EventMessage) -> bool) -> bool {
+    loop {
+        let page = match s.sessions.bus().replay(*last).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "event catch-up");
+                let _ =
+                    send_json(sink, &error(ErrorCode::Internal, "the state database is unavailable; reconnect")).await;
+                return false;
+            }
+        };
+        if page.is_empty() {
+            return true;
+        }
+        for m in &page {
+            *last = m.seq;
+            if visible(m) && !send_json(sink, &event_json(m)).await {
+                return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Starts and stops the processes of one game session: a private X display
+//! (Xvfb), a private PulseAudio with a null sink, and the game.
+//!
+//! Each process leads its own process group and carries `PLAYCAST_SESSION=<id>`
+//! in its environment: stopping kills whole groups (a game's children too), and
+//! after a crash of the service [`reap_leftovers`] finds them by that variable.
+//!
+//! The game starts from an empty environment, so none of the service's settings
+//! (or secrets) reach it. It gets `PATH`; `HOME=<save_dir>` with
+//! `XDG_DATA_HOME=<save_dir>/.local/share` and `XDG_CONFIG_HOME=<save_dir>/.config`,
+//! which persist; `XDG_CACHE_HOME=<runtime_dir>/cache` and
+//! `XDG_RUNTIME_DIR=<runtime_dir>`, which are discarded on stop; `DISPLAY` and
+//! `PULSE_SERVER` when asked for; then [`LaunchSpec::env`], which may override any
+//! of these but `PLAYCAST_SESSION`. Its output goes to `<runtime_dir>/game.log`,
+//! that of Xvfb and PulseAudio to `xvfb.log` and `pulse.log` beside it.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::{self, DirBuilder, File};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::process::{Child, Command};
+use tokio::time::{sleep, timeout, timeout_at, Instant};
+
+const SESSION_VAR: &str = "PLAYCAST_SESSION";
+/// The null sink the game plays into; its monitor is what the stream captures.
+pub const AUDIO_SINK: &str = "playcast";
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+const STOP_GRACE: Duration = Duration::from_secs(2);
+const MAX_DISPLAY_SIDE: u32 = 16384;
+const MAX_SOCKET_PATH: usize = 107;
+
+/// What to run for one session.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub session_id: String,
+    /// The game's argv; `None` runs no game (a test-pattern session).
+    pub command: Option<Vec<String>>,
+    /// Extra environment for the game.
+    pub env: BTreeMap<String, String>,
+    /// Width and height of a private X display for the game.
+    pub display: Option<(u32, u32)>,
+    /// A private PulseAudio with a null sink named [`AUDIO_SINK`].
+    pub audio: bool,
+    /// The game's home; kept across sessions, created (0700) if missing.
+    pub save_dir: PathBuf,
+    /// Scratch space for this session only; created, and removed on stop.
+    pub runtime_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("invalid launch spec: {0}")]
+    Invalid(String),
+    #[error("cannot create {what} `{}`: {source}", path.display())]
+    Dir { what: &'static str, path: PathBuf, source: io::Error },
+    #[error("game command `{0}` not found")]
+    GameNotFound(String),
+    #[error("cannot start `{program}`: {source}")]
+    Spawn { program: String, source: io::Error },
+    #[error("Xvfb did not start: {0}")]
+    Display(String),
+    #[error("PulseAudio did not become ready: {0}")]
+    Audio(String),
+}
+
+/// One started process; its pid is also its process group id.
+struct Proc {
+    name: &'static str,
+    pgid: Pid,
+    child: Child,
+}
+
+/// The running processes of a session. [`Launched::stop`] ends them gracefully;
+/// dropping it kills them outright.
+pub struct Launched {
+    /// The X display, like `:3`.
+    pub display: Option<String>,
+    /// Where PulseAudio clients connect, like `unix:/…/pulse/native`.
+    pub pulse_server: Option<String>,
+    /// The source that carries the game's sound, like `playcast.monitor`.
+    pub audio_device: Option<String>,
+    session_id: String,
+    runtime_dir: PathBuf,
+    /// Xvfb and PulseAudio, in start order.
+    services: Vec<Proc>,
+    game: Option<Proc>,
+}
+
+impl Launched {
+    /// Starts the display, then PulseAudio, then the game; on any failure stops
+    /// what already runs.
+    pub async fn start(spec: LaunchSpec) -> Result<Launched, LaunchError> {
+        validate(&spec)?;
+        // Created so games that assume they exist can write saves at once.
+        for dir in [spec.save_dir.join(".local/share"), spec.save_dir.join(".config")] {
+            make_dir(&dir, "save dir")?;
+        }
+        make_dir(&spec.runtime_dir, "runtime dir")?;
+        let mut launched = Launched {
+            display: None,
+            pulse_server: None,
+            audio_device: None,
+            session_id: spec.session_id.clone(),
+            runtime_dir: spec.runtime_dir.clone(),
+            services: Vec::new(),
+            game: None,
+        };
+        if let Err(e) = launched.launch(&spec).await {
+            tracing::warn!(session = %spec.session_id, error = %e, "session launch failed");
+            launched.shutdown().await;
+            return Err(e);
+        }
+        tracing::info!(session = %spec.session_id, display = ?launched.display, pulse = ?launched.pulse_server,
+            game = launched.game.is_some(), "session launched");
+        Ok(launched)
+    }
+
+    async fn launch(&mut self, spec: &LaunchSpec) -> Result<(), LaunchError> {
+        if let Some((w, h)) = spec.display {
+            self.start_display(w, h).await?;
+        }
+        if spec.audio {
+            self.start_audio().await?;
+        }
+        if let Some(argv) = &spec.command {
+            self.start_game(spec, argv)?;
+        }
+        Ok(())
+    }
+
+    async fn start_display(&mut self, w: u32, h: u32) -> Result<(), LaunchError> {
+        let log = self.runtime_dir.join("xvfb.log");
+        let mut cmd = self.command("Xvfb", &log)?;
+        // Xvfb claims a free display number itself and writes it to stdout once it
+        // accepts connections, so there is no race on lock files.
+        cmd.args(["-displayfd", "1", "-screen", "0", &format!("{w}x{h}x24"), "-nolisten", "tcp", "-noreset"]);
+        cmd.stdout(Stdio::piped());
+        // Listed before the wait, so a start that is abandoned midway still stops it.
+        self.services.push(spawn(cmd, "Xvfb")?);
+        let stdout = self.services.last_mut().and_then(|p| p.child.stdout.as_mut());
+        let line = async {
+            let mut line = String::new();
+            BufReader::new(stdout?).read_line(&mut line).await.ok()?;
+            line.trim().parse::<u32>().ok()
+        };
+        let ready = timeout(READY_TIMEOUT, line).await;
+        match ready {
+            Ok(Some(n)) => self.display = Some(format!(":{n}")),
+            Ok(None) => return Err(LaunchError::Display(format!("it exited: {}", log_tail(&log)))),
+            Err(_) => {
+                return Err(LaunchError::Display(format!("no display after {READY_TIMEOUT:?}: {}", log_tail(&log))))
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_audio(&mut self) -> Result<(), LaunchError> {
+        let dir = self.runtime_dir.join("pulse");
+        make_dir(&dir, "PulseAudio dir")?;
+        let socket = dir.join("native");
+        let log = self.runtime_dir.join("pulse.log");
+        let mut cmd = self.command("pulseaudio", &log)?;
+        // Everything the daemon keeps lives in this session's dir, so instances never
+        // share a socket, cookie or state. `-n` skips default.pa (no hardware, D-Bus or
+        // X11 modules); the sink comes before the socket so a client that connects
+        // finds it. 48 kHz matches Opus.
+        for var in ["HOME", "XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH", "PULSE_STATE_PATH"] {
+            cmd.env(var, &dir);
+        }
+        cmd.args(["-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1", "--disallow-exit"]);
+        cmd.args(["--realtime=no", "--high-priority=no", "--log-target=stderr", "-L"]);
+        cmd.arg(format!("module-null-sink sink_name={AUDIO_SINK} rate=48000 channels=2"));
+        cmd.arg("-L").arg(format!("module-native-protocol-unix socket=\"{}\" auth-anonymous=1", socket.display()));
+        self.services.push(spawn(cmd, "pulseaudio")?);
+        let Some(proc) = self.services.last_mut() else { unreachable!("just pushed") };
+        let ready = async {
+            loop {
+                if UnixStream::connect(&socket).await.is_ok() {
+                    return Ok(());
+                }
+                if let Ok(Some(status)) = proc.child.try_wait() {
+                    return Err(describe(status));
+                }
+                sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let ready = timeout(READY_TIMEOUT, ready).await;
+        match ready {
+            Ok(Ok(())) => {}
+            Ok(Err(how)) => return Err(LaunchError::Audio(format!("it {how}: {}", log_tail(&log)))),
+            Err(_) => return Err(LaunchError::Audio(format!("no socket after {READY_TIMEOUT:?}: {}", log_tail(&log)))),
+        }
+        self.pulse_server = Some(format!("unix:{}", socket.display()));
+        self.audio_device = Some(format!("{AUDIO_SINK}.monitor"));
+        Ok(())
+    }
+
+    fn start_game(&mut self, spec: &LaunchSpec, argv: &[String]) -> Result<(), LaunchError> {
+        // validate() refused an empty argv.
+        let Some((program, args)) = argv.split_first() else { return Ok(()) };
+        let mut cmd = self.command(program, &self.runtime_dir.join("game.log"))?;
+        cmd.args(args)
+            .env("HOME", &spec.save_dir)
+            .env("XDG_DATA_HOME", spec.save_dir.join(".local/share"))
+            .env("XDG_CONFIG_HOME", spec.save_dir.join(".config"))
+            .env("XDG_CACHE_HOME", self.runtime_dir.join("cache"))
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir);
+        if let Some(display) = &self.display {
+            cmd.env("DISPLAY", display);
+        }
+        if let Some(server) = &self.pulse_server {
+            cmd.env("PULSE_SERVER", server);
+        }
+        // Set again last: reaping after a crash relies on it.
+        cmd.envs(&spec.env).env(SESSION_VAR, &self.session_id);
+        self.game = Some(spawn(cmd, "game").map_err(|e| match e {
+            LaunchError::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                LaunchError::GameNotFound(program.clone())
+            }
+            e => e,
+        })?);
+        Ok(())
+    }
+
+    /// A command in its own process group with a clean environment and its
+    /// output in `log`.
+    fn command(&self, program: &str, log: &Path) -> Result<Command, LaunchError> {
+        let err = |source| LaunchError::Dir { what: "log", path: log.into(), source };
+        // One open file for both streams: two would each keep an offset and overwrite each other.
+        let out = File::create(log).map_err(err)?;
+        let errors = out.try_clone().map_err(err)?;
+        let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", path)
+            .env(SESSION_VAR, &self.session_id)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(errors)
+            .process_group(0);
+        Ok(cmd)
+    }
+
+    /// Resolves when the game exits, with how it ended; never without a game.
+    /// Cancel-safe, and after the exit it resolves at once every time.
+    pub async fn game_exited(&mut self) -> String {
+        match &mut self.game {
+            Some(game) => match game.child.wait().await {
+                Ok(status) => describe(status),
+                Err(e) => format!("could not be waited for: {e}"),
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    /// SIGTERM to every process group, up to 2 s to exit, then SIGKILL; removes
+    /// the runtime dir.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        let mut procs: Vec<Proc> = self.game.take().into_iter().chain(self.services.drain(..).rev()).collect();
+        for proc in &procs {
+            let _ = killpg(proc.pgid, Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        for proc in &mut procs {
+            if timeout_at(deadline, proc.child.wait()).await.is_err() {
+                tracing::warn!(session = %self.session_id, process = proc.name, "no exit on SIGTERM; killing");
+            }
+        }
+        // Also hits what a process left behind in its group after it exited.
+        for proc in &mut procs {
+            let _ = killpg(proc.pgid, Signal::SIGKILL);
+            let _ = timeout(STOP_GRACE, proc.child.wait()).await;
+        }
+        remove_dir(&self.runtime_dir);
+        tracing::debug!(session = %self.session_id, "session processes stopped");
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        for proc in self.game.iter().chain(&self.services) {
+            let _ = killpg(proc.pgid, Signal::SIGKILL);
+        }
+        remove_dir(&self.runtime_dir);
+    }
+}
+
+/// Kills every process whose environment has `PLAYCAST_SESSION` set to one of
+/// `session_ids`, as left by a service that crashed; returns how many.
+pub fn reap_leftovers(session_ids: &[String]) -> usize {
+    let wanted: Vec<Vec<u8>> =
+        session_ids.iter().filter(|id| !id.is_empty()).map(|id| format!("{SESSION_VAR}={id}").into_bytes()).collect();
+    if wanted.is_empty() {
+        return 0;
+    }
+    let Ok(entries) = fs::read_dir("/proc") else { return 0 };
+    let me = std::process::id();
+    let killed = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| wanted.iter().any(|w| w == var)))
+        })
+        .filter(|&pid| i32::try_from(pid).is_ok_and(|pid| kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()))
+        .count();
+    if killed > 0 {
+        tracing::info!(killed, "killed processes left by earlier sessions");
+    }
+    killed
+}
+
+fn validate(spec: &LaunchSpec) -> Result<(), LaunchError> {
+    let invalid = |m: &str| Err(LaunchError::Invalid(m.into()));
+    if spec.session_id.is_empty() || spec.session_id.contains('\0') {
+        return invalid("session id must be non-empty without NUL");
+    }
+    if spec.command.as_ref().is_some_and(|argv| argv.first().is_none_or(|p| p.is_empty())) {
+        return invalid("game command is empty");
+    }
+    // A unix socket path has room for 107 bytes; PulseAudio would shorten a longer one.
+    if spec.audio && spec.runtime_dir.join("pulse/native").as_os_str().len() > MAX_SOCKET_PATH {
+        return invalid("runtime dir too long for the PulseAudio socket");
+    }
+    if spec.display.is_some_and(|(w, h)| !(1..=MAX_DISPLAY_SIDE).contains(&w) || !(1..=MAX_DISPLAY_SIDE).contains(&h)) {
+        return invalid("display size must be 1 to 16384 pixels a side");
+    }
+    Ok(())
+}
+
+fn spawn(mut cmd: Command, name: &'static str) -> Result<Proc, LaunchError> {
+    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+    let child = cmd.spawn().map_err(|source| LaunchError::Spawn { program: program.clone(), source })?;
+    // Never 0 here: killpg(0) would hit the service's own group.
+    match child.id().and_then(|id| i32::try_from(id).ok()).filter(|&id| id > 0) {
+        Some(id) => Ok(Proc { name, pgid: Pid::from_raw(id), child }),
+        None => Err(LaunchError::Spawn { program, source: io::Error::other("no process id") }),
+    }
+}
+
+fn make_dir(path: &Path, what: &'static str) -> Result<(), LaunchError> {
+    DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(|source| LaunchError::Dir {
+        what,
+        path: path.into(),
+        source,
+    })
+}
+
+fn remove_dir(path: &Path) {
+    if let Err(e) = fs::remove_dir_all(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove session runtime dir");
+        }
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => format!("ended ({status})"),
+    }
+}
+
+/// The last lines of a log, for an error message.
+fn log_tail(path: &Path) -> String {
+    let text = fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+    if tail.is_empty() {
+        "no output".into()
+    } else {
+        tail
+    }
+}

@@ -1,0 +1,813 @@
+//! Game sessions on this node: a session reserves its share of the node,
+//! launches its game (with a private display and sound server when the
+//! pipeline captures them), streams to its player and viewers, and always ends
+//! through cleanup. Each live session is one task that owns its processes and
+//! its reservation, so its transitions happen one at a time and every way out
+//! (the player, a timeout, the game exiting, a failed stream, shutdown) frees
+//! the same things.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::budget::{is_hardware_encoder, Budget, Need, NoRoom, Reservation};
+use super::events::EventBus;
+use super::games::Game;
+use super::launch::{LaunchSpec, Launched};
+use super::lifecycle::{EndReason, Event, SessionState, TransitionError};
+use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
+use crate::auth::Role;
+use crate::config::Config;
+use crate::media::stream::{Pauser, StreamEvent};
+use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
+use crate::store::entity::session;
+use crate::store::{NewSession, Store, StoreError};
+
+/// Who asks.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub role: Role,
+}
+
+impl From<&crate::auth::Identity> for Caller {
+    fn from(id: &crate::auth::Identity) -> Self {
+        Caller { user_id: id.user_id.clone(), role: id.role }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Absent, or not visible to the caller (the two are not told apart).
+    #[error("no session `{0}`")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    NoRoom(#[from] NoRoom),
+    #[error(transparent)]
+    Transition(TransitionError),
+    #[error("session `{0}` changed at the same time; retry")]
+    Conflict(String),
+    /// The node cannot do it now (a pipeline that cannot run, a game that did not start).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => SessionError::NotFound(id),
+            StoreError::Transition(t) => SessionError::Transition(t),
+            StoreError::Conflict(id) => SessionError::Conflict(id),
+            e => SessionError::Store(e),
+        }
+    }
+}
+
+/// `POST /api/v1/sessions`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    pub game: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub owner: String,
+    pub game: String,
+    pub pipeline: String,
+    pub node: String,
+    #[serde(flatten)]
+    pub state: SessionState,
+    pub version: i32,
+    pub params: serde_json::Value,
+    pub viewers: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub stats: Option<serde_json::Value>,
+}
+
+impl SessionView {
+    pub fn from_row(row: &session::Model) -> Self {
+        SessionView {
+            id: row.id.clone(),
+            owner: row.owner.clone(),
+            game: row.game.clone(),
+            pipeline: row.pipeline.clone(),
+            node: row.node.clone(),
+            state: serde_json::from_str(&row.state)
+                .unwrap_or(SessionState::Error { reason: "stored state is unreadable".into() }),
+            version: row.version,
+            params: serde_json::from_str(&row.params).unwrap_or_default(),
+            viewers: crate::store::viewers_of(row),
+            created_at: row.created_at.to_rfc3339(),
+            updated_at: row.updated_at.to_rfc3339(),
+            stats: row.stats.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        }
+    }
+
+    fn may_watch(&self, c: &Caller) -> bool {
+        c.role == Role::Admin || self.owner == c.user_id || self.viewers.contains(&c.user_id)
+    }
+}
+
+/// The sessions of this node.
+pub struct Manager {
+    config: Arc<Config>,
+    store: Store,
+    streams: Arc<Streams>,
+    games: Mutex<Arc<BTreeMap<String, Game>>>,
+    budget: Budget,
+    node: String,
+    bus: EventBus,
+    live: Mutex<HashMap<String, Arc<Live>>>,
+}
+
+/// What a running session shares with its streams and the API.
+struct Live {
+    id: String,
+    owner: String,
+    pipeline: String,
+    /// Parameters every stream of the session is built with.
+    stream_params: BTreeMap<String, serde_json::Value>,
+    audio_server: Option<String>,
+    /// A session made for one stream alone ends when that stream does.
+    ephemeral: bool,
+    viewers: Mutex<Vec<String>>,
+    paused: Mutex<bool>,
+    last_activity: Mutex<Instant>,
+    streams: Mutex<HashMap<StreamId, Attached>>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+struct Attached {
+    player: bool,
+    /// Watches by role, not by being shared with.
+    admin: bool,
+    user: String,
+    /// Injects into the signaling connection's event channel to end it.
+    events: mpsc::UnboundedSender<StreamEvent>,
+    pauser: Option<Pauser>,
+}
+
+type Reply = oneshot::Sender<Result<SessionView, SessionError>>;
+
+enum Command {
+    PeerConnected,
+    StreamFailed(String),
+    PlayerLeft,
+    Pause(Reply),
+    Resume(Reply),
+    End(EndReason, Option<Reply>),
+}
+
+impl Manager {
+    pub fn new(config: Arc<Config>, store: Store, streams: Arc<Streams>, bus: EventBus, node: String) -> Self {
+        let budget = Budget::from_config(&config.node);
+        Manager {
+            config,
+            store,
+            streams,
+            games: Mutex::new(Arc::default()),
+            budget,
+            node,
+            bus,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    pub fn streams(&self) -> &Arc<Streams> {
+        &self.streams
+    }
+
+    /// Replaces the games catalog (the database copy follows).
+    pub async fn set_games(&self, games: BTreeMap<String, Game>) -> Result<(), StoreError> {
+        self.store.sync_games(&games.values().cloned().collect::<Vec<_>>()).await?;
+        *self.games.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(games);
+        Ok(())
+    }
+
+    pub fn games(&self) -> Arc<BTreeMap<String, Game>> {
+        self.games.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts a session of a catalog game for `caller`.
+    pub async fn create(self: &Arc<Self>, caller: &Caller, req: CreateRequest) -> Result<SessionView, SessionError> {
+        if caller.role == Role::Viewer {
+            return Err(SessionError::Forbidden(
+                "viewers watch sessions shared with them; they cannot start one".into(),
+            ));
+        }
+        let game = self.games().get(&req.game).cloned().ok_or_else(|| {
+            SessionError::BadRequest(format!("no game named `{}`", req.game.chars().take(64).collect::<String>()))
+        })?;
+        let pipeline = game.pipeline.clone();
+        let live = self.start(caller, Some(game), &pipeline, req.params, false).await?;
+        self.view(caller, &live.id).await
+    }
+
+    /// Reserves, records, launches and hands the session to its task.
+    async fn start(
+        self: &Arc<Self>,
+        caller: &Caller,
+        game: Option<Game>,
+        pipeline: &str,
+        mut params: BTreeMap<String, serde_json::Value>,
+        ephemeral: bool,
+    ) -> Result<Arc<Live>, SessionError> {
+        let entry = self.streams.catalog().get(pipeline).ok_or_else(|| {
+            SessionError::BadRequest(format!("no pipeline named `{}`", pipeline.chars().take(64).collect::<String>()))
+        })?;
+        let loaded = entry.current.ok_or_else(|| {
+            SessionError::Unavailable(format!(
+                "pipeline `{pipeline}` has no valid version: {}",
+                entry.error.unwrap_or_default()
+            ))
+        })?;
+        if !loaded.runnable {
+            return Err(SessionError::Unavailable(format!(
+                "pipeline `{pipeline}` cannot run on this node: {}",
+                loaded.selection.explain()
+            )));
+        }
+        let spec = &loaded.spec;
+        let captures_display = spec.param("display").is_some();
+        if let Some(g) = &game {
+            if let Some(k) = params.keys().find(|k| g.params.contains_key(*k)) {
+                return Err(SessionError::BadRequest(format!("`{k}` is fixed by the game `{}`", g.id)));
+            }
+            params.extend(g.params.clone());
+            for k in ["display", "audio_device"] {
+                if params.contains_key(k) && spec.param(k).is_some() {
+                    return Err(SessionError::BadRequest(format!("`{k}` is chosen by the service for each session")));
+                }
+            }
+        } else if captures_display && caller.role != Role::Admin {
+            return Err(SessionError::Forbidden(format!(
+                "pipeline `{pipeline}` captures a display: start a game session through the API"
+            )));
+        }
+        let resolved = spec.resolve(&params).map_err(|e| SessionError::BadRequest(e.to_string()))?;
+        let need = Need {
+            cpu_cores: game.as_ref().map_or(1, |g| g.cpu_cores),
+            memory_mb: game.as_ref().map_or(256, |g| g.memory_mb),
+            encoder_slot: loaded.selection.chosen_element().is_some_and(is_hardware_encoder),
+        };
+        let reservation = self.budget.reserve(need)?;
+
+        let id = uuid::Uuid::new_v4().to_string();
+        let game_id = game.as_ref().map_or("", |g| g.id.as_str());
+        let recorded = serde_json::to_string(&params).unwrap_or_default();
+        let new =
+            NewSession { id: &id, owner: &caller.user_id, game: game_id, pipeline, node: &self.node, params: recorded };
+        let (_, event) = self.store.create_session(new).await?;
+        self.bus.publish(&event).await;
+        self.transition(&id, Event::Start).await?;
+
+        let spec_launch = LaunchSpec {
+            session_id: id.clone(),
+            command: game.as_ref().and_then(|g| g.command.clone()),
+            env: game.as_ref().map(|g| g.env.clone()).unwrap_or_default(),
+            display: (game.is_some() && captures_display)
+                .then(|| (resolved.int("width").unwrap_or(1280) as u32, resolved.int("height").unwrap_or(720) as u32)),
+            audio: game.is_some() && spec.param("audio_device").is_some() && resolved.bool("audio") != Some(false),
+            save_dir: self.config.saves_dir().join(safe_dir(&caller.user_id)).join(if game_id.is_empty() {
+                "_"
+            } else {
+                game_id
+            }),
+            runtime_dir: self.config.server.data_dir.join("run").join(&id),
+        };
+        let launched = match Launched::start(spec_launch).await {
+            Ok(l) => l,
+            Err(e) => {
+                let reason = format!("the game could not start: {e}");
+                self.fail_and_clean(&id, &reason).await;
+                return Err(SessionError::Unavailable(reason));
+            }
+        };
+        let mut stream_params = params;
+        if let Some(d) = &launched.display {
+            stream_params.insert("display".into(), d.clone().into());
+        }
+        if let Some(dev) = &launched.audio_device {
+            stream_params.insert("audio_device".into(), dev.clone().into());
+        }
+        if let Err(e) = self.transition(&id, Event::Launched).await {
+            launched.stop().await;
+            self.fail_and_clean(&id, "recording the launch failed").await;
+            return Err(e);
+        }
+        let (commands, rx) = mpsc::unbounded_channel();
+        let live = Arc::new(Live {
+            id: id.clone(),
+            owner: caller.user_id.clone(),
+            pipeline: pipeline.to_string(),
+            stream_params,
+            audio_server: launched.pulse_server.clone(),
+            ephemeral,
+            viewers: Mutex::default(),
+            paused: Mutex::new(false),
+            last_activity: Mutex::new(Instant::now()),
+            streams: Mutex::default(),
+            commands,
+        });
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), live.clone());
+        tracing::info!(session = %id, owner = %caller.user_id, game = game_id, pipeline, "session started");
+        tokio::spawn(self.clone().run(live.clone(), launched, reservation, rx));
+        Ok(live)
+    }
+
+    /// Best effort for a session that failed before its task existed.
+    async fn fail_and_clean(&self, id: &str, reason: &str) {
+        let _ = self.transition(id, Event::Fail { reason: reason.into() }).await;
+        let _ = self.transition(id, Event::CleanedUp).await;
+    }
+
+    async fn transition(&self, id: &str, event: Event) -> Result<SessionView, SessionError> {
+        let (row, _, record) = self.store.transition(id, event).await?;
+        self.bus.publish(&record).await;
+        Ok(SessionView::from_row(&row))
+    }
+
+    /// One session's life from `Connecting` to `Cleanup`.
+    async fn run(
+        self: Arc<Self>,
+        live: Arc<Live>,
+        mut launched: Launched,
+        reservation: Reservation,
+        mut rx: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let cfg = &self.config.sessions;
+        let started = Instant::now();
+        let connect_deadline = started + Duration::from_secs(cfg.connect_timeout_secs);
+        let max_deadline = started + Duration::from_secs(cfg.max_duration_secs);
+        let idle = Duration::from_secs(cfg.idle_timeout_secs);
+        let mut state = SessionState::Connecting;
+        let ending: Result<(EndReason, Option<Reply>), String> = loop {
+            let idle_deadline = *live.last_activity.lock().unwrap_or_else(|e| e.into_inner()) + idle;
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    None => break Err("the session's control channel closed".into()),
+                    Some(Command::PeerConnected) => {
+                        if state == SessionState::Connecting {
+                            match self.transition(&live.id, Event::Connected).await {
+                                Ok(v) => state = v.state,
+                                Err(e) => tracing::warn!(session = %live.id, error = %e, "recording the connection"),
+                            }
+                        }
+                    }
+                    Some(Command::StreamFailed(reason)) => break Err(format!("the stream failed: {reason}")),
+                    Some(Command::PlayerLeft) => {
+                        if live.ephemeral {
+                            break Ok((EndReason::PlayerLeft, None));
+                        }
+                    }
+                    Some(Command::Pause(reply)) => {
+                        let r = self.transition(&live.id, Event::Pause).await;
+                        if let Ok(v) = &r {
+                            state = v.state.clone();
+                            live.set_paused(true);
+                        }
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::Resume(reply)) => {
+                        let r = self.transition(&live.id, Event::Resume).await;
+                        if let Ok(v) = &r {
+                            state = v.state.clone();
+                            live.set_paused(false);
+                        }
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::End(reason, reply)) => break Ok((reason, reply)),
+                },
+                exit = launched.game_exited() => {
+                    tracing::info!(session = %live.id, %exit, "game exited");
+                    break Ok((EndReason::GameExited, None));
+                }
+                _ = tokio::time::sleep_until(connect_deadline), if state == SessionState::Connecting => {
+                    break Ok((EndReason::ConnectTimeout, None));
+                }
+                // Input moves the deadline without waking this loop: look again.
+                _ = tokio::time::sleep_until(idle_deadline) => {
+                    if live.last_activity.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= idle {
+                        break Ok((EndReason::IdleTimeout, None));
+                    }
+                }
+                _ = tokio::time::sleep_until(max_deadline) => break Ok((EndReason::MaxDuration, None)),
+            }
+        };
+        let (event, why, reply) = match ending {
+            Ok((reason, reply)) => (Event::End { reason }, reason.to_string(), reply),
+            Err(reason) => (Event::Fail { reason: reason.clone() }, reason, None),
+        };
+        let ended = self.transition_retrying(&live.id, event).await;
+        if let Some(reply) = reply {
+            let _ = reply.send(ended.clone().map_err(|e| SessionError::Unavailable(e.to_string())));
+        }
+        live.end_streams(&why);
+        launched.stop().await;
+        drop(reservation);
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&live.id);
+        let stats = serde_json::json!({
+            "duration_secs": started.elapsed().as_secs_f64(),
+            "ended": why,
+        });
+        if let Err(e) = self.store.set_stats(&live.id, &stats).await {
+            tracing::warn!(session = %live.id, error = %e, "final statistics not stored");
+        }
+        if let Err(e) = self.transition_retrying(&live.id, Event::CleanedUp).await {
+            // The record stays unfinished; the next start reconciles it.
+            tracing::error!(session = %live.id, error = %e, "cleanup not recorded");
+        }
+        tracing::info!(session = %live.id, reason = %why, "session over");
+    }
+
+    /// Final transitions must land even through a short database hiccup.
+    async fn transition_retrying(&self, id: &str, event: Event) -> Result<SessionView, String> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 0..6 {
+            match self.transition(id, event.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(SessionError::Store(e)) if attempt < 5 => {
+                    tracing::warn!(session = id, error = %e, "retrying a final transition");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("gave up".into())
+    }
+
+    /// The session if the caller may see it (others get `NotFound`).
+    pub async fn view(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+        let view = SessionView::from_row(&self.store.session(id).await?);
+        if view.may_watch(caller) {
+            Ok(view)
+        } else {
+            Err(SessionError::NotFound(id.chars().take(64).collect()))
+        }
+    }
+
+    pub async fn list(&self, caller: &Caller, limit: u64) -> Result<Vec<SessionView>, SessionError> {
+        let rows = if caller.role == Role::Admin {
+            self.store.all_sessions(limit).await?
+        } else {
+            self.store.sessions_visible_to(&caller.user_id, limit).await?
+        };
+        Ok(rows.iter().map(SessionView::from_row).collect())
+    }
+
+    /// The live session, if the caller may control it.
+    async fn controllable(&self, caller: &Caller, id: &str) -> Result<Arc<Live>, SessionError> {
+        let view = self.view(caller, id).await?;
+        if caller.role != Role::Admin && view.owner != caller.user_id {
+            return Err(SessionError::Forbidden("only the session's owner or an admin may do this".into()));
+        }
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        live.ok_or_else(|| SessionError::Transition(TransitionError { from: view.state.name(), event: "control" }))
+    }
+
+    async fn ask(
+        &self,
+        caller: &Caller,
+        id: &str,
+        make: impl FnOnce(Reply) -> Command,
+    ) -> Result<SessionView, SessionError> {
+        let live = self.controllable(caller, id).await?;
+        let (tx, rx) = oneshot::channel();
+        live.commands.send(make(tx)).map_err(|_| SessionError::Unavailable("the session is ending".into()))?;
+        rx.await.map_err(|_| SessionError::Unavailable("the session ended meanwhile".into()))?
+    }
+
+    pub async fn pause(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+        self.ask(caller, id, Command::Pause).await
+    }
+
+    pub async fn resume(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+        self.ask(caller, id, Command::Resume).await
+    }
+
+    /// Ends the session; answers once it is `Terminated` (cleanup follows).
+    pub async fn end(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+        self.ask(caller, id, |r| Command::End(EndReason::User, Some(r))).await
+    }
+
+    /// Sets who may watch.
+    pub async fn share(&self, caller: &Caller, id: &str, viewers: Vec<String>) -> Result<SessionView, SessionError> {
+        let view = self.view(caller, id).await?;
+        if caller.role != Role::Admin && view.owner != caller.user_id {
+            return Err(SessionError::Forbidden("only the session's owner or an admin may share it".into()));
+        }
+        if viewers.len() > 32 || viewers.iter().any(|v| v.is_empty() || v.len() > 128) {
+            return Err(SessionError::BadRequest("at most 32 viewers, each a user id of 1 to 128 characters".into()));
+        }
+        let row = self.store.set_viewers(id, &viewers).await?;
+        if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            *live.viewers.lock().unwrap_or_else(|e| e.into_inner()) = viewers.clone();
+            live.end_streams_where(
+                |a| !a.player && !a.admin && !viewers.contains(&a.user),
+                "no longer shared with you",
+            );
+        }
+        Ok(SessionView::from_row(&row))
+    }
+
+    /// Sessions this node left unfinished when it stopped without cleanup
+    /// (a crash, kill -9): leftover processes are killed and each record is
+    /// taken through Error to Cleanup, so none stays open.
+    pub async fn reconcile(&self) -> Result<usize, StoreError> {
+        let rows = self.store.unfinished_on(&self.node).await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let reaped = super::launch::reap_leftovers(&ids);
+        if reaped > 0 {
+            tracing::warn!(reaped, "killed processes left by sessions of an earlier run");
+        }
+        for row in &rows {
+            let state: SessionState = serde_json::from_str(&row.state).unwrap_or(SessionState::Idle);
+            if !matches!(state, SessionState::Terminated { .. } | SessionState::Error { .. }) {
+                let reason = format!("the service stopped while the session was {}", state.name());
+                if let Err(e) = self.transition(&row.id, Event::Fail { reason }).await {
+                    tracing::error!(session = %row.id, error = %e, "reconciling");
+                    continue;
+                }
+            }
+            if row.stats.is_none() {
+                let _ = self.store.set_stats(&row.id, &serde_json::json!({"reconciled": true})).await;
+            }
+            if let Err(e) = self.transition(&row.id, Event::CleanedUp).await {
+                tracing::error!(session = %row.id, error = %e, "reconciling");
+            }
+            let _ = std::fs::remove_dir_all(self.config.server.data_dir.join("run").join(&row.id));
+        }
+        Ok(rows.len())
+    }
+
+    /// Ends every live session (the node is going away) and waits for cleanup.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let live: Vec<Arc<Live>> = self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for l in &live {
+            let _ = l.commands.send(Command::End(EndReason::Shutdown, None));
+        }
+        let until = Instant::now() + deadline;
+        while Instant::now() < until && !self.live.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Number of sessions running on this node.
+    pub fn running(&self) -> usize {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Opens a stream of a session for `caller` (signaling's `hello`).
+    fn open_for(
+        self: &Arc<Self>,
+        caller: &Caller,
+        req: OpenRequest,
+        events: mpsc::UnboundedSender<StreamEvent>,
+    ) -> Result<Opened, ProtocolError> {
+        let rt = tokio::runtime::Handle::current();
+        let live = match &req.session {
+            Some(id) => {
+                let view = rt.block_on(self.view(caller, id)).map_err(protocol_error)?;
+                if req.pipeline.is_some() || !req.params.is_empty() {
+                    return Err(ProtocolError::new(
+                        ErrorCode::BadRequest,
+                        "a session's pipeline and parameters are set when it is created",
+                    ));
+                }
+                let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+                live.ok_or_else(|| {
+                    ProtocolError::new(ErrorCode::UnknownSession, format!("session `{id}` is {}", view.state.name()))
+                })?
+            }
+            None => {
+                if caller.role == Role::Viewer {
+                    return Err(ProtocolError::new(ErrorCode::Forbidden, "viewers join sessions shared with them"));
+                }
+                let pipeline = req.pipeline.clone().unwrap_or_else(|| self.config.media.default_pipeline.clone());
+                rt.block_on(self.start(caller, None, &pipeline, req.params.clone(), true)).map_err(protocol_error)?
+            }
+        };
+        let player = live.owner == caller.user_id;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let opened = self.streams.open(
+            OpenRequest {
+                session: None,
+                pipeline: Some(live.pipeline.clone()),
+                params: live.stream_params.clone(),
+                audio_server: live.audio_server.clone(),
+            },
+            tx,
+        );
+        let opened = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                if live.ephemeral {
+                    let _ = live.commands.send(Command::StreamFailed(e.message.clone()));
+                }
+                return Err(e);
+            }
+        };
+        let stream_id = opened.welcome_stream_id().unwrap_or_default();
+        let pauser = opened.control.pauser();
+        if let Some(p) = &pauser {
+            p.set_paused(*live.paused.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        if player {
+            live.end_streams_where(|a| a.player, "replaced by a newer connection of the player");
+        }
+        live.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            stream_id.clone(),
+            Attached {
+                player,
+                admin: caller.role == Role::Admin,
+                user: caller.user_id.clone(),
+                events: events.clone(),
+                pauser,
+            },
+        );
+        // The session learns of its player's connection and failures; the
+        // signaling connection gets every event as before.
+        let commands = live.commands.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if player {
+                    match &ev {
+                        StreamEvent::Connected => {
+                            let _ = commands.send(Command::PeerConnected);
+                        }
+                        StreamEvent::Ended(r) => {
+                            let _ = commands.send(Command::StreamFailed(r.clone()));
+                        }
+                        _ => {}
+                    }
+                }
+                if events.send(ev).is_err() {
+                    break;
+                }
+            }
+        });
+        let control = SessionStream { inner: Some(opened.control), live, stream_id, player };
+        Ok(Opened { welcome: opened.welcome, control: Box::new(control) })
+    }
+}
+
+fn protocol_error(e: SessionError) -> ProtocolError {
+    let code = match &e {
+        SessionError::NotFound(_) => ErrorCode::UnknownSession,
+        SessionError::Forbidden(_) => ErrorCode::Forbidden,
+        SessionError::BadRequest(_) => ErrorCode::BadRequest,
+        SessionError::NoRoom(_) => ErrorCode::Busy,
+        SessionError::Unavailable(_) => ErrorCode::Pipeline,
+        SessionError::Transition(_) | SessionError::Conflict(_) => ErrorCode::OutOfOrder,
+        SessionError::Store(_) => ErrorCode::Internal,
+    };
+    ProtocolError::new(code, e.to_string())
+}
+
+impl Live {
+    fn set_paused(&self, paused: bool) {
+        *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = paused;
+        for a in self.streams.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            if let Some(p) = &a.pauser {
+                p.set_paused(paused);
+            }
+        }
+    }
+
+    fn end_streams(&self, reason: &str) {
+        self.end_streams_where(|_| true, reason);
+    }
+
+    /// Ends the matching streams; their clients get a `bye` with `reason`.
+    fn end_streams_where(&self, which: impl Fn(&Attached) -> bool, reason: &str) {
+        for a in self.streams.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            if which(a) {
+                let _ = a.events.send(StreamEvent::Ended(reason.to_string()));
+            }
+        }
+    }
+
+    fn touch(&self) {
+        *self.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+}
+
+/// A session's stream as the signaling connection drives it.
+struct SessionStream {
+    inner: Option<Box<dyn StreamControl>>,
+    live: Arc<Live>,
+    stream_id: StreamId,
+    player: bool,
+}
+
+impl StreamControl for SessionStream {
+    fn set_answer(&self, sdp: &str) -> Result<(), String> {
+        self.inner.as_ref().map_or(Ok(()), |c| c.set_answer(sdp))
+    }
+
+    fn add_candidate(&self, mline: u32, candidate: &str) -> Result<(), String> {
+        self.inner.as_ref().map_or(Ok(()), |c| c.add_candidate(mline, candidate))
+    }
+
+    fn stop(mut self: Box<Self>) {
+        if let Some(c) = self.inner.take() {
+            c.stop();
+        }
+    }
+
+    fn touch(&self) {
+        if self.player {
+            self.live.touch();
+        }
+    }
+}
+
+impl Drop for SessionStream {
+    fn drop(&mut self) {
+        if let Some(c) = self.inner.take() {
+            c.stop();
+        }
+        self.live.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.stream_id);
+        if self.player {
+            let _ = self.live.commands.send(Command::PlayerLeft);
+        }
+    }
+}
+
+/// Streams opened through signaling by one authenticated caller.
+pub struct SessionHost {
+    pub manager: Arc<Manager>,
+    pub caller: Caller,
+}
+
+impl StreamHost for SessionHost {
+    fn open(&self, req: OpenRequest, events: mpsc::UnboundedSender<StreamEvent>) -> Result<Opened, ProtocolError> {
+        self.manager.open_for(&self.caller, req, events)
+    }
+}
+
+/// A user id as a folder name: nothing that climbs out or hides, and two ids
+/// never share a folder (a changed or shortened id gets a hash of the original).
+fn safe_dir(user: &str) -> String {
+    let clean = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !user.is_empty() && user.len() <= 96 && user.chars().all(clean) {
+        return user.to_string();
+    }
+    use sha1::Digest;
+    let hash = sha1::Sha1::digest(user.as_bytes());
+    let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let s: String = user.chars().map(|c| if clean(c) { c } else { '_' }).take(64).collect();
+    format!("{s}-{short}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{safe_dir, CreateRequest};
+
+    #[test]
+    fn create_requests_refuse_unknown_fields() {
+        let ok: CreateRequest = serde_json::from_str(r#"{"game":"a","params":{"width":1}}"#).unwrap();
+        assert_eq!(ok.game, "a");
+        let e = serde_json::from_str::<CreateRequest>(r#"{"game":"a","colour":1}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn user_ids_become_safe_folder_names() {
+        assert_eq!(safe_dir("user_2abc"), "user_2abc");
+        assert!(safe_dir("../../etc").starts_with("______etc-"));
+        assert_ne!(safe_dir("a.b"), safe_dir("a_b"));
+        assert_ne!(safe_dir("a/b"), safe_dir("a.b"));
+        assert!(safe_dir("").starts_with('-'));
+        assert!(safe_dir(&"x".repeat(500)).len() < 80);
+    }
+}
