@@ -67,6 +67,8 @@ pub struct NodeConfig {
 pub struct CacheConfig {
     /// `redis://…`; empty: in-process.
     pub url: Secret,
+    /// Put in front of every key and channel, so services can share one Redis.
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -286,8 +288,18 @@ impl Config {
             return Err(invalid("sessions.max_duration_secs", "must be at least 1"));
         }
         let cache = &self.cache.url.0;
-        if !cache.is_empty() && !cache.starts_with("redis://") && !cache.starts_with("rediss://") {
-            return Err(invalid("cache.url", "must start with redis:// or rediss://"));
+        if cache.starts_with("rediss://") {
+            return Err(invalid("cache.url", "rediss:// (TLS) is not supported; reach Redis over a private network"));
+        }
+        if !cache.is_empty() && !cache.starts_with("redis://") {
+            return Err(invalid("cache.url", "must start with redis://"));
+        }
+        let prefix = &self.cache.prefix;
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid("cache.prefix", "1 to 64 letters, digits, `-`, `_` or `.`"));
         }
         if self.node.id.len() > 64 || self.node.id.chars().any(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(c))) {
             return Err(invalid("node.id", "at most 64 letters, digits, `-`, `_` or `.`"));
@@ -339,6 +351,7 @@ struct PartialNode {
 #[allow(dead_code)]
 struct PartialCache {
     url: Option<String>,
+    prefix: Option<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -67,7 +67,7 @@ impl Service {
         let streams = Arc::new(Streams::new(config.clone(), catalog).with_options(options));
         let cache = match config.cache.url.0.as_str() {
             "" => Cache::memory(),
-            url => Cache::redis(url, "playcast").await?,
+            url => Cache::redis(url, &config.cache.prefix).await?,
         };
         let bus = EventBus::start(store.clone(), cache.clone()).await?;
         let node = node_id(&config)?;

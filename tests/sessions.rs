@@ -15,6 +15,36 @@ use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// Each test runs on the embedded state (SQLite, in-process cache) and on
+/// PostgreSQL with Redis.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_memory() {
+                super::$name(crate::common::Backends::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                super::$name(crate::common::Backends::PostgresRedis).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    a_session_goes_from_request_to_cleanup_with_every_step_recorded,
+    players_can_neither_see_signal_pause_nor_end_anothers_session,
+    a_request_that_does_not_fit_the_node_gets_503_with_retry_after,
+    bad_session_requests_get_precise_problems,
+    nobody_connecting_ends_the_session_at_the_connect_timeout,
+    a_game_gets_its_own_display_and_sound_and_keeps_its_saves,
+    the_game_exiting_ends_its_session,
+    events_resume_after_a_sequence_number_without_loss_or_repeats,
+    websockets_refuse_bad_authentication_with_a_reason,
+    an_open_websocket_outlives_its_token_but_not_a_sign_out,
+);
+
 struct Api<'a> {
     service: &'a common::InProcess,
     token: String,
@@ -119,9 +149,8 @@ async fn closed(ws: &mut common::Ws) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_goes_from_request_to_cleanup_with_every_step_recorded() {
-    let service = common::serve_in_process(|_| {}).await;
+async fn a_session_goes_from_request_to_cleanup_with_every_step_recorded(b: common::Backends) {
+    let service = common::serve_on(b, |_| {}).await;
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let admin = Api::as_user(&service, "root", Role::Admin).await;
 
@@ -159,9 +188,8 @@ async fn a_session_goes_from_request_to_cleanup_with_every_step_recorded() {
     assert_eq!(node["budget"]["used"]["cpu_cores"], 0, "{node}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn players_can_neither_see_signal_pause_nor_end_anothers_session() {
-    let service = common::serve_in_process(|_| {}).await;
+async fn players_can_neither_see_signal_pause_nor_end_anothers_session(b: common::Backends) {
+    let service = common::serve_on(b, |_| {}).await;
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let bob = Api::as_user(&service, "bob", Role::Player).await;
     let carol = Api::as_user(&service, "carol", Role::Viewer).await;
@@ -213,9 +241,8 @@ async fn players_can_neither_see_signal_pause_nor_end_anothers_session() {
     assert_eq!(alice.until_cleanup(&id).await["owner"], "alice");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_that_does_not_fit_the_node_gets_503_with_retry_after() {
-    let service = common::serve_in_process(|c| c.node.cpu_cores = 1).await;
+async fn a_request_that_does_not_fit_the_node_gets_503_with_retry_after(b: common::Backends) {
+    let service = common::serve_on(b, |c| c.node.cpu_cores = 1).await;
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let first = alice.create("test-pattern").await["id"].as_str().unwrap().to_string();
     let res = reqwest::Client::new()
@@ -237,9 +264,8 @@ async fn a_request_that_does_not_fit_the_node_gets_503_with_retry_after() {
     alice.create("test-pattern").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_session_requests_get_precise_problems() {
-    let service = common::serve_in_process(|_| {}).await;
+async fn bad_session_requests_get_precise_problems(b: common::Backends) {
+    let service = common::serve_on(b, |_| {}).await;
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let sessions = "/api/v1/sessions";
     let p = alice.problem(Method::POST, sessions, Some(json!({"game": "nope"})), 422, "invalid-request").await;
@@ -300,9 +326,8 @@ async fn bad_session_requests_get_precise_problems() {
     assert_eq!(alice.state_of(&id).await["state"], "connecting");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nobody_connecting_ends_the_session_at_the_connect_timeout() {
-    let service = common::serve_in_process(|c| c.sessions.connect_timeout_secs = 1).await;
+async fn nobody_connecting_ends_the_session_at_the_connect_timeout(b: common::Backends) {
+    let service = common::serve_on(b, |c| c.sessions.connect_timeout_secs = 1).await;
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let id = alice.create("test-pattern").await["id"].as_str().unwrap().to_string();
     let done = alice.until_cleanup(&id).await;
@@ -334,8 +359,7 @@ params = { width = 320, height = 240, framerate = 15, audio = false }
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_game_gets_its_own_display_and_sound_and_keeps_its_saves() {
+async fn a_game_gets_its_own_display_and_sound_and_keeps_its_saves(b: common::Backends) {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
     let games = games_file(dir.path());
@@ -343,7 +367,7 @@ async fn a_game_gets_its_own_display_and_sound_and_keeps_its_saves() {
     let saves_cfg = saves.clone();
     // The service's environment does not reach the game.
     std::env::set_var("SECRET_OF_THE_SERVICE", "leaked");
-    let service = common::serve_in_process(move |c| {
+    let service = common::serve_on(b, move |c| {
         c.sessions.games_file = games;
         c.sessions.saves_dir = saves_cfg;
     })
@@ -383,12 +407,11 @@ async fn a_game_gets_its_own_display_and_sound_and_keeps_its_saves() {
     assert_eq!(processes_of(&second), Vec::<u32>::new());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_game_exiting_ends_its_session() {
+async fn the_game_exiting_ends_its_session(b: common::Backends) {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
     let games = games_file(dir.path());
-    let service = common::serve_in_process(move |c| c.sessions.games_file = games).await;
+    let service = common::serve_on(b, move |c| c.sessions.games_file = games).await;
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let id = alice.create("quitter").await["id"].as_str().unwrap().to_string();
     let done = alice.until_cleanup(&id).await;
@@ -402,9 +425,8 @@ async fn next_event(ws: &mut common::Ws) -> Value {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_resume_after_a_sequence_number_without_loss_or_repeats() {
-    let service = common::serve_in_process(|_| {}).await;
+async fn events_resume_after_a_sequence_number_without_loss_or_repeats(b: common::Backends) {
+    let service = common::serve_on(b, |_| {}).await;
     let events_url = format!("ws://{}/api/v1/events", service.addr);
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let bob = Api::as_user(&service, "bob", Role::Player).await;
@@ -457,9 +479,8 @@ async fn events_resume_after_a_sequence_number_without_loss_or_repeats() {
     assert_eq!(recv(&mut bobs).await["code"], "bad_request");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websockets_refuse_bad_authentication_with_a_reason() {
-    let service = common::serve_in_process(|_| {}).await;
+async fn websockets_refuse_bad_authentication_with_a_reason(b: common::Backends) {
+    let service = common::serve_on(b, |_| {}).await;
     let url = service.ws_url();
     let not_signed_in = service.token("alice", Role::Player);
     let cases: Vec<(String, &str)> = vec![
@@ -487,9 +508,8 @@ async fn websockets_refuse_bad_authentication_with_a_reason() {
     assert_eq!(recv(&mut ws).await["type"], "pong");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_open_websocket_outlives_its_token_but_not_a_sign_out() {
-    let service = common::serve_in_process(|c| c.auth.leeway_secs = 0).await;
+async fn an_open_websocket_outlives_its_token_but_not_a_sign_out(b: common::Backends) {
+    let service = common::serve_on(b, |c| c.auth.leeway_secs = 0).await;
     let issuer = service.state.verifier.dev_issuer().unwrap();
     let short = issuer.mint("alice", Role::Player, Duration::from_secs(2)).unwrap();
     let res = reqwest::Client::new().post(service.url("/api/v1/login")).bearer_auth(&short).send().await.unwrap();

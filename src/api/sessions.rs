@@ -70,6 +70,14 @@ pub struct NodeView {
     pub id: String,
     pub sessions: usize,
     pub budget: crate::session::budget::BudgetView,
+    pub cache: CacheView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CacheView {
+    pub backend: &'static str,
+    /// Nodes with a live heartbeat; `None` while the cache cannot be read.
+    pub live_nodes: Option<Vec<String>>,
 }
 
 /// Boxed: the combined filter is deep, and its future would otherwise sit on
@@ -185,9 +193,11 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         .and(warp::get())
         .and(auth::require(s.verifier.clone(), Role::Admin))
         .and(with(s.clone()))
-        .map(|_: Identity, s: AppState| {
+        .then(|_: Identity, s: AppState| async move {
             let m: &Arc<crate::session::manager::Manager> = &s.sessions;
-            warp::reply::json(&NodeView { id: m.node().to_string(), sessions: m.running(), budget: m.budget().view() })
+            let cache = CacheView { backend: s.cache.backend(), live_nodes: m.live_nodes().await.ok() };
+            let view = NodeView { id: m.node().to_string(), sessions: m.running(), budget: m.budget().view(), cache };
+            warp::reply::json(&view)
         });
     create
         .or(list)

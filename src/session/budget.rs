@@ -160,6 +160,7 @@ mod tests {
         assert_eq!(gpus, [0, 0, 1, 1]);
         assert!(b.reserve(GPU).unwrap_err().0.contains("GPU"));
         assert!(b.reserve(CPU).is_ok(), "software encoding needs no slot");
-        assert!(Budget::new(4, 4000, vec![]).reserve(GPU).is_err(), "no GPU, no slot");
+        let undeclared = Budget::new(4, 4000, vec![]).reserve(GPU).expect("no GPUs declared: slots not accounted");
+        assert_eq!(undeclared.gpu(), None);
     }
 }

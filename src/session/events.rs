@@ -119,6 +119,10 @@ impl EventBus {
         }
     }
 
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
     /// Live events from now on, in order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventMessage>> {
         self.local.subscribe()

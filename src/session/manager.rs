@@ -19,6 +19,7 @@ use super::events::EventBus;
 use super::games::Game;
 use super::launch::{LaunchSpec, Launched};
 use super::lifecycle::{EndReason, Event, SessionState, TransitionError};
+use super::live_state::{node_key, LiveState};
 use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
@@ -26,6 +27,9 @@ use crate::media::stream::{Pauser, StreamEvent};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
 use crate::store::entity::session;
 use crate::store::{NewSession, Store, StoreError};
+
+/// How long ending streams get to stop their pipelines before the display goes.
+const STREAMS_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Who asks.
 #[derive(Debug, Clone)]
@@ -133,6 +137,7 @@ pub struct Manager {
     budget: Budget,
     node: String,
     bus: EventBus,
+    live_state: LiveState,
     live: Mutex<HashMap<String, Arc<Live>>>,
 }
 
@@ -183,6 +188,7 @@ impl Manager {
             streams,
             games: Mutex::new(Arc::default()),
             budget,
+            live_state: LiveState::start(bus.cache().clone(), node.clone()),
             node,
             bus,
             live: Mutex::new(HashMap::new()),
@@ -285,8 +291,9 @@ impl Manager {
         let recorded = serde_json::to_string(&params).unwrap_or_default();
         let new =
             NewSession { id: &id, owner: &caller.user_id, game: game_id, pipeline, node: &self.node, params: recorded };
-        let (_, event) = self.store.create_session(new).await?;
+        let (row, event) = self.store.create_session(new).await?;
         self.bus.publish(&event).await;
+        self.live_state.update(&SessionView::from_row(&row));
         self.transition(&id, Event::Start).await?;
 
         let spec_launch = LaunchSpec {
@@ -352,7 +359,9 @@ impl Manager {
     async fn transition(&self, id: &str, event: Event) -> Result<SessionView, SessionError> {
         let (row, _, record) = self.store.transition(id, event).await?;
         self.bus.publish(&record).await;
-        Ok(SessionView::from_row(&row))
+        let view = SessionView::from_row(&row);
+        self.live_state.update(&view);
+        Ok(view)
     }
 
     /// One session's life from `Connecting` to `Cleanup`.
@@ -431,6 +440,12 @@ impl Manager {
             let _ = reply.send(ended.clone().map_err(|e| SessionError::Unavailable(e.to_string())));
         }
         live.end_streams(&why);
+        // Pipelines first: an X client whose display vanishes under it takes
+        // the whole process down (Xlib exits on a lost connection).
+        let until = Instant::now() + STREAMS_STOP_WAIT;
+        while !live.streams.lock().unwrap_or_else(|e| e.into_inner()).is_empty() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         launched.stop().await;
         drop(reservation);
         self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&live.id);
@@ -579,6 +594,13 @@ impl Manager {
         while Instant::now() < until && !self.live.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Nodes whose heartbeat the cache holds (this one included while the cache is up).
+    pub async fn live_nodes(&self) -> Result<Vec<String>, crate::store::cache::CacheError> {
+        let prefix = node_key("");
+        let keys = self.bus.cache().keys(&prefix).await?;
+        Ok(keys.into_iter().map(|k| k[prefix.len()..].to_string()).collect())
     }
 
     /// Number of sessions running on this node.

@@ -6,6 +6,7 @@ pub mod events;
 pub mod games;
 pub mod launch;
 pub mod lifecycle;
+pub mod live_state;
 pub mod manager;
 
 use std::collections::BTreeMap;

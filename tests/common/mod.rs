@@ -178,6 +178,8 @@ pub struct InProcess {
     pub state: playcast::api::AppState,
     _stop: tokio::sync::oneshot::Sender<()>,
     _data: tempfile::TempDir,
+    /// Dropped after the service (fields drop in order).
+    _pg: Option<PgDatabase>,
 }
 
 impl InProcess {
@@ -228,13 +230,78 @@ pub async fn ws_connect(url: &str, token: &str) -> Ws {
     ws
 }
 
+/// Where a service under test keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backends {
+    /// A SQLite file and the in-process cache: the embedded defaults.
+    Embedded,
+    /// The real PostgreSQL (a database of its own) and Redis (a prefix of its own).
+    PostgresRedis,
+}
+
+pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A PostgreSQL database for one test, dropped with this value.
+pub struct PgDatabase {
+    pub name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> PgDatabase {
+        use sea_orm::ConnectionTrait;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(format!("{PG_URL}/test"))
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (database `test`); scripts/test starts it");
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("CREATE DATABASE");
+        PgDatabase { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{PG_URL}/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop runs outside async; a thread of its own may block.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            use sea_orm::ConnectionTrait;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = sea_orm::Database::connect(format!("{PG_URL}/test")).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// Starts the service on the embedded defaults with the repository's pipelines,
 /// after `edit` has adjusted the configuration.
 pub async fn serve_in_process(edit: impl FnOnce(&mut playcast::config::Config)) -> InProcess {
+    serve_on(Backends::Embedded, edit).await
+}
+
+/// Like [`serve_in_process`], with its state on `backends`.
+pub async fn serve_on(backends: Backends, edit: impl FnOnce(&mut playcast::config::Config)) -> InProcess {
     let mut config = playcast::config::Config::load_with_env(None, Vec::new()).expect("embedded defaults load");
     config.media.pipelines_dir = repo().join("pipelines");
     let data = tempfile::tempdir().expect("data folder");
     config.server.data_dir = data.path().to_owned();
+    let pg = match backends {
+        Backends::Embedded => None,
+        Backends::PostgresRedis => {
+            let db = PgDatabase::create().await;
+            config.state.database_url = playcast::config::Secret(db.url());
+            config.cache.url = playcast::config::Secret(REDIS_URL.into());
+            config.cache.prefix = format!("t-{}", uuid::Uuid::new_v4().simple());
+            Some(db)
+        }
+    };
     edit(&mut config);
     let service = playcast::server::Service::start(config, Default::default()).await.expect("service starts");
     let state = service.state.clone();
@@ -244,7 +311,7 @@ pub async fn serve_in_process(edit: impl FnOnce(&mut playcast::config::Config)) 
     tokio::spawn(service.serve(listener, async move {
         let _ = stopped.await;
     }));
-    InProcess { addr, base: format!("http://{addr}"), state, _stop: stop, _data: data }
+    InProcess { addr, base: format!("http://{addr}"), state, _stop: stop, _data: data, _pg: pg }
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, failing after `timeout`.

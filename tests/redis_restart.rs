@@ -1,0 +1,194 @@
+//! Redis restarting under a running session: the session carries on, its live
+//! state is rebuilt in the cache, and the event feed loses nothing.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use playcast::auth::Role;
+use playcast::store::cache::Cache;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A redis-server of this test's own, on a fixed port so it can come back.
+struct Redis {
+    port: u16,
+    proc: Option<common::Proc>,
+}
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let mut r = Redis { port, proc: None };
+        r.restart();
+        r
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (package redis-server; scripts/test installs it)");
+        self.proc = Some(common::Proc(child, "redis-server"));
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: everything it held is gone.
+    fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+async fn call(service: &common::InProcess, token: &str, method: reqwest::Method, path: &str) -> Value {
+    let res = reqwest::Client::new().request(method, service.url(path)).bearer_auth(token).send().await.unwrap();
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().await.unwrap()
+}
+
+async fn next_event(ws: &mut common::Ws) -> Value {
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next()).await.expect("an event in time").unwrap().unwrap();
+        if let Message::Text(t) = frame {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            assert_eq!(v["type"], "event", "{v}");
+            return v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_a_redis_restart_and_its_state_is_rebuilt() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = Redis::start(port);
+    let prefix = "restart-test";
+    let url = redis.url();
+    let service = common::serve_in_process(|c| {
+        c.cache.url = playcast::config::Secret(url.clone());
+        c.cache.prefix = prefix.into();
+    })
+    .await;
+    let token = service.sign_in("alice", Role::Player).await;
+    let mut feed = common::ws_connect(&format!("ws://{}/api/v1/events", service.addr), &token).await;
+    let created = reqwest::Client::new()
+        .post(service.url("/api/v1/sessions"))
+        .bearer_auth(&token)
+        .json(&json!({"game": "test-pattern"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let mut seqs = Vec::new();
+    for _ in 0..3 {
+        seqs.push(next_event(&mut feed).await["seq"].as_i64().unwrap());
+    }
+    let key = format!("session/{id}");
+    let cache = Cache::redis(&url, prefix).await.unwrap();
+    let live = common::eventually("the session in the cache", WAIT, || async { cache.get(&key).await.ok()? }).await;
+    assert_eq!(serde_json::from_str::<Value>(&live).unwrap()["state"], "connecting");
+
+    redis.kill();
+    // The database keeps answering; the session goes on.
+    assert_eq!(
+        call(&service, &token, reqwest::Method::GET, &format!("/api/v1/sessions/{id}")).await["state"],
+        "connecting"
+    );
+    let ready = reqwest::get(service.url("/api/v1/ready")).await.unwrap();
+    assert_eq!(ready.status(), 503, "readiness reports the cache down");
+
+    redis.restart();
+    // The heartbeat refills what the restart erased.
+    let rebuilt =
+        common::eventually("the session's state rebuilt", WAIT, || async { cache.get(&key).await.ok()? }).await;
+    assert_eq!(serde_json::from_str::<Value>(&rebuilt).unwrap()["id"], id.as_str());
+    let admin = service.sign_in("root", Role::Admin).await;
+    let node = call(&service, &admin, reqwest::Method::GET, "/api/v1/node").await;
+    assert_eq!(node["cache"]["backend"], "redis", "{node}");
+    assert_eq!(node["sessions"], 1, "{node}");
+    common::eventually("the node's heartbeat", WAIT, || async {
+        let node = call(&service, &admin, reqwest::Method::GET, "/api/v1/node").await;
+        (node["cache"]["live_nodes"].as_array()?.len() == 1).then_some(())
+    })
+    .await;
+
+    // Events after the restart arrive, numbered on from the ones before.
+    call(&service, &token, reqwest::Method::POST, &format!("/api/v1/sessions/{id}/end")).await;
+    for want in ["terminated", "cleanup"] {
+        let e = next_event(&mut feed).await;
+        assert_eq!(e["to"], want, "{e}");
+        seqs.push(e["seq"].as_i64().unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "a gap or repeat: {seqs:?}");
+    common::eventually("the finished session gone from the cache", WAIT, || async {
+        cache.get(&key).await.ok()?.is_none().then_some(())
+    })
+    .await;
+    feed.send(Message::text(json!({"type": "ping", "id": 1}).to_string())).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_recorded_while_redis_is_down_are_delivered_in_order() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = Redis::start(port);
+    let url = redis.url();
+    let service = common::serve_in_process(|c| {
+        c.cache.url = playcast::config::Secret(url.clone());
+        c.cache.prefix = "outage-test".into();
+    })
+    .await;
+    let token = service.sign_in("alice", Role::Player).await;
+    let mut feed = common::ws_connect(&format!("ws://{}/api/v1/events", service.addr), &token).await;
+    redis.kill();
+    // Sessions start and end while nothing can be published.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let res = reqwest::Client::new()
+            .post(service.url("/api/v1/sessions"))
+            .bearer_auth(&token)
+            .json(&json!({"game": "test-pattern"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        call(&service, &token, reqwest::Method::POST, &format!("/api/v1/sessions/{id}/end")).await;
+        // Cleaned up before the next one starts, so their events do not interleave.
+        let path = format!("/api/v1/sessions/{id}");
+        common::eventually("the cleanup", WAIT, || async {
+            (call(&service, &token, reqwest::Method::GET, &path).await["state"] == "cleanup").then_some(())
+        })
+        .await;
+        ids.push(id);
+    }
+    // Every transition reaches the feed, from the database, in order.
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let e = next_event(&mut feed).await;
+        got.push((e["seq"].as_i64().unwrap(), e["session_id"].as_str().unwrap().to_string(), e["to"].clone()));
+    }
+    assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1), "{got:?}");
+    for (i, id) in ids.iter().enumerate() {
+        let states: Vec<&str> = got[i * 5..i * 5 + 5]
+            .iter()
+            .map(|(_, s, t)| {
+                assert_eq!(s, id);
+                t.as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(states, ["idle", "initializing", "connecting", "terminated", "cleanup"]);
+    }
+    redis.restart();
+}
