@@ -38,12 +38,11 @@ impl Hub {
 
     /// Hands `item` to every current subscriber of `channel`.
     pub(super) fn deliver(&self, channel: &str, item: Received) {
-        let mut channels = self.lock();
-        if let Some(tx) = channels.get(channel) {
-            if tx.send(item).is_err() {
-                // Nobody listens any more.
-                channels.remove(channel);
-            }
+        if let Some(tx) = self.lock().get(channel) {
+            // No receiver: the last subscription is being dropped, and its own
+            // cleanup removes the channel (and unsubscribes); removing it here
+            // would skip that.
+            let _ = tx.send(item);
         }
     }
 

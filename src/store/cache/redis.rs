@@ -144,8 +144,7 @@ impl Redis {
         let joined = bounded_by(OP_TIMEOUT + GRACE, "subscribe", async {
             let _order = self.subscribing.lock().await;
             let rx = self.hub.join(&name);
-            // Redis confirms the SUBSCRIBE only once it is in effect.
-            self.pubsub.subscribe(name.as_str()).await.map(|()| rx)
+            subscribe_confirmed(&self.pubsub, vec![name.clone()]).await.map(|()| rx)
         })
         .await;
         match joined {
@@ -239,7 +238,7 @@ async fn resubscribe(pubsub: &Client, hub: &Hub, subscribing: &AsyncMutex<()>) {
             if channels.is_empty() {
                 Ok(())
             } else {
-                bounded("resubscribe", pubsub.subscribe(channels)).await
+                bounded("resubscribe", subscribe_confirmed(pubsub, channels)).await
             }
         };
         match renewed {
@@ -287,6 +286,14 @@ fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// SUBSCRIBE that returns once Redis has acted on it: the client resolves the
+/// command when it is queued, so a PING on the same connection (answered after
+/// everything sent before it) marks the point.
+async fn subscribe_confirmed(pubsub: &Client, channels: Vec<String>) -> Result<(), fred::error::Error> {
+    pubsub.subscribe(channels).await?;
+    pubsub.ping::<Value>(None).await.map(drop)
 }
 
 #[cfg(test)]
