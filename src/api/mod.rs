@@ -49,6 +49,11 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::path::end())
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+    // Hand-written next to the routes; a test keeps the two in step.
+    let openapi = api
+        .and(warp::path!("openapi.json"))
+        .and(warp::get())
+        .map(|| warp::reply::with_header(include_str!("openapi.json"), "content-type", "application/json"));
     let pipelines = api
         .and(warp::path("pipelines"))
         .and(warp::path::end())
@@ -183,6 +188,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
 
     // Boxed in groups: one deep filter's future would overflow a test thread's stack.
     let service = health
+        .or(openapi)
         .or(ready)
         .or(reload)
         .or(pipelines)
