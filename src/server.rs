@@ -82,13 +82,15 @@ impl Service {
         tracing::info!(%node, cache = cache.backend(), "node ready");
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let (conn_tx, connections) = tokio::sync::mpsc::channel(1);
+        let logins = Arc::new(crate::api::ws::Logins::default());
+        tokio::spawn(logins.clone().follow(cache.clone(), store.clone()));
         let state = AppState {
             config,
             streams,
             verifier,
             store,
             sessions,
-            logins: Arc::default(),
+            logins,
             cache,
             shutdown: shutdown_rx,
             connections: conn_tx,

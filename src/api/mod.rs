@@ -161,7 +161,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
                 )));
             };
             s.store.revoke_login(&sid).await.map_err(store_problem)?;
-            s.logins.revoke(&sid);
+            s.logins.revoke_everywhere(&s.cache, &sid).await;
             tracing::info!(user = %id.user_id, "signed out");
             Ok::<_, Rejection>(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT))
         });

@@ -23,6 +23,8 @@ use crate::session::events::EventMessage;
 use crate::session::manager::{Caller, SessionHost};
 use crate::signaling::handler::{self, Frame, Limits};
 use crate::signaling::protocol::{encode, ErrorCode, ServerMessage};
+use crate::store::cache::{Cache, Received};
+use crate::store::Store;
 
 /// The client has this long to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +48,52 @@ impl Logins {
             let _ = tx.send(true);
         }
     }
+
+    fn open_sids(&self) -> Vec<String> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// Ends this sign-in here and tells every other node through the cache.
+    pub async fn revoke_everywhere(&self, cache: &Cache, sid: &str) {
+        self.revoke(sid);
+        if let Err(e) = cache.publish(REVOKED_CHANNEL, sid).await {
+            // The other nodes' database check on reconnect, or the socket's
+            // own next sign-in check, is what is left; say so.
+            tracing::warn!(error = %e, "sign-out not announced to other nodes");
+        }
+    }
+
+    /// Closes this node's sockets of sign-ins revoked on any node. After a
+    /// gap in the cache's messages every open sign-in is checked in the database.
+    pub async fn follow(self: Arc<Self>, cache: Cache, store: Store) {
+        let mut sub = match cache.subscribe(REVOKED_CHANNEL).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "not following sign-outs of other nodes");
+                return;
+            }
+        };
+        // Held no longer: the subscription ends when the service's cache goes.
+        drop(cache);
+        while let Some(received) = sub.recv().await {
+            match received {
+                Received::Message(sid) => self.revoke(&sid),
+                Received::Reconnected | Received::Lagged(_) => {
+                    for sid in self.open_sids() {
+                        if let Ok(Some(l)) = store.login_session(&sid).await {
+                            if l.revoked_at.is_some() {
+                                self.revoke(&sid);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
+
+/// Sign-ins revoked on some node, by `sid`.
+const REVOKED_CHANNEL: &str = "logins-revoked";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

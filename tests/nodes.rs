@@ -1,0 +1,108 @@
+//! Two nodes on one PostgreSQL and one Redis: each sees the other's sessions
+//! and events, and a sign-out on one closes that sign-in's sockets on both.
+
+mod common;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use playcast::auth::Role;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn recv(ws: &mut common::Ws) -> Value {
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next()).await.expect("a message in time").unwrap().unwrap();
+        if let Message::Text(t) = frame {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+async fn recv_kind(ws: &mut common::Ws, kind: &str) -> Value {
+    loop {
+        let v = recv(ws).await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_on_one_node_closes_the_sockets_on_another_and_events_cross() {
+    let db = common::PgDatabase::create().await;
+    let shared = tempfile::tempdir().unwrap();
+    let prefix = format!("nodes-{}", uuid::Uuid::new_v4().simple());
+    let node = |id: &'static str| {
+        let (url, dir, prefix) = (db.url(), shared.path().to_owned(), prefix.clone());
+        move |c: &mut playcast::config::Config| {
+            c.state.database_url = playcast::config::Secret(url);
+            c.cache.url = playcast::config::Secret(common::REDIS_URL.into());
+            c.cache.prefix = prefix;
+            // One development issuer key for both, as one deployment would share its issuer.
+            c.server.data_dir = dir;
+            c.node.id = id.into();
+        }
+    };
+    let a = common::serve_in_process(node("node-a")).await;
+    let b = common::serve_in_process(node("node-b")).await;
+
+    // Signed in through A; sockets open on both nodes.
+    let token = a.sign_in("alice", Role::Player).await;
+    let mut on_a = common::ws_connect(&a.ws_url(), &token).await;
+    let mut on_b = common::ws_connect(&b.ws_url(), &token).await;
+    let mut feed_b = common::ws_connect(&format!("ws://{}/api/v1/events", b.addr), &token).await;
+
+    // A session on A shows up in B's event feed and API.
+    let res = reqwest::Client::new()
+        .post(a.url("/api/v1/sessions"))
+        .bearer_auth(&token)
+        .json(&json!({"game": "test-pattern"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let e = recv_kind(&mut feed_b, "event").await;
+    assert_eq!((e["session_id"].as_str(), e["to"].as_str()), (Some(id.as_str()), Some("idle")), "{e}");
+    let seen: Value = reqwest::Client::new()
+        .get(b.url(&format!("/api/v1/sessions/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["node"], "node-a", "{seen}");
+
+    // Both nodes' heartbeats are in the cache.
+    let admin = a.sign_in("root", Role::Admin).await;
+    common::eventually("both nodes alive", WAIT, || async {
+        let node: Value = reqwest::Client::new()
+            .get(b.url("/api/v1/node"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (node["cache"]["live_nodes"] == json!(["node-a", "node-b"])).then_some(())
+    })
+    .await;
+
+    // Signing out through A closes the sockets on B too.
+    let res = reqwest::Client::new().post(a.url("/api/v1/logout")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    for ws in [&mut on_a, &mut on_b, &mut feed_b] {
+        let e = recv_kind(ws, "error").await;
+        assert_eq!(e["code"], "unauthorized", "{e}");
+    }
+    // The other sign-in (the admin's) is untouched on B.
+    let mut admin_b = common::ws_connect(&b.ws_url(), &admin).await;
+    admin_b.send(Message::text(json!({"type": "ping", "id": 1}).to_string())).await.unwrap();
+    assert_eq!(recv(&mut admin_b).await["type"], "pong");
+}
