@@ -50,6 +50,33 @@ async fn chromium_decodes_the_stream_with_audio() {
     // Opus at 10 ms frames: 100 packets a second.
     assert!(audio >= 500.0, "only {audio} audio packets in 10 s; stats {after}");
 
+    // The session's quality monitor reads the browser's receiver reports.
+    let client = reqwest::Client::new();
+    let minted: serde_json::Value = client
+        .post(format!("{}/api/v1/dev/token", service.base))
+        .json(&serde_json::json!({"user": "root", "role": "admin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = minted["token"].as_str().unwrap().to_string();
+    let sessions: serde_json::Value = client
+        .get(format!("{}/api/v1/sessions", service.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let live = sessions.as_array().unwrap().iter().find(|s| s["state"] == "active").cloned();
+    let live = live.unwrap_or_else(|| panic!("an active session: {sessions}"));
+    let rtt = live["quality"]["rtt_ms"].as_f64().unwrap_or_else(|| panic!("a round-trip time: {live}"));
+    assert!(rtt >= 0.0 && rtt < 1000.0, "{live}");
+    assert!(live["quality"]["loss"].as_f64().is_some(), "{live}");
+
     let overlay = browser.eval("document.body.innerText").await;
     assert!(overlay.as_str().unwrap_or_default().contains("x264enc"), "overlay shows the encoder: {overlay}");
 

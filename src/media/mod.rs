@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod check;
 pub mod ice;
+pub mod quality;
 pub mod select;
 pub mod spec;
 pub mod stamp;

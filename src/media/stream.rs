@@ -215,6 +215,10 @@ impl Stream {
         self.pauser.clone()
     }
 
+    pub fn quality_probe(&self) -> super::quality::QualityProbe {
+        super::quality::QualityProbe::new(&self.webrtc)
+    }
+
     /// Applies the browser's answer.
     pub fn set_answer(&self, sdp: &str) -> Result<(), MediaError> {
         let msg =

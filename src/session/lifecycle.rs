@@ -88,6 +88,19 @@ pub enum Event {
     },
     /// Processes killed, resources freed, final stats stored.
     CleanedUp,
+    /// The quality monitor's alert on the player's connection; the state stays.
+    Quality {
+        alert: QualityAlert,
+        rtt_ms: Option<u32>,
+        loss_percent: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityAlert {
+    Degraded,
+    Recovered,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +130,7 @@ impl SessionState {
                 E::Fail { reason },
             ) => S::Error { reason },
             (S::Terminated { .. } | S::Error { .. }, E::CleanedUp) => S::Cleanup,
+            (s @ (S::Connecting | S::Active | S::Paused), E::Quality { .. }) => s,
             (from, event) => return Err(refuse(&from, &event)),
         })
     }
@@ -163,6 +177,7 @@ impl Event {
             Event::End { .. } => "end",
             Event::Fail { .. } => "fail",
             Event::CleanedUp => "clean up",
+            Event::Quality { .. } => "report quality of",
         }
     }
 }
@@ -230,6 +245,7 @@ mod tests {
             Just(Event::End { reason: EndReason::GameExited }),
             "[a-z ]{0,12}".prop_map(|reason| Event::Fail { reason }),
             Just(Event::CleanedUp),
+            Just(Event::Quality { alert: QualityAlert::Degraded, rtt_ms: Some(200), loss_percent: None }),
         ]
     }
 
@@ -244,7 +260,7 @@ mod tests {
                 let before = state.clone();
                 match before.clone().next(ev.clone()) {
                     Ok(after) => {
-                        if after == SessionState::Paused {
+                        if after == SessionState::Paused && before != SessionState::Paused {
                             prop_assert_eq!(&before, &SessionState::Active);
                         }
                         if after == SessionState::Cleanup {

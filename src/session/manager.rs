@@ -18,15 +18,21 @@ use super::budget::{is_hardware_encoder, Budget, Need, NoRoom, Reservation};
 use super::events::EventBus;
 use super::games::Game;
 use super::launch::{LaunchSpec, Launched};
-use super::lifecycle::{EndReason, Event, SessionState, TransitionError};
+use super::lifecycle::{EndReason, Event, QualityAlert, SessionState, TransitionError};
 use super::live_state::{node_key, LiveState};
 use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
+use crate::media::quality::{Level, Monitor, QualityProbe, Thresholds};
 use crate::media::stream::{Pauser, StreamEvent};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
 use crate::store::entity::session;
 use crate::store::{NewSession, Store, StoreError};
+
+/// The player's connection is looked at this often while the session is active.
+const QUALITY_EVERY: Duration = Duration::from_secs(2);
+/// Round-trip time or loss over these, three samples in a row, is an alert.
+const QUALITY_THRESHOLDS: Thresholds = Thresholds { rtt_ms: 150.0, loss: 0.05, samples: 3 };
 
 /// How long ending streams get to stop their pipelines before the display goes.
 const STREAMS_STOP_WAIT: Duration = Duration::from_secs(5);
@@ -102,6 +108,9 @@ pub struct SessionView {
     pub created_at: String,
     pub updated_at: String,
     pub stats: Option<serde_json::Value>,
+    /// The latest look at the player's connection, while the session runs on this node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<serde_json::Value>,
 }
 
 impl SessionView {
@@ -120,6 +129,7 @@ impl SessionView {
             created_at: row.created_at.to_rfc3339(),
             updated_at: row.updated_at.to_rfc3339(),
             stats: row.stats.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+            quality: None,
         }
     }
 
@@ -154,6 +164,8 @@ struct Live {
     viewers: Mutex<Vec<String>>,
     paused: Mutex<bool>,
     last_activity: Mutex<Instant>,
+    /// The quality monitor's latest sample and level, for the API.
+    quality: Mutex<Option<serde_json::Value>>,
     streams: Mutex<HashMap<StreamId, Attached>>,
     commands: mpsc::UnboundedSender<Command>,
 }
@@ -166,6 +178,7 @@ struct Attached {
     /// Injects into the signaling connection's event channel to end it.
     events: mpsc::UnboundedSender<StreamEvent>,
     pauser: Option<Pauser>,
+    quality: Option<QualityProbe>,
 }
 
 type Reply = oneshot::Sender<Result<SessionView, SessionError>>;
@@ -341,6 +354,7 @@ impl Manager {
             viewers: Mutex::default(),
             paused: Mutex::new(false),
             last_activity: Mutex::new(Instant::now()),
+            quality: Mutex::default(),
             streams: Mutex::default(),
             commands,
         });
@@ -378,6 +392,8 @@ impl Manager {
         let max_deadline = started + Duration::from_secs(cfg.max_duration_secs);
         let idle = Duration::from_secs(cfg.idle_timeout_secs);
         let mut state = SessionState::Connecting;
+        let mut quality = Monitor::new(QUALITY_THRESHOLDS);
+        let mut quality_tick = tokio::time::interval(QUALITY_EVERY);
         let ending: Result<(EndReason, Option<Reply>), String> = loop {
             let idle_deadline = *live.last_activity.lock().unwrap_or_else(|e| e.into_inner()) + idle;
             tokio::select! {
@@ -415,6 +431,30 @@ impl Manager {
                     }
                     Some(Command::End(reason, reply)) => break Ok((reason, reply)),
                 },
+                _ = quality_tick.tick(), if state == SessionState::Active => {
+                    let sample = match live.player_quality() {
+                        Some(probe) => probe.sample().await,
+                        None => None,
+                    };
+                    if let Some(q) = sample {
+                        *live.quality.lock().unwrap_or_else(|e| e.into_inner()) = Some(serde_json::json!({
+                            "rtt_ms": q.rtt_ms, "loss": q.loss, "at": chrono::Utc::now().to_rfc3339(),
+                        }));
+                    }
+                    if let Some(level) = sample.and_then(|q| quality.observe(q).map(|l| (l, q))) {
+                        let (level, q) = level;
+                        let alert = if level == Level::Degraded { QualityAlert::Degraded } else { QualityAlert::Recovered };
+                        tracing::info!(session = %live.id, ?alert, rtt_ms = ?q.rtt_ms, loss = ?q.loss, "quality alert");
+                        let event = Event::Quality {
+                            alert,
+                            rtt_ms: q.rtt_ms.map(|r| r.round() as u32),
+                            loss_percent: q.loss.map(|l| (l * 100.0).round() as u32),
+                        };
+                        if let Err(e) = self.transition(&live.id, event).await {
+                            tracing::warn!(session = %live.id, error = %e, "recording a quality alert");
+                        }
+                    }
+                }
                 exit = launched.game_exited() => {
                     tracing::info!(session = %live.id, %exit, "game exited");
                     break Ok((EndReason::GameExited, None));
@@ -452,6 +492,7 @@ impl Manager {
         let stats = serde_json::json!({
             "duration_secs": started.elapsed().as_secs_f64(),
             "ended": why,
+            "quality": quality.summary(),
         });
         if let Err(e) = self.store.set_stats(&live.id, &stats).await {
             tracing::warn!(session = %live.id, error = %e, "final statistics not stored");
@@ -482,7 +523,7 @@ impl Manager {
 
     /// The session if the caller may see it (others get `NotFound`).
     pub async fn view(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
-        let view = SessionView::from_row(&self.store.session(id).await?);
+        let view = self.with_quality(SessionView::from_row(&self.store.session(id).await?));
         if view.may_watch(caller) {
             Ok(view)
         } else {
@@ -496,7 +537,14 @@ impl Manager {
         } else {
             self.store.sessions_visible_to(&caller.user_id, limit).await?
         };
-        Ok(rows.iter().map(SessionView::from_row).collect())
+        Ok(rows.iter().map(|r| self.with_quality(SessionView::from_row(r))).collect())
+    }
+
+    fn with_quality(&self, mut view: SessionView) -> SessionView {
+        if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(&view.id) {
+            view.quality = live.quality.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        }
+        view
     }
 
     /// The live session, if the caller may control it.
@@ -674,6 +722,7 @@ impl Manager {
                 user: caller.user_id.clone(),
                 events: events.clone(),
                 pauser,
+                quality: opened.control.quality(),
             },
         );
         // The session learns of its player's connection and failures; the
@@ -740,6 +789,10 @@ impl Live {
 
     fn touch(&self) {
         *self.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn player_quality(&self) -> Option<QualityProbe> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).values().find(|a| a.player)?.quality.clone()
     }
 }
 

@@ -66,6 +66,10 @@ pub trait StreamControl: Send {
     fn pauser(&self) -> Option<Pauser> {
         None
     }
+    /// Samples the connection's quality, when the stream can.
+    fn quality(&self) -> Option<crate::media::quality::QualityProbe> {
+        None
+    }
 }
 
 /// A live stream as the API shows it.
@@ -197,6 +201,10 @@ impl StreamControl for LiveStream {
 
     fn pauser(&self) -> Option<Pauser> {
         Some(self.stream.pauser())
+    }
+
+    fn quality(&self) -> Option<crate::media::quality::QualityProbe> {
+        Some(self.stream.quality_probe())
     }
 }
 
