@@ -74,8 +74,26 @@ async fn chromium_decodes_the_stream_with_audio() {
     let live = sessions.as_array().unwrap().iter().find(|s| s["state"] == "active").cloned();
     let live = live.unwrap_or_else(|| panic!("an active session: {sessions}"));
     let rtt = live["quality"]["rtt_ms"].as_f64().unwrap_or_else(|| panic!("a round-trip time: {live}"));
-    assert!(rtt >= 0.0 && rtt < 1000.0, "{live}");
+    assert!((0.0..1000.0).contains(&rtt), "{live}");
     assert!(live["quality"]["loss"].as_f64().is_some(), "{live}");
+
+    // Active ⇄ Paused with a real peer: frames stop, then come back.
+    let id = live["id"].as_str().unwrap();
+    let act = |action: &'static str| {
+        let req = client.post(format!("{}/api/v1/sessions/{id}/{action}", service.base)).bearer_auth(&admin);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let frames = || async { pick(&browser.eval(inbound).await, "video", "framesDecoded") };
+    assert_eq!(act("pause").await["state"], "paused");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let f1 = frames().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let f2 = frames().await;
+    assert!(f2 - f1 < 10.0, "{} frames decoded in 2 s while paused", f2 - f1);
+    assert_eq!(act("resume").await["state"], "active");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let f3 = frames().await;
+    assert!(f3 - f2 > 60.0, "only {} frames in 2 s after resuming", f3 - f2);
 
     let overlay = browser.eval("document.body.innerText").await;
     assert!(overlay.as_str().unwrap_or_default().contains("x264enc"), "overlay shows the encoder: {overlay}");
