@@ -148,6 +148,8 @@ pub struct Manager {
     node: String,
     bus: EventBus,
     live_state: LiveState,
+    /// Unfinished sessions of this node, as last recorded.
+    views: Mutex<HashMap<String, SessionView>>,
     live: Mutex<HashMap<String, Arc<Live>>>,
 }
 
@@ -202,6 +204,7 @@ impl Manager {
             games: Mutex::new(Arc::default()),
             budget,
             live_state: LiveState::start(bus.cache().clone(), node.clone()),
+            views: Mutex::default(),
             node,
             bus,
             live: Mutex::new(HashMap::new()),
@@ -306,7 +309,7 @@ impl Manager {
             NewSession { id: &id, owner: &caller.user_id, game: game_id, pipeline, node: &self.node, params: recorded };
         let (row, event) = self.store.create_session(new).await?;
         self.bus.publish(&event).await;
-        self.live_state.update(&SessionView::from_row(&row));
+        self.remember(&SessionView::from_row(&row));
         self.transition(&id, Event::Start).await?;
 
         let spec_launch = LaunchSpec {
@@ -374,7 +377,7 @@ impl Manager {
         let (row, _, record) = self.store.transition(id, event).await?;
         self.bus.publish(&record).await;
         let view = SessionView::from_row(&row);
-        self.live_state.update(&view);
+        self.remember(&view);
         Ok(view)
     }
 
@@ -521,9 +524,49 @@ impl Manager {
         Err("gave up".into())
     }
 
-    /// The session if the caller may see it (others get `NotFound`).
+    /// Keeps the latest view of an unfinished session of this node, in memory
+    /// and in the cache. Every change of such a session goes through this
+    /// node, so the copy is never behind the database.
+    fn remember(&self, view: &SessionView) {
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if view.state.is_final() {
+            views.remove(&view.id);
+            self.live_state.update(view);
+            return;
+        }
+        match views.get_mut(&view.id) {
+            // A transition that read the row before a newer one landed.
+            Some(old) if old.version > view.version => {}
+            // Viewers change only through `share`, which sets them here; a
+            // transition's row may predate that.
+            Some(old) => {
+                let viewers = std::mem::take(&mut old.viewers);
+                *old = SessionView { viewers, ..view.clone() };
+                self.live_state.update(old);
+            }
+            None => {
+                views.insert(view.id.clone(), view.clone());
+                self.live_state.update(view);
+            }
+        }
+    }
+
+    fn remember_viewers(&self, id: &str, viewers: &[String]) {
+        if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
+            v.viewers = viewers.to_vec();
+            self.live_state.update(v);
+        }
+    }
+
+    /// The session if the caller may see it (others get `NotFound`). This
+    /// node's own unfinished sessions are answered from memory.
     pub async fn view(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
-        let view = self.with_quality(SessionView::from_row(&self.store.session(id).await?));
+        let known = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        let view = match known {
+            Some(v) => v,
+            None => SessionView::from_row(&self.store.session(id).await?),
+        };
+        let view = self.with_quality(view);
         if view.may_watch(caller) {
             Ok(view)
         } else {
@@ -592,6 +635,7 @@ impl Manager {
             return Err(SessionError::BadRequest("at most 32 viewers, each a user id of 1 to 128 characters".into()));
         }
         let row = self.store.set_viewers(id, &viewers).await?;
+        self.remember_viewers(id, &viewers);
         if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             *live.viewers.lock().unwrap_or_else(|e| e.into_inner()) = viewers.clone();
             live.end_streams_where(
