@@ -47,6 +47,12 @@ pub struct SessionsConfig {
     /// Ends a session with no input for this long.
     pub idle_timeout_secs: u64,
     pub max_duration_secs: u64,
+    /// A quality alert when the player's round-trip time exceeds this (ms)…
+    pub quality_rtt_ms: u32,
+    /// …or the loss its receiver reports exceeds this (percent)…
+    pub quality_loss_percent: u32,
+    /// …in this many samples (2 s apart) in a row.
+    pub quality_samples: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,6 +293,15 @@ impl Config {
         if s.max_duration_secs == 0 {
             return Err(invalid("sessions.max_duration_secs", "must be at least 1"));
         }
+        if !(1..=10_000).contains(&s.quality_rtt_ms) {
+            return Err(invalid("sessions.quality_rtt_ms", "1 to 10000"));
+        }
+        if !(1..=100).contains(&s.quality_loss_percent) {
+            return Err(invalid("sessions.quality_loss_percent", "1 to 100"));
+        }
+        if !(1..=100).contains(&s.quality_samples) {
+            return Err(invalid("sessions.quality_samples", "1 to 100"));
+        }
         let cache = &self.cache.url.0;
         if cache.starts_with("rediss://") {
             return Err(invalid("cache.url", "rediss:// (TLS) is not supported; reach Redis over a private network"));
@@ -336,6 +351,9 @@ struct PartialSessions {
     connect_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
     max_duration_secs: Option<u64>,
+    quality_rtt_ms: Option<u32>,
+    quality_loss_percent: Option<u32>,
+    quality_samples: Option<u32>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -517,7 +535,15 @@ mod tests {
 
     #[test]
     fn bad_env_values_blame_their_variable() {
-        for (name, value) in [("PLAYCAST__SIGNALING__MAX_MESSAGE_BYTES", "-5"), ("PLAYCAST__MEDIA__MAX_STREAMS", "0")] {
+        for (name, value) in [
+            ("PLAYCAST__SIGNALING__MAX_MESSAGE_BYTES", "-5"),
+            ("PLAYCAST__MEDIA__MAX_STREAMS", "0"),
+            ("PLAYCAST__SESSIONS__QUALITY_RTT_MS", "0"),
+            ("PLAYCAST__SESSIONS__QUALITY_LOSS_PERCENT", "101"),
+            ("PLAYCAST__SESSIONS__QUALITY_SAMPLES", "0"),
+            ("PLAYCAST__CACHE__URL", "rediss://cache:6379"),
+            ("PLAYCAST__CACHE__PREFIX", "a:b"),
+        ] {
             let e = Config::load_with_env(None, env(&[(name, value)])).unwrap_err().to_string();
             assert!(e.contains(name), "{name}={value}: {e}");
         }

@@ -31,8 +31,6 @@ use crate::store::{NewSession, Store, StoreError};
 
 /// The player's connection is looked at this often while the session is active.
 const QUALITY_EVERY: Duration = Duration::from_secs(2);
-/// Round-trip time or loss over these, three samples in a row, is an alert.
-const QUALITY_THRESHOLDS: Thresholds = Thresholds { rtt_ms: 150.0, loss: 0.05, samples: 3 };
 
 /// How long ending streams get to stop their pipelines before the display goes.
 const STREAMS_STOP_WAIT: Duration = Duration::from_secs(5);
@@ -395,7 +393,11 @@ impl Manager {
         let max_deadline = started + Duration::from_secs(cfg.max_duration_secs);
         let idle = Duration::from_secs(cfg.idle_timeout_secs);
         let mut state = SessionState::Connecting;
-        let mut quality = Monitor::new(QUALITY_THRESHOLDS);
+        let mut quality = Monitor::new(Thresholds {
+            rtt_ms: f64::from(cfg.quality_rtt_ms),
+            loss: f64::from(cfg.quality_loss_percent) / 100.0,
+            samples: cfg.quality_samples,
+        });
         let mut quality_tick = tokio::time::interval(QUALITY_EVERY);
         let ending: Result<(EndReason, Option<Reply>), String> = loop {
             let idle_deadline = *live.last_activity.lock().unwrap_or_else(|e| e.into_inner()) + idle;
