@@ -5,30 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use playcast::auth::Role;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn recv(ws: &mut common::Ws) -> Value {
-    loop {
-        let frame = tokio::time::timeout(WAIT, ws.next()).await.expect("a message in time").unwrap().unwrap();
-        if let Message::Text(t) = frame {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
-async fn recv_kind(ws: &mut common::Ws, kind: &str) -> Value {
-    loop {
-        let v = recv(ws).await;
-        if v["type"] == kind {
-            return v;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_out_on_one_node_closes_the_sockets_on_another_and_events_cross() {
@@ -65,7 +47,7 @@ async fn a_sign_out_on_one_node_closes_the_sockets_on_another_and_events_cross()
         .unwrap();
     assert_eq!(res.status(), 201);
     let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let e = recv_kind(&mut feed_b, "event").await;
+    let e = common::recv_kind(&mut feed_b, "event").await;
     assert_eq!((e["session_id"].as_str(), e["to"].as_str()), (Some(id.as_str()), Some("idle")), "{e}");
     let seen: Value = reqwest::Client::new()
         .get(b.url(&format!("/api/v1/sessions/{id}")))
@@ -98,11 +80,11 @@ async fn a_sign_out_on_one_node_closes_the_sockets_on_another_and_events_cross()
     let res = reqwest::Client::new().post(a.url("/api/v1/logout")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 204);
     for ws in [&mut on_a, &mut on_b, &mut feed_b] {
-        let e = recv_kind(ws, "error").await;
+        let e = common::recv_kind(ws, "error").await;
         assert_eq!(e["code"], "unauthorized", "{e}");
     }
     // The other sign-in (the admin's) is untouched on B.
     let mut admin_b = common::ws_connect(&b.ws_url(), &admin).await;
     admin_b.send(Message::text(json!({"type": "ping", "id": 1}).to_string())).await.unwrap();
-    assert_eq!(recv(&mut admin_b).await["type"], "pong");
+    assert_eq!(common::recv_json(&mut admin_b).await["type"], "pong");
 }

@@ -30,21 +30,9 @@ fn serve(data: &Path, games: &Path, port: u16) -> common::Proc {
     common::Proc(child, "playcast")
 }
 
-/// Processes carrying this session's mark in their environment, zombies aside.
-fn processes_of(session: &str) -> Vec<u32> {
-    let mark = format!("PLAYCAST_SESSION={session}").into_bytes();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')));
-            !zombie
-                && std::fs::read(format!("/proc/{pid}/environ"))
-                    .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == mark))
-        })
-        .collect()
+/// The session's processes that still run (killed orphans stay zombies here).
+fn running_processes_of(session: &str) -> Vec<u32> {
+    common::processes_of(session).into_iter().filter(|&pid| !common::is_zombie(pid)).collect()
 }
 
 async fn signed_in(base: &str, user: &str) -> String {
@@ -104,13 +92,13 @@ pipeline = "test-pattern"
     }
     let game_session = ids[0].clone();
     // Xvfb, PulseAudio, the game and its child.
-    let before = processes_of(&game_session);
+    let before = running_processes_of(&game_session);
     assert!(before.len() >= 4, "{before:?}");
 
     first.0.kill().expect("kill -9");
     first.0.wait().unwrap();
     // Orphans now, until the next start.
-    assert_eq!(processes_of(&game_session), before);
+    assert_eq!(running_processes_of(&game_session), before);
 
     let _second = serve(data.path(), &games, port);
     common::wait_http(&format!("{base}/api/v1/health"), WAIT).await;
@@ -144,6 +132,6 @@ pipeline = "test-pattern"
         let why = history[3]["event"]["reason"].as_str().unwrap();
         assert!(why.contains("the service stopped while the session was connecting"), "{why}");
     }
-    assert_eq!(processes_of(&game_session), Vec::<u32>::new(), "orphans survived the restart");
+    assert_eq!(running_processes_of(&game_session), Vec::<u32>::new(), "orphans survived the restart");
     assert!(!data.path().join("run").join(&game_session).exists(), "the runtime folder stayed");
 }

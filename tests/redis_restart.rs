@@ -3,54 +3,16 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use common::redis::PrivateRedis;
+use futures_util::SinkExt;
 use playcast::auth::Role;
 use playcast::store::cache::Cache;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A redis-server of this test's own, on a fixed port so it can come back.
-struct Redis {
-    port: u16,
-    proc: Option<common::Proc>,
-}
-
-impl Redis {
-    fn start(port: u16) -> Redis {
-        let mut r = Redis { port, proc: None };
-        r.restart();
-        r
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (package redis-server; scripts/test installs it)");
-        self.proc = Some(common::Proc(child, "redis-server"));
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL: everything it held is gone.
-    fn kill(&mut self) {
-        self.proc = None;
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
 
 async fn call(service: &common::InProcess, token: &str, method: reqwest::Method, path: &str) -> Value {
     let res = reqwest::Client::new().request(method, service.url(path)).bearer_auth(token).send().await.unwrap();
@@ -59,20 +21,14 @@ async fn call(service: &common::InProcess, token: &str, method: reqwest::Method,
 }
 
 async fn next_event(ws: &mut common::Ws) -> Value {
-    loop {
-        let frame = tokio::time::timeout(WAIT, ws.next()).await.expect("an event in time").unwrap().unwrap();
-        if let Message::Text(t) = frame {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            assert_eq!(v["type"], "event", "{v}");
-            return v;
-        }
-    }
+    let v = common::recv_json(ws).await;
+    assert_eq!(v["type"], "event", "{v}");
+    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_survives_a_redis_restart_and_its_state_is_rebuilt() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut redis = Redis::start(port);
+    let mut redis = PrivateRedis::start();
     let prefix = "restart-test";
     let url = redis.url();
     let service = common::serve_in_process(|c| {
@@ -109,7 +65,7 @@ async fn a_session_survives_a_redis_restart_and_its_state_is_rebuilt() {
     let ready = reqwest::get(service.url("/api/v1/ready")).await.unwrap();
     assert_eq!(ready.status(), 503, "readiness reports the cache down");
 
-    redis.restart();
+    redis.spawn();
     // The heartbeat refills what the restart erased.
     let rebuilt =
         common::eventually("the session's state rebuilt", WAIT, || async { cache.get(&key).await.ok()? }).await;
@@ -141,8 +97,7 @@ async fn a_session_survives_a_redis_restart_and_its_state_is_rebuilt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_recorded_while_redis_is_down_are_delivered_in_order() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut redis = Redis::start(port);
+    let mut redis = PrivateRedis::start();
     let url = redis.url();
     let service = common::serve_in_process(|c| {
         c.cache.url = playcast::config::Secret(url.clone());
@@ -190,5 +145,5 @@ async fn events_recorded_while_redis_is_down_are_delivered_in_order() {
             .collect();
         assert_eq!(states, ["idle", "initializing", "connecting", "terminated", "cleanup"]);
     }
-    redis.restart();
+    redis.spawn();
 }

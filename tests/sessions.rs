@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use playcast::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -103,50 +103,8 @@ fn states(history: &Value) -> Vec<String> {
     history.as_array().expect("events").iter().map(|e| e["to"].as_str().unwrap_or("?").to_string()).collect()
 }
 
-/// Processes carrying this session's mark in their environment.
-fn processes_of(session: &str) -> Vec<u32> {
-    let mark = format!("PLAYCAST_SESSION={session}").into_bytes();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == mark))
-        })
-        .collect()
-}
-
 async fn send(ws: &mut common::Ws, v: Value) {
     ws.send(Message::text(v.to_string())).await.expect("send");
-}
-
-async fn recv(ws: &mut common::Ws) -> Value {
-    loop {
-        let frame =
-            tokio::time::timeout(WAIT, ws.next()).await.expect("a message in time").expect("open").expect("frame");
-        if let Message::Text(t) = frame {
-            return serde_json::from_str(&t).expect("JSON");
-        }
-    }
-}
-
-/// Waits for the next message of `kind`, skipping others (offers, candidates).
-async fn recv_kind(ws: &mut common::Ws, kind: &str) -> Value {
-    loop {
-        let v = recv(ws).await;
-        if v["type"] == kind {
-            return v;
-        }
-    }
-}
-
-async fn closed(ws: &mut common::Ws) {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("the close in time") {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 async fn a_session_goes_from_request_to_cleanup_with_every_step_recorded(b: common::Backends) {
@@ -213,7 +171,7 @@ async fn players_can_neither_see_signal_pause_nor_end_anothers_session(b: common
     // Nor join its stream.
     let mut ws = common::ws_connect(&service.ws_url(), &bob.token).await;
     send(&mut ws, json!({"type": "hello", "version": 1, "session_id": id})).await;
-    let e = recv(&mut ws).await;
+    let e = common::recv_json(&mut ws).await;
     assert_eq!(e["code"], "unknown_session", "{e}");
     // Viewers start nothing.
     carol.problem(Method::POST, "/api/v1/sessions", Some(json!({"game": "test-pattern"})), 403, "forbidden").await;
@@ -228,10 +186,10 @@ async fn players_can_neither_see_signal_pause_nor_end_anothers_session(b: common
     carol.problem(Method::PUT, &format!("{path}/viewers"), Some(json!({"viewers": ["dave"]})), 403, "forbidden").await;
     let mut watch = common::ws_connect(&service.ws_url(), &carol.token).await;
     send(&mut watch, json!({"type": "hello", "version": 1, "session_id": id})).await;
-    assert_eq!(recv(&mut watch).await["type"], "welcome");
+    assert_eq!(common::recv_json(&mut watch).await["type"], "welcome");
     // Unshared again: her stream ends.
     alice.ok(Method::PUT, &format!("{path}/viewers"), Some(json!({"viewers": []}))).await;
-    let bye = recv_kind(&mut watch, "bye").await;
+    let bye = common::recv_kind(&mut watch, "bye").await;
     assert!(bye["reason"].as_str().unwrap().contains("no longer shared"), "{bye}");
 
     // Admins see and end every session; the owner sees the end.
@@ -390,11 +348,11 @@ async fn a_game_gets_its_own_display_and_sound_and_keeps_its_saves(b: common::Ba
     let info = std::process::Command::new("xdpyinfo").args(["-display", fields[0]]).output().expect("xdpyinfo");
     assert!(String::from_utf8_lossy(&info.stdout).contains("320x240 pixels"), "{info:?}");
     // Xvfb, PulseAudio and the game: each marked for reaping.
-    assert!(processes_of(&id).len() >= 3, "{:?}", processes_of(&id));
+    assert!(common::processes_of(&id).len() >= 3, "{:?}", common::processes_of(&id));
 
     alice.ok(Method::POST, &format!("/api/v1/sessions/{id}/end"), None).await;
     alice.until_cleanup(&id).await;
-    assert_eq!(processes_of(&id), Vec::<u32>::new(), "processes outlived the session");
+    assert_eq!(common::processes_of(&id), Vec::<u32>::new(), "processes outlived the session");
     // The next session of the same game finds the saves of the last one.
     let second = alice.create("recorder").await["id"].as_str().unwrap().to_string();
     let runs = saves.join("alice/recorder/runs");
@@ -404,7 +362,7 @@ async fn a_game_gets_its_own_display_and_sound_and_keeps_its_saves(b: common::Ba
     .await;
     alice.ok(Method::DELETE, &format!("/api/v1/sessions/{second}"), None).await;
     alice.until_cleanup(&second).await;
-    assert_eq!(processes_of(&second), Vec::<u32>::new());
+    assert_eq!(common::processes_of(&second), Vec::<u32>::new());
 }
 
 async fn the_game_exiting_ends_its_session(b: common::Backends) {
@@ -416,11 +374,11 @@ async fn the_game_exiting_ends_its_session(b: common::Backends) {
     let id = alice.create("quitter").await["id"].as_str().unwrap().to_string();
     let done = alice.until_cleanup(&id).await;
     assert_eq!(done["stats"]["ended"], "the game exited", "{done}");
-    assert_eq!(processes_of(&id), Vec::<u32>::new());
+    assert_eq!(common::processes_of(&id), Vec::<u32>::new());
 }
 
 async fn next_event(ws: &mut common::Ws) -> Value {
-    let v = recv(ws).await;
+    let v = common::recv_json(ws).await;
     assert_eq!(v["type"], "event", "{v}");
     v
 }
@@ -449,7 +407,7 @@ async fn events_resume_after_a_sequence_number_without_loss_or_repeats(b: common
     let last = *seen.last().unwrap();
     let (mut feed, _) = tokio_tungstenite::connect_async(&events_url).await.unwrap();
     send(&mut feed, json!({"type": "auth", "token": alice.token, "after": last})).await;
-    assert_eq!(recv(&mut feed).await["type"], "authenticated");
+    assert_eq!(common::recv_json(&mut feed).await["type"], "authenticated");
     let mut replayed = Vec::new();
     for _ in 0..5 {
         let e = next_event(&mut feed).await;
@@ -474,9 +432,9 @@ async fn events_resume_after_a_sequence_number_without_loss_or_repeats(b: common
     assert!(e["seq"].as_i64().unwrap() > replayed[4].0);
     // Bob saw none of it: only a ping's answer comes back.
     send(&mut bobs, json!({"type": "ping", "id": 9})).await;
-    assert_eq!(recv(&mut bobs).await, json!({"type": "pong", "id": 9}));
+    assert_eq!(common::recv_json(&mut bobs).await, json!({"type": "pong", "id": 9}));
     send(&mut bobs, json!({"type": "subscribe"})).await;
-    assert_eq!(recv(&mut bobs).await["code"], "bad_request");
+    assert_eq!(common::recv_json(&mut bobs).await["code"], "bad_request");
 }
 
 async fn websockets_refuse_bad_authentication_with_a_reason(b: common::Backends) {
@@ -495,17 +453,17 @@ async fn websockets_refuse_bad_authentication_with_a_reason(b: common::Backends)
     for (first, says) in cases {
         let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
         ws.send(Message::text(first.clone())).await.unwrap();
-        let e = recv(&mut ws).await;
+        let e = common::recv_json(&mut ws).await;
         assert_eq!(e["type"], "error", "{first:.80}: {e}");
         assert!(["unauthorized", "bad_request", "too_large"].contains(&e["code"].as_str().unwrap()), "{e}");
         assert!(e["message"].as_str().unwrap().contains(says), "{first:.80}: {e}");
-        closed(&mut ws).await;
+        common::ws_closed(&mut ws).await;
     }
     // The service is unharmed.
     let token = service.sign_in("alice", Role::Player).await;
     let mut ws = common::ws_connect(&url, &token).await;
     send(&mut ws, json!({"type": "ping", "id": 1})).await;
-    assert_eq!(recv(&mut ws).await["type"], "pong");
+    assert_eq!(common::recv_json(&mut ws).await["type"], "pong");
 }
 
 async fn an_open_websocket_outlives_its_token_but_not_a_sign_out(b: common::Backends) {
@@ -523,9 +481,9 @@ async fn an_open_websocket_outlives_its_token_but_not_a_sign_out(b: common::Back
     assert_eq!(res.status(), 401);
     // ...while the sockets stay bound to the sign-in.
     send(&mut ws, json!({"type": "ping", "id": 1})).await;
-    assert_eq!(recv(&mut ws).await["type"], "pong");
+    assert_eq!(common::recv_json(&mut ws).await["type"], "pong");
     send(&mut ws, json!({"type": "hello", "version": 1})).await;
-    assert_eq!(recv(&mut ws).await["type"], "welcome");
+    assert_eq!(common::recv_json(&mut ws).await["type"], "welcome");
 
     // Signing out of a second sign-in closes that sign-in's sockets only.
     let fresh = service.sign_in("alice", Role::Player).await;
@@ -534,17 +492,17 @@ async fn an_open_websocket_outlives_its_token_but_not_a_sign_out(b: common::Back
     let res = reqwest::Client::new().post(service.url("/api/v1/logout")).bearer_auth(&fresh).send().await.unwrap();
     assert_eq!(res.status(), 204);
     for socket in [&mut other, &mut other_feed] {
-        let e = recv_kind(socket, "error").await;
+        let e = common::recv_kind(socket, "error").await;
         assert_eq!(e["code"], "unauthorized", "{e}");
-        closed(socket).await;
+        common::ws_closed(socket).await;
     }
     send(&mut ws, json!({"type": "ping", "id": 2})).await;
-    assert_eq!(recv_kind(&mut ws, "pong").await["id"], 2);
+    assert_eq!(common::recv_kind(&mut ws, "pong").await["id"], 2);
     send(&mut feed, json!({"type": "ping", "id": 3})).await;
-    assert_eq!(recv_kind(&mut feed, "pong").await["id"], 3);
+    assert_eq!(common::recv_kind(&mut feed, "pong").await["id"], 3);
     // A signed-out token opens nothing more.
     let (mut again, _) = tokio_tungstenite::connect_async(service.ws_url()).await.unwrap();
     send(&mut again, json!({"type": "auth", "token": fresh})).await;
-    let e = recv(&mut again).await;
+    let e = common::recv_json(&mut again).await;
     assert!(e["message"].as_str().unwrap().contains("revoked"), "{e}");
 }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use playcast::netns::Netns;
 
+pub mod redis;
+
 /// Port the service listens on inside its own namespace (the port space is private).
 pub const SERVICE_PORT: u16 = 8080;
 const DRIVER_PORT: u16 = 9515;
@@ -327,5 +329,60 @@ where
         }
         assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Processes whose environment carries this session's mark (`PLAYCAST_SESSION`).
+pub fn processes_of(session: &str) -> Vec<u32> {
+    let mark = format!("PLAYCAST_SESSION={session}").into_bytes();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == mark))
+        })
+        .collect()
+}
+
+/// Exited but not yet reaped (as orphans stay where PID 1 does not reap).
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+}
+
+const WS_WAIT: Duration = Duration::from_secs(20);
+
+/// The next JSON text message, skipping other frames.
+pub async fn recv_json(ws: &mut Ws) -> serde_json::Value {
+    use futures_util::StreamExt;
+    loop {
+        let frame =
+            tokio::time::timeout(WS_WAIT, ws.next()).await.expect("a message in time").expect("open").expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+            return serde_json::from_str(&t).expect("JSON");
+        }
+    }
+}
+
+/// The next message of `kind`, skipping others (offers, candidates, events).
+pub async fn recv_kind(ws: &mut Ws, kind: &str) -> serde_json::Value {
+    loop {
+        let v = recv_json(ws).await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+/// Waits for the server to close the connection.
+pub async fn ws_closed(ws: &mut Ws) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(WS_WAIT, ws.next()).await.expect("the close in time") {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+            Some(Ok(_)) => {}
+        }
     }
 }
