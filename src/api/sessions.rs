@@ -18,22 +18,18 @@ const MAX_BODY: u64 = 16 * 1024;
 const LIST_LIMIT: u64 = 200;
 
 pub fn problem(e: SessionError) -> Rejection {
-    let p = match &e {
-        SessionError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "no-such-session", e.to_string()),
-        SessionError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
-        SessionError::BadRequest(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", e.to_string()),
-        SessionError::NoRoom(_) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-room", e.to_string()).retry_after(10)
-        }
-        SessionError::Transition(_) => Problem::new(StatusCode::CONFLICT, "illegal-transition", e.to_string()),
-        SessionError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+    let detail = e.to_string();
+    let p = match e {
+        SessionError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "no-such-session", detail),
+        SessionError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail),
+        SessionError::BadRequest(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail),
+        SessionError::NoRoom(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-room", detail).retry_after(10),
+        SessionError::Transition(_) => Problem::new(StatusCode::CONFLICT, "illegal-transition", detail),
+        SessionError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
         SessionError::Unavailable(_) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()).retry_after(5)
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).retry_after(5)
         }
-        SessionError::Store(_) => {
-            let SessionError::Store(s) = e else { unreachable!() };
-            return store_problem(s);
-        }
+        SessionError::Store(s) => return store_problem(s),
     };
     warp::reject::custom(p)
 }
