@@ -2,6 +2,7 @@
 //! network namespace (WebRTC needs a non-loopback address on both ends).
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -82,10 +83,24 @@ pub async fn wait_http(url: &str, timeout: Duration) {
     }
 }
 
+/// A child leading its own process group: dropping it kills the whole group,
+/// so what it started (Chromium under chromedriver) goes too, even when a test
+/// fails before it could close politely.
+pub struct ProcGroup(pub Child);
+
+impl Drop for ProcGroup {
+    fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// chromedriver and headless Chromium inside the namespace.
 pub struct Browser {
     pub client: fantoccini::Client,
-    _driver: Proc,
+    _driver: ProcGroup,
     _profile: tempfile::TempDir,
 }
 
@@ -109,9 +124,10 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("spawning chromedriver");
-        let driver = Proc(driver, "chromedriver");
+        let driver = ProcGroup(driver);
         let url = format!("http://{}:{DRIVER_PORT}", ns.inner);
         wait_http(&format!("{url}/status"), Duration::from_secs(30)).await;
         let profile = tempfile::tempdir().expect("profile dir");
