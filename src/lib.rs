@@ -5,6 +5,7 @@
 //! - [`auth`]: bearer-token verification (JWKS or the development issuer), roles.
 //! - [`media`]: pipeline description files, encoder choice, webrtcbin pipelines (no HTTP).
 //! - [`signaling`]: the WebSocket protocol and per-connection logic (no transport).
+//! - [`input`]: the player's input protocol and its injection into the game.
 //! - [`session`]: the streams this node runs.
 //! - [`store`]: users, sessions and session events in SQLite or PostgreSQL (sea-orm).
 //! - [`api`]: warp routes, problem+json errors, the embedded browser client.
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod input;
 pub mod media;
 pub mod netns;
 pub mod server;

@@ -65,6 +65,7 @@ impl Dirs {
             env: BTreeMap::new(),
             display: None,
             audio: false,
+            gamepads: false,
             save_dir: self.save.clone(),
             runtime_dir: self.run.clone(),
         }
@@ -233,7 +234,12 @@ async fn game_gets_display_audio_and_a_clean_environment() {
     let environ = dirs.wait_report("environ").await;
     let env: BTreeMap<&str, &str> =
         environ.split('\0').filter(|v| !v.is_empty()).filter_map(|v| v.split_once('=')).collect();
-    let path = std::env::var("PATH").expect("the test has a PATH");
+    // The service's own folders come first: programs shipped with it (the probe).
+    let shipped = playcast::session::launch::shipped_dirs();
+    let path = std::env::join_paths(shipped.into_iter().chain(std::env::split_paths(&std::env::var("PATH").unwrap())))
+        .unwrap()
+        .into_string()
+        .unwrap();
     let save = dirs.save.to_str().unwrap();
     let run_dir = dirs.run.to_str().unwrap();
     let expected: BTreeMap<&str, String> = BTreeMap::from([

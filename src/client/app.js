@@ -4,6 +4,7 @@
 import { startStampRecorder } from './stamp.js';
 import { helloMessage } from './hello.js';
 import { signIn, token } from './auth.js';
+import { createInput } from './input.js';
 
 const PING_INTERVAL_MS = 5_000;
 const PONG_TIMEOUT_MS = 15_000;
@@ -19,6 +20,8 @@ const statusEl = document.getElementById('status');
 const overlayEl = document.getElementById('overlay');
 const unmuteBtn = document.getElementById('unmute');
 const statsBtn = document.getElementById('stats-toggle');
+const lockBtn = document.getElementById('lock');
+const input = createInput({ video, onChange: () => render() });
 
 // Read-only view for automated tests; the property names are a contract.
 const pub = { state: 'idle', welcome: null, stats: null, reconnects: 0, lastError: null };
@@ -28,6 +31,7 @@ window.playcast = Object.freeze({
   get stats() { return pub.stats; },
   get reconnects() { return pub.reconnects; },
   get lastError() { return pub.lastError; },
+  input: input.api,
   rawStats,
 });
 
@@ -162,6 +166,7 @@ function onWelcome(s, msg) {
     bundlePolicy: 'max-bundle',
   });
   s.pc = pc;
+  input.attach(pc);
   const stream = new MediaStream();
 
   pc.ontrack = (event) => {
@@ -417,6 +422,7 @@ function overlayText() {
     ['decode', show(st.decodeMs, ' ms/frame')],
     ['dropped', show(st.framesDropped)],
     ['audio packets', show(st.audioPacketsReceived)],
+    ['input rtt', show(input.api.rttMs, ' ms')],
     ['candidates', pair ? `${pair.local} → ${pair.remote} (${pair.protocol})` : '–'],
     ['reconnects', String(pub.reconnects)],
   ];
@@ -465,6 +471,7 @@ unmuteBtn.addEventListener('click', () => {
   video.play().catch(() => {});
 });
 statsBtn.addEventListener('click', () => setOverlay(overlayEl.hidden));
+lockBtn.addEventListener('click', () => input.lockPointer());
 addEventListener('keydown', (event) => {
   if (event.key === 'F2') {
     event.preventDefault();

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod datachannel;
 pub mod ice;
 pub mod quality;
 pub mod select;

@@ -10,6 +10,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::catalog::Loaded;
+use super::datachannel::InputPort;
 use super::ice::IceServers;
 use super::spec::{BitrateUnit, Params};
 use super::stamp;
@@ -69,9 +70,14 @@ impl Pauser {
     pub fn set_paused(&self, paused: bool) {
         let was = self.paused.swap(paused, Ordering::SeqCst);
         if was && !paused {
-            if let Some(pad) = self.encoder.upgrade().and_then(|e| e.static_pad("src")) {
-                pad.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
-            }
+            self.request_key_frame();
+        }
+    }
+
+    /// Asks the encoder for a key frame (with SPS/PPS), as a PLI would.
+    pub fn request_key_frame(&self) {
+        if let Some(pad) = self.encoder.upgrade().and_then(|e| e.static_pad("src")) {
+            pad.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
         }
     }
 
@@ -112,6 +118,7 @@ pub struct Stream {
     encoder: String,
     stopped: AtomicBool,
     pauser: Pauser,
+    input: Option<InputPort>,
 }
 
 impl Stream {
@@ -182,13 +189,31 @@ impl Stream {
             }
         }
         connect_signals(&webrtc, &events);
+        // Data channels are created in READY, before the offer, so it carries them.
+        pipeline.set_state(gst::State::Ready).map_err(|_| MediaError::Gst("the pipeline refused READY".into()))?;
+        let input = match options.bare {
+            true => None,
+            false => match InputPort::create(&webrtc) {
+                Ok(port) => Some(port),
+                Err(e) => {
+                    let _ = pipeline.set_state(gst::State::Null);
+                    return Err(e);
+                }
+            },
+        };
         let bus = pipeline.bus().ok_or_else(|| MediaError::Gst("pipeline has no bus".into()))?;
         let tx = events.clone();
         bus.set_sync_handler(move |_, msg| {
             match msg.view() {
                 gst::MessageView::Error(e) => {
                     let src = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
-                    let _ = tx.send(StreamEvent::Ended(format!("pipeline error in {src}: {}", e.error())));
+                    if is_data_channel_element(msg.src()) {
+                        // The input channels' transport broke (the browser left or
+                        // reset the association); the media does not depend on it.
+                        tracing::info!(%src, error = %e.error(), "data channel transport ended");
+                    } else {
+                        let _ = tx.send(StreamEvent::Ended(format!("pipeline error in {src}: {}", e.error())));
+                    }
                 }
                 gst::MessageView::Eos(_) => {
                     let _ = tx.send(StreamEvent::Ended("end of stream".into()));
@@ -199,7 +224,7 @@ impl Stream {
         });
 
         let encoder = loaded.selection.chosen_element().unwrap_or_default().to_string();
-        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false), pauser };
+        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false), pauser, input };
         stream
             .pipeline
             .set_state(gst::State::Playing)
@@ -213,6 +238,11 @@ impl Stream {
 
     pub fn pauser(&self) -> Pauser {
         self.pauser.clone()
+    }
+
+    /// The input data channels (none on a bare stream).
+    pub fn input_port(&self) -> Option<InputPort> {
+        self.input.clone()
     }
 
     pub fn quality_probe(&self) -> super::quality::QualityProbe {
@@ -267,6 +297,13 @@ impl Drop for Stream {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// webrtcbin's SCTP elements, which carry only the data channels.
+fn is_data_channel_element(src: Option<&gst::Object>) -> bool {
+    src.and_then(|o| o.downcast_ref::<gst::Element>())
+        .and_then(|e| e.factory())
+        .is_some_and(|f| f.name().starts_with("sctp"))
 }
 
 /// A source that finishes ends the stream, whether or not data flows to a

@@ -6,7 +6,8 @@
 //! after a crash of the service [`reap_leftovers`] finds them by that variable.
 //!
 //! The game starts from an empty environment, so none of the service's settings
-//! (or secrets) reach it. It gets `PATH`; `HOME=<save_dir>` with
+//! (or secrets) reach it. It gets `PATH`, with the service's own folder first
+//! (see [`shipped_dirs`]); `HOME=<save_dir>` with
 //! `XDG_DATA_HOME=<save_dir>/.local/share` and `XDG_CONFIG_HOME=<save_dir>/.config`,
 //! which persist; `XDG_CACHE_HOME=<runtime_dir>/cache` and
 //! `XDG_RUNTIME_DIR=<runtime_dir>`, which are discarded on stop; `DISPLAY` and
@@ -26,6 +27,8 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+
+use crate::input::gamepad::{self, Gamepads};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
@@ -51,6 +54,8 @@ pub struct LaunchSpec {
     pub display: Option<(u32, u32)>,
     /// A private PulseAudio with a null sink named [`AUDIO_SINK`].
     pub audio: bool,
+    /// Virtual gamepads for the game (through the preload library here).
+    pub gamepads: bool,
     /// The game's home; kept across sessions, created (0700) if missing.
     pub save_dir: PathBuf,
     /// Scratch space for this session only; created, and removed on stop.
@@ -71,6 +76,8 @@ pub enum LaunchError {
     Display(String),
     #[error("PulseAudio did not become ready: {0}")]
     Audio(String),
+    #[error("virtual gamepads: {0}")]
+    Gamepads(String),
 }
 
 /// One started process; its pid is also its process group id.
@@ -89,6 +96,8 @@ pub struct Launched {
     pub pulse_server: Option<String>,
     /// The source that carries the game's sound, like `playcast.monitor`.
     pub audio_device: Option<String>,
+    /// The game's virtual gamepads; the session's input takes them.
+    pub gamepads: Option<Gamepads>,
     session_id: String,
     runtime_dir: PathBuf,
     /// Xvfb and PulseAudio, in start order.
@@ -110,6 +119,7 @@ impl Launched {
             display: None,
             pulse_server: None,
             audio_device: None,
+            gamepads: None,
             session_id: spec.session_id.clone(),
             runtime_dir: spec.runtime_dir.clone(),
             services: Vec::new(),
@@ -221,6 +231,12 @@ impl Launched {
         if let Some(server) = &self.pulse_server {
             cmd.env("PULSE_SERVER", server);
         }
+        if spec.gamepads {
+            // The game runs without gamepads rather than not at all.
+            if let Err(e) = self.serve_gamepads(&mut cmd) {
+                tracing::warn!(session = %self.session_id, error = %e, "no virtual gamepads for this game");
+            }
+        }
         // Set again last: reaping after a crash relies on it.
         cmd.envs(&spec.env).env(SESSION_VAR, &self.session_id);
         self.game = Some(spawn(cmd, "game").map_err(|e| match e {
@@ -232,6 +248,19 @@ impl Launched {
         Ok(())
     }
 
+    /// Serves the virtual gamepads and puts the preload library that
+    /// presents them in the game's environment.
+    fn serve_gamepads(&mut self, cmd: &mut Command) -> Result<(), LaunchError> {
+        let library = gamepad::preload_library().ok_or_else(|| {
+            LaunchError::Gamepads(format!("the preload library `{}` was not found", gamepad::PRELOAD_FILE))
+        })?;
+        let socket = self.runtime_dir.join("gamepad.sock");
+        let pads = Gamepads::serve(&socket).map_err(|e| LaunchError::Gamepads(e.to_string()))?;
+        cmd.env("LD_PRELOAD", library).env(gamepad::SOCKET_VAR, &socket);
+        self.gamepads = Some(pads);
+        Ok(())
+    }
+
     /// A command in its own process group with a clean environment and its
     /// output in `log`.
     fn command(&self, program: &str, log: &Path) -> Result<Command, LaunchError> {
@@ -240,6 +269,9 @@ impl Launched {
         let out = File::create(log).map_err(err)?;
         let errors = out.try_clone().map_err(err)?;
         let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+        // Programs shipped with the service (the latency probe) come first.
+        let dirs = shipped_dirs().into_iter().chain(std::env::split_paths(&path));
+        let path = std::env::join_paths(dirs).unwrap_or(path);
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", path)
@@ -297,6 +329,14 @@ impl Drop for Launched {
         }
         remove_dir(&self.runtime_dir);
     }
+}
+
+/// Where programs and libraries shipped with the service are: the folder of
+/// its executable, and the one above it (test binaries run from a subfolder
+/// of the build folder).
+pub fn shipped_dirs() -> Vec<PathBuf> {
+    let Ok(exe) = std::env::current_exe() else { return Vec::new() };
+    exe.ancestors().skip(1).take(2).map(Path::to_path_buf).collect()
 }
 
 /// Kills every process whose environment has `PLAYCAST_SESSION` set to one of

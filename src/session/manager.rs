@@ -23,6 +23,7 @@ use super::live_state::{node_key, LiveState};
 use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
+use crate::input::{self, Injector, SessionControl, StreamInput};
 use crate::media::quality::{Level, Monitor, QualityProbe, Thresholds};
 use crate::media::stream::{Pauser, StreamEvent};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
@@ -109,6 +110,9 @@ pub struct SessionView {
     /// The latest look at the player's connection, while the session runs on this node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<serde_json::Value>,
+    /// The player's input so far and how gamepads reach the game, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
 }
 
 impl SessionView {
@@ -128,6 +132,7 @@ impl SessionView {
             updated_at: row.updated_at.to_rfc3339(),
             stats: row.stats.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             quality: None,
+            input: None,
         }
     }
 
@@ -166,6 +171,8 @@ struct Live {
     last_activity: Mutex<Instant>,
     /// The quality monitor's latest sample and level, for the API.
     quality: Mutex<Option<serde_json::Value>>,
+    /// Where the player's input goes: the display and the virtual gamepads.
+    injector: Arc<Injector>,
     streams: Mutex<HashMap<StreamId, Attached>>,
     commands: mpsc::UnboundedSender<Command>,
 }
@@ -317,6 +324,7 @@ impl Manager {
             display: (game.is_some() && captures_display)
                 .then(|| (resolved.int("width").unwrap_or(1280) as u32, resolved.int("height").unwrap_or(720) as u32)),
             audio: game.is_some() && spec.param("audio_device").is_some() && resolved.bool("audio") != Some(false),
+            gamepads: game.as_ref().is_some_and(|g| g.command.is_some()),
             save_dir: self.config.saves_dir().join(safe_dir(&caller.user_id)).join(if game_id.is_empty() {
                 "_"
             } else {
@@ -324,7 +332,7 @@ impl Manager {
             }),
             runtime_dir: self.config.server.data_dir.join("run").join(&id),
         };
-        let launched = match Launched::start(spec_launch).await {
+        let mut launched = match Launched::start(spec_launch).await {
             Ok(l) => l,
             Err(e) => {
                 let reason = format!("the game could not start: {e}");
@@ -332,6 +340,7 @@ impl Manager {
                 return Err(SessionError::Unavailable(reason));
             }
         };
+        let injector = Injector::start(&id, launched.display.clone(), launched.gamepads.take());
         let mut stream_params = params;
         if let Some(d) = &launched.display {
             stream_params.insert("display".into(), d.clone().into());
@@ -356,6 +365,7 @@ impl Manager {
             paused: Mutex::new(false),
             last_activity: Mutex::new(Instant::now()),
             quality: Mutex::default(),
+            injector,
             streams: Mutex::default(),
             commands,
         });
@@ -588,6 +598,10 @@ impl Manager {
     fn with_quality(&self, mut view: SessionView) -> SessionView {
         if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(&view.id) {
             view.quality = live.quality.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut input = live.injector.counters().snapshot();
+            input["gamepads"] = serde_json::to_value(live.injector.gamepad_path()).unwrap_or_default();
+            input["display"] = live.stream_params.get("display").cloned().unwrap_or_default();
+            view.input = Some(input);
         }
         view
     }
@@ -754,6 +768,15 @@ impl Manager {
         };
         let stream_id = opened.welcome_stream_id().unwrap_or_default();
         let pauser = opened.control.pauser();
+        if let Some(port) = opened.control.input() {
+            let control = Arc::new(StreamSide { live: Arc::downgrade(&live), pauser: pauser.clone() });
+            port.set_handler(input::handler(StreamInput {
+                player,
+                injector: live.injector.clone(),
+                session: control,
+                limits: input::Limits::default(),
+            }));
+        }
         if let Some(p) = &pauser {
             p.set_paused(*live.paused.lock().unwrap_or_else(|e| e.into_inner()));
         }
@@ -813,6 +836,9 @@ fn protocol_error(e: SessionError) -> ProtocolError {
 impl Live {
     fn set_paused(&self, paused: bool) {
         *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = paused;
+        if paused {
+            self.injector.release_all();
+        }
         for a in self.streams.lock().unwrap_or_else(|e| e.into_inner()).values() {
             if let Some(p) = &a.pauser {
                 p.set_paused(paused);
@@ -879,7 +905,51 @@ impl Drop for SessionStream {
         }
         self.live.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.stream_id);
         if self.player {
+            // No stuck keys: whatever the player held is let go.
+            self.live.injector.release_all();
             let _ = self.live.commands.send(Command::PlayerLeft);
+        }
+    }
+}
+
+/// What a stream's input handler may ask of its session. Weak: the handler
+/// lives in the stream's data channels, which must not keep the session alive.
+struct StreamSide {
+    live: std::sync::Weak<Live>,
+    pauser: Option<Pauser>,
+}
+
+impl StreamSide {
+    fn command(&self, make: impl FnOnce(Reply) -> Command) {
+        if let Some(live) = self.live.upgrade() {
+            let (reply, _) = oneshot::channel();
+            let _ = live.commands.send(make(reply));
+        }
+    }
+}
+
+impl SessionControl for StreamSide {
+    fn paused(&self) -> bool {
+        self.live.upgrade().is_some_and(|l| *l.paused.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn pause(&self) {
+        self.command(Command::Pause);
+    }
+
+    fn resume(&self) {
+        self.command(Command::Resume);
+    }
+
+    fn key_frame(&self) {
+        if let Some(p) = &self.pauser {
+            p.request_key_frame();
+        }
+    }
+
+    fn touch(&self) {
+        if let Some(l) = self.live.upgrade() {
+            l.touch();
         }
     }
 }

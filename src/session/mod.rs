@@ -66,6 +66,10 @@ pub trait StreamControl: Send {
     fn pauser(&self) -> Option<Pauser> {
         None
     }
+    /// The stream's input data channels, when it has them.
+    fn input(&self) -> Option<crate::media::datachannel::InputPort> {
+        None
+    }
     /// Samples the connection's quality, when the stream can.
     fn quality(&self) -> Option<crate::media::quality::QualityProbe> {
         None
@@ -205,6 +209,10 @@ impl StreamControl for LiveStream {
 
     fn quality(&self) -> Option<crate::media::quality::QualityProbe> {
         Some(self.stream.quality_probe())
+    }
+
+    fn input(&self) -> Option<crate::media::datachannel::InputPort> {
+        self.stream.input_port()
     }
 }
 

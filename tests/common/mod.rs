@@ -68,6 +68,25 @@ impl Service {
         wait_http(&format!("{}/api/v1/health", service.base), Duration::from_secs(60)).await;
         service
     }
+
+    /// The service's data folder (sessions' runtime folders are in `run/`).
+    pub fn data_dir(&self) -> &Path {
+        self._data.path()
+    }
+
+    /// A development token for `user` with `role`.
+    pub async fn dev_token(&self, user: &str, role: &str) -> String {
+        let minted: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/api/v1/dev/token", self.base))
+            .json(&serde_json::json!({"user": user, "role": role}))
+            .send()
+            .await
+            .expect("dev token request")
+            .json()
+            .await
+            .expect("dev token JSON");
+        minted["token"].as_str().expect("a token").to_string()
+    }
 }
 
 /// Polls a URL until it answers 200.

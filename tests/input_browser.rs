@@ -1,0 +1,256 @@
+//! End to end: the player's input from headless Chromium, over the stream's
+//! data channels, into the session's X display and virtual gamepads.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{require_root, Browser, Service, SERVICE_PORT};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+use playcast::netns::Netns;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+const GAMES: &str = r#"
+[games.latency-probe]
+title = "Latency probe"
+pipeline = "linux-x11"
+command = ["playcast-probe"]
+params = { width = 1280, height = 720, framerate = 30, bitrate = 2000000 }
+
+[games.pad-reader]
+title = "Joystick reader"
+pipeline = "linux-x11"
+command = ["sh", "-c", "until jstest --event /dev/input/js0; do sleep 0.2; done"]
+params = { width = 320, height = 240, framerate = 30, bitrate = 500000 }
+"#;
+
+struct Setup {
+    ns: Netns,
+    service: Service,
+    _games: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    require_root();
+    let ns = Netns::create().expect("network namespace");
+    let games = tempfile::tempdir().unwrap();
+    let file = games.path().join("games.toml");
+    std::fs::write(&file, GAMES).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let service = Service::start(
+        &ns,
+        &common::repo().join("pipelines"),
+        &[],
+        &[("PLAYCAST__SESSIONS__GAMES_FILE", file.as_str())],
+    )
+    .await;
+    Setup { ns, service, _games: games }
+}
+
+async fn create_session(service: &Service, token: &str, game: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", service.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "game": game }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "creating a `{game}` session");
+    let view: serde_json::Value = res.json().await.unwrap();
+    view["id"].as_str().unwrap().to_string()
+}
+
+async fn view(service: &Service, token: &str, id: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/sessions/{id}", service.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Opens the client on session `id` as `user` and waits for video and input.
+async fn play(ns: &Netns, id: &str, user: &str) -> Browser {
+    let browser = Browser::start(ns).await;
+    let url = format!("http://127.0.0.1:{SERVICE_PORT}/?session={id}&user={user}&overlay=1");
+    browser.client.goto(&url).await.expect("open the client page");
+    browser
+        .wait_for(
+            "window.playcast.state === 'live' && window.playcast.input.ready && (window.playcast.stats?.framesDecoded ?? 0) > 0",
+            Duration::from_secs(40),
+        )
+        .await;
+    // The colour at the middle of the picture's top half, as decoded.
+    browser
+        .eval(
+            "(window.centre = () => { const v = document.getElementById('video'); const c = document.createElement('canvas');
+               c.width = 64; c.height = 36; const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36);
+               return Array.from(g.getImageData(32, 9, 1, 1).data.slice(0, 3)); }, true)",
+        )
+        .await;
+    browser
+}
+
+/// Waits until the decoded picture's colour is near `rgb`.
+async fn wait_colour(browser: &Browser, rgb: [i64; 3]) {
+    let [r, g, b] = rgb;
+    let near = format!(
+        "(() => {{ const [r, g, b] = window.centre(); return Math.abs(r - {r}) < 60 && Math.abs(g - {g}) < 60 && Math.abs(b - {b}) < 60; }})()"
+    );
+    browser.wait_for(&near, Duration::from_secs(10)).await;
+}
+
+/// The session's X display, from the API.
+async fn display(service: &Service, token: &str, id: &str) -> String {
+    let v = view(service, token, id).await;
+    v["input"]["display"].as_str().unwrap_or_else(|| panic!("a display in {v}")).to_string()
+}
+
+fn keycode_of(conn: &impl Connection, keysym: u32) -> u8 {
+    let setup = conn.setup();
+    let (min, max) = (setup.min_keycode, setup.max_keycode);
+    let map = conn.get_keyboard_mapping(min, max - min + 1).unwrap().reply().unwrap();
+    let per = usize::from(map.keysyms_per_keycode);
+    let i = map.keysyms.chunks(per).position(|c| c.contains(&keysym)).expect("keysym on the display");
+    min + i as u8
+}
+
+fn key_down(conn: &impl Connection, keycode: u8) -> bool {
+    let keys = conn.query_keymap().unwrap().reply().unwrap().keys;
+    keys[usize::from(keycode / 8)] & (1 << (keycode % 8)) != 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_mouse_from_the_page_reach_the_game_and_change_its_picture() {
+    let s = setup().await;
+    let token = s.service.dev_token("p1", "player").await;
+    let id = create_session(&s.service, &token, "latency-probe").await;
+    let browser = play(&s.ns, &id, "p1").await;
+    let (x, screen) = x11rb::connect(Some(&display(&s.service, &token, &id).await)).expect("the session's display");
+    let root = x.setup().roots[screen].root;
+    let a = keycode_of(&x, u32::from(b'a'));
+
+    // The probe starts red; a key pressed in the page turns it green in the video.
+    wait_colour(&browser, [255, 0, 0]).await;
+    let keys = |actions: Vec<KeyAction>| {
+        let mut seq = KeyActions::new("keyboard".into());
+        for a in actions {
+            seq = seq.then(a);
+        }
+        seq
+    };
+    browser.client.perform_actions(keys(vec![KeyAction::Down { value: 'a' }])).await.unwrap();
+    common::eventually("the key held on the display", Duration::from_secs(5), || async {
+        key_down(&x, a).then_some(())
+    })
+    .await;
+    wait_colour(&browser, [0, 255, 0]).await;
+    browser.client.perform_actions(keys(vec![KeyAction::Up { value: 'a' }])).await.unwrap();
+    common::eventually("the key let go", Duration::from_secs(5), || async { (!key_down(&x, a)).then_some(()) }).await;
+
+    // The pointer lands where it is over the picture; a click is a click (and blue).
+    let video = browser.client.find(fantoccini::Locator::Id("video")).await.unwrap();
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement { element: video.clone(), duration: None, x: 0.0, y: 0.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+    browser.client.perform_actions(mouse).await.unwrap();
+    let pointer = common::eventually("the button held on the display", Duration::from_secs(5), || async {
+        let p = x.query_pointer(root).unwrap().reply().unwrap();
+        (u16::from(p.mask) & 0x100 != 0).then_some(p)
+    })
+    .await;
+    // The middle of the page's picture is the middle of the display, give or take a pixel of scaling.
+    assert!((pointer.root_x - 640).abs() <= 3 && (pointer.root_y - 360).abs() <= 3, "pointer at {pointer:?}");
+    wait_colour(&browser, [0, 0, 255]).await;
+    browser
+        .client
+        .perform_actions(MouseActions::new("mouse".into()).then(PointerAction::Up { button: MOUSE_BUTTON_LEFT }))
+        .await
+        .unwrap();
+
+    // The input round trip shows in the overlay.
+    let rtt = browser.wait_for("window.playcast.input.rttMs", Duration::from_secs(5)).await;
+    assert!(rtt.as_f64().is_some_and(|ms| (0.0..1000.0).contains(&ms)), "{rtt}");
+    browser
+        .wait_for("document.getElementById('overlay').innerText.includes('input rtt')", Duration::from_secs(5))
+        .await;
+
+    // Malformed input is counted and answered, never fatal.
+    browser.eval("window.playcast.input.sendRaw([9, 1, 30, 0, 1])").await;
+    browser.eval("window.playcast.input.sendRaw([1, 0x7f])").await;
+    browser
+        .wait_for("window.playcast.input.notices.some(n => n.text.includes('version 9'))", Duration::from_secs(5))
+        .await;
+    let counters = common::eventually("malformed input counted", Duration::from_secs(5), || async {
+        let v = view(&s.service, &token, &id).await;
+        (v["input"]["malformed"].as_u64() >= Some(2)).then_some(v)
+    })
+    .await;
+    assert!(counters["input"]["injected"].as_u64() >= Some(4), "{counters}");
+    assert_eq!(counters["state"], "active", "{counters}");
+
+    // A key held when the player goes away is let go: no stuck keys.
+    browser.client.perform_actions(keys(vec![KeyAction::Down { value: 'a' }])).await.unwrap();
+    common::eventually("the key held again", Duration::from_secs(5), || async { key_down(&x, a).then_some(()) }).await;
+    browser.client.goto("about:blank").await.unwrap();
+    common::eventually("the key let go on disconnect", Duration::from_secs(10), || async {
+        (!key_down(&x, a)).then_some(())
+    })
+    .await;
+    browser.close().await;
+}
+
+fn game_log(data: &Path, id: &str) -> PathBuf {
+    data.join("run").join(id).join("game.log")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gamepad_in_the_page_reaches_a_program_reading_the_joystick_device() {
+    let s = setup().await;
+    let token = s.service.dev_token("p2", "player").await;
+    let id = create_session(&s.service, &token, "pad-reader").await;
+    let v = view(&s.service, &token, &id).await;
+    assert_eq!(v["input"]["gamepads"], "preload", "this machine has no uinput: {v}");
+    let browser = play(&s.ns, &id, "p2").await;
+    // Chromium here has no gamepad: the page's Gamepad API is handed a pad to read.
+    browser
+        .eval(
+            "(() => { window.pad = { index: 0, connected: true, mapping: 'standard',
+               buttons: Array.from({ length: 17 }, () => ({ pressed: false, value: 0 })), axes: [0, 0, 0, 0] };
+               Object.defineProperty(navigator, 'getGamepads', { value: () => [window.pad, null, null, null] });
+               return true; })()",
+        )
+        .await;
+    let log = game_log(s.service.data_dir(), &id);
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    common::eventually("jstest opened the pad", Duration::from_secs(15), || async {
+        read().contains("has 8 axes").then_some(())
+    })
+    .await;
+    let header = read();
+    assert!(header.contains("Playcast virtual pad"), "{header}");
+    assert!(header.contains("and 11 buttons"), "{header}");
+
+    browser.eval("(window.pad.buttons[0] = { pressed: true, value: 1 }, true)").await;
+    let event = |kind: u8, number: u8, value: i32| {
+        read().lines().any(|l| {
+            l.starts_with(&format!("Event: type {kind},")) && l.ends_with(&format!("number {number}, value {value}"))
+        })
+    };
+    common::eventually("button A pressed", Duration::from_secs(10), || async { event(1, 0, 1).then_some(()) }).await;
+    browser.eval("(window.pad.axes[0] = 0.5, true)").await;
+    common::eventually("left stick moved", Duration::from_secs(10), || async { event(2, 0, 16384).then_some(()) })
+        .await;
+    // Leaving lets go of the pad too.
+    browser.client.goto("about:blank").await.unwrap();
+    common::eventually("button A released on disconnect", Duration::from_secs(10), || async {
+        event(1, 0, 0).then_some(())
+    })
+    .await;
+    browser.close().await;
+}
