@@ -79,7 +79,14 @@ impl Service {
         if reconciled > 0 {
             tracing::warn!(reconciled, "sessions left unfinished by an earlier run were closed");
         }
-        tracing::info!(%node, cache = cache.backend(), "node ready");
+        let gamepads = crate::input::GamepadPath::on_this_machine();
+        tracing::info!(%node, cache = cache.backend(), ?gamepads, "node ready");
+        if gamepads == crate::input::GamepadPath::Preload && crate::input::gamepad::preload_library().is_none() {
+            tracing::warn!(
+                "no /dev/uinput and no {} beside the service: games get no gamepads",
+                crate::input::gamepad::PRELOAD_FILE
+            );
+        }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let (conn_tx, connections) = tokio::sync::mpsc::channel(1);
         let logins = Arc::new(crate::api::ws::Logins::default());

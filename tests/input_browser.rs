@@ -254,3 +254,115 @@ async fn a_gamepad_in_the_page_reaches_a_program_reading_the_joystick_device() {
     .await;
     browser.close().await;
 }
+
+async fn act(service: &Service, token: &str, id: &str, action: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions/{id}/{action}", service.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_are_refused_floods_throttled_pauses_let_go_and_the_clipboard_crosses() {
+    let s = setup().await;
+    let token = s.service.dev_token("p3", "player").await;
+    let id = create_session(&s.service, &token, "latency-probe").await;
+    let shared = reqwest::Client::new()
+        .put(format!("{}/api/v1/sessions/{id}/viewers", s.service.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "viewers": ["v3"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.status(), 200);
+    let browser = play(&s.ns, &id, "p3").await;
+    let display = display(&s.service, &token, &id).await;
+    let (x, _) = x11rb::connect(Some(&display)).expect("the session's display");
+    let a = keycode_of(&x, u32::from(b'a'));
+    let counters = || async { view(&s.service, &token, &id).await["input"].clone() };
+
+    // The clipboard, both ways.
+    browser.eval("window.playcast.input.setClipboard('from the player: héllo')").await;
+    let xclip = |args: &[&str]| {
+        std::process::Command::new("xclip")
+            .args(args)
+            .env("DISPLAY", &display)
+            .output()
+            .expect("xclip runs (scripts/setup.sh test installs it)")
+    };
+    common::eventually("the game's clipboard holds the player's text", Duration::from_secs(5), || async {
+        let out = xclip(&["-selection", "clipboard", "-o"]);
+        (String::from_utf8_lossy(&out.stdout) == "from the player: héllo").then_some(())
+    })
+    .await;
+    let mut put = std::process::Command::new("xclip")
+        .args(["-selection", "clipboard", "-i"])
+        .env("DISPLAY", &display)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        put.stdin.take().unwrap().write_all("copied in the game ✓".as_bytes()).unwrap();
+    }
+    put.wait().unwrap(); // xclip forks a child that serves the selection
+    browser.eval("window.playcast.input.requestClipboard()").await;
+    browser.wait_for("window.playcast.input.clipboard === 'copied in the game ✓'", Duration::from_secs(5)).await;
+
+    // A flood is throttled (and the session's input still works after it).
+    let flooded = browser.eval("(() => { let n = 0; for (let i = 0; i < 20000; i++) n += window.playcast.input.moveRel(1, 0) ? 1 : 0; return n; })()").await;
+    assert_eq!(flooded, 20000, "the page sent the flood");
+    let after = common::eventually("throttled input counted", Duration::from_secs(10), || async {
+        let c = counters().await;
+        (c["throttled"].as_u64() > Some(1000)).then_some(c)
+    })
+    .await;
+    assert!(after["injected"].as_u64() >= Some(300), "the burst and rate still pass: {after}");
+    tokio::time::sleep(Duration::from_secs(1)).await; // the bucket refills
+    browser.eval("window.playcast.input.key(30, true)").await;
+    common::eventually("a key after the flood", Duration::from_secs(5), || async { key_down(&x, a).then_some(()) })
+        .await;
+
+    // Pausing lets go of the held key; input while paused is refused; resume takes it again.
+    assert_eq!(act(&s.service, &token, &id, "pause").await["state"], "paused");
+    common::eventually("the key let go on pause", Duration::from_secs(5), || async {
+        (!key_down(&x, a)).then_some(())
+    })
+    .await;
+    let refused = counters().await["refused"].as_u64().unwrap_or(0);
+    browser.eval("window.playcast.input.key(30, true)").await;
+    common::eventually("input refused while paused", Duration::from_secs(5), || async {
+        (counters().await["refused"].as_u64() > Some(refused)).then_some(())
+    })
+    .await;
+    assert!(!key_down(&x, a), "no key goes in while paused");
+    assert_eq!(act(&s.service, &token, &id, "resume").await["state"], "active");
+    browser.eval("window.playcast.input.key(30, false)").await;
+
+    // A viewer watches but its input is refused, with a notice.
+    let player = browser.client.window().await.unwrap();
+    let viewer = browser.client.new_window(true).await.unwrap();
+    browser.client.switch_to_window(viewer.handle).await.unwrap();
+    let url = format!("http://127.0.0.1:{SERVICE_PORT}/?session={id}&user=v3&role=viewer");
+    browser.client.goto(&url).await.unwrap();
+    browser.wait_for("window.playcast.state === 'live' && window.playcast.input.ready", Duration::from_secs(40)).await;
+    let refused = counters().await["refused"].as_u64().unwrap_or(0);
+    browser.eval("window.playcast.input.key(30, true)").await;
+    browser
+        .wait_for(
+            "window.playcast.input.notices.some(n => n.text.includes('viewers send no input'))",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(counters().await["refused"].as_u64() > Some(refused));
+    assert!(!key_down(&x, a), "a viewer's key never reaches the game");
+    // Pings are answered for viewers too: the round trip shows for everyone.
+    browser.wait_for("window.playcast.input.rttMs !== null", Duration::from_secs(5)).await;
+    browser.client.switch_to_window(player).await.unwrap();
+    browser.close().await;
+}

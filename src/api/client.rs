@@ -8,6 +8,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../client/app.js")),
     ("stamp.js", "text/javascript; charset=utf-8", include_str!("../client/stamp.js")),
     ("hello.js", "text/javascript; charset=utf-8", include_str!("../client/hello.js")),
+    ("photon.js", "text/javascript; charset=utf-8", include_str!("../client/photon.js")),
     ("input.js", "text/javascript; charset=utf-8", include_str!("../client/input.js")),
     ("auth.js", "text/javascript; charset=utf-8", include_str!("../client/auth.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../client/style.css")),

@@ -67,6 +67,8 @@ pub struct NodeView {
     pub sessions: usize,
     pub budget: crate::session::budget::BudgetView,
     pub cache: CacheView,
+    /// How games get virtual gamepads here (`docs/INPUT.md`).
+    pub gamepads: crate::input::GamepadPath,
 }
 
 #[derive(Debug, Serialize)]
@@ -192,7 +194,13 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         .then(|_: Identity, s: AppState| async move {
             let m: &Arc<crate::session::manager::Manager> = &s.sessions;
             let cache = CacheView { backend: s.cache.backend(), live_nodes: m.live_nodes().await.ok() };
-            let view = NodeView { id: m.node().to_string(), sessions: m.running(), budget: m.budget().view(), cache };
+            let view = NodeView {
+                id: m.node().to_string(),
+                sessions: m.running(),
+                budget: m.budget().view(),
+                cache,
+                gamepads: crate::input::GamepadPath::on_this_machine(),
+            };
             warp::reply::json(&view)
         });
     create

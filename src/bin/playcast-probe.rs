@@ -3,7 +3,9 @@
 //! encoder has real work. Input-to-photon tests and the benchmark press a
 //! key in the browser and watch for the colour to change in the video.
 //!
-//! It prints one line per change, `colour N RRGGBB`, so a log shows what it saw.
+//! It prints one line per change, `colour N RRGGBB at MICROS` (the Unix time in
+//! microseconds when the event reached it), so a log shows what it saw and when:
+//! the benchmark takes the one-way input latency from it.
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -59,8 +61,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         while let Some(event) = conn.poll_for_event()? {
             match event {
                 Event::KeyPress(_) | Event::ButtonPress(_) => {
+                    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
                     colour = (colour + 1) % COLOURS.len();
-                    writeln!(out, "colour {colour} {:06x}", COLOURS[colour])?;
+                    writeln!(out, "colour {colour} {:06x} at {}", COLOURS[colour], at.as_micros())?;
+                    out.flush()?;
                     repaint = true;
                 }
                 Event::ConfigureNotify(e) => {

@@ -5,6 +5,7 @@ import { startStampRecorder } from './stamp.js';
 import { helloMessage } from './hello.js';
 import { signIn, token } from './auth.js';
 import { createInput } from './input.js';
+import { startPhotonProbe } from './photon.js';
 
 const PING_INTERVAL_MS = 5_000;
 const PONG_TIMEOUT_MS = 15_000;
@@ -472,6 +473,14 @@ unmuteBtn.addEventListener('click', () => {
 });
 statsBtn.addEventListener('click', () => setOverlay(overlayEl.hidden));
 lockBtn.addEventListener('click', () => input.lockPointer());
+document.getElementById('clip-send').addEventListener('click', async () => {
+  try {
+    input.api.setClipboard(await navigator.clipboard.readText());
+  } catch (err) {
+    console.warn('playcast: cannot read this computer\'s clipboard', err);
+  }
+});
+document.getElementById('clip-get').addEventListener('click', () => input.api.requestClipboard());
 addEventListener('keydown', (event) => {
   if (event.key === 'F2') {
     event.preventDefault();
@@ -490,5 +499,9 @@ addEventListener('pageshow', (event) => {
 video.muted = true; // autoplay is only allowed muted
 setOverlay(query.get('overlay') === '1');
 if (query.get('stamp') === '1') startStampRecorder(video);
+if (query.get('photon') === '1') {
+  const presses = Number(query.get('presses')) || Infinity;
+  startPhotonProbe(video, (code, down) => input.api.ready && input.api.key(code, down), presses);
+}
 setInterval(tick, 1000);
 signIn(query).then(connect, (e) => stop(`sign-in failed: ${e.message}`));

@@ -122,6 +122,10 @@ export function createInput({ video, onChange }) {
       buf.set(bytes, 2);
       return reliable(buf.buffer);
     },
+    // Asks for the game's clipboard; the answer lands in `clipboard` (and the local clipboard).
+    requestClipboard() {
+      return reliable(message(KIND.clipboardGet, 0).buf);
+    },
     releaseAll() {
       return reliable(message(KIND.releaseAll, 0).buf);
     },

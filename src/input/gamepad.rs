@@ -1,7 +1,7 @@
 //! Virtual gamepads for a session's game.
 //!
-//! Where the kernel offers `/dev/uinput` the devices could be real kernel
-//! devices; where it does not (containers, and this project's CI) a preload
+//! Where the kernel offers `/dev/uinput` the pads are real kernel devices
+//! (`uinput.rs`); where it does not (containers, and this project's CI) a preload
 //! library (`preload/gamepad`) in the game's environment presents
 //! `/dev/input/js0..3` and `/dev/input/event0..3` itself and reads their
 //! events from the per-session unix socket served here.
@@ -24,6 +24,7 @@ use std::time::Instant;
 use nix::sys::socket::{self, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr};
 
 use super::protocol::{Input, MAX_PADS};
+use super::uinput::{self, UinputPad};
 use super::GamepadPath;
 
 /// The preload library's file name, and the variable that tells it the socket.
@@ -62,6 +63,8 @@ pub enum GamepadError {
     Socket { path: PathBuf, source: nix::Error },
     #[error("cannot start the gamepad thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot create a uinput device: {0}")]
+    Uinput(std::io::Error),
     #[error("gamepad {0} is not connected")]
     NotConnected(u8),
 }
@@ -137,18 +140,41 @@ struct Client {
 
 struct Shared {
     pads: [Pad; MAX_PADS as usize],
+    /// Preload: the library's open devices.
     clients: Vec<Client>,
+    /// uinput: one kernel device per connected pad; `None` when preloading.
+    devices: Option<[Option<UinputPad>; MAX_PADS as usize]>,
 }
 
-/// One session's virtual gamepads and the socket that serves them.
+/// One session's virtual gamepads: kernel devices through uinput, or devices
+/// the preload library presents, served on a socket.
 pub struct Gamepads {
-    socket: PathBuf,
+    socket: Option<PathBuf>,
     shared: Arc<Mutex<Shared>>,
     epoch: Instant,
-    listener: Arc<OwnedFd>,
+    listener: Option<Arc<OwnedFd>>,
 }
 
 impl Gamepads {
+    /// Kernel devices where `/dev/uinput` can be used, else the preload
+    /// library's, served on `socket`.
+    pub fn start(socket: &Path) -> Result<Self, GamepadError> {
+        if uinput::available() {
+            let shared = Shared {
+                pads: [Pad::rest(); MAX_PADS as usize],
+                clients: Vec::new(),
+                devices: Some(Default::default()),
+            };
+            return Ok(Gamepads {
+                socket: None,
+                shared: Arc::new(Mutex::new(shared)),
+                epoch: Instant::now(),
+                listener: None,
+            });
+        }
+        Self::serve(socket)
+    }
+
     /// Serves the preload library's devices on `socket` (created here).
     pub fn serve(socket: &Path) -> Result<Self, GamepadError> {
         let err = |source| GamepadError::Socket { path: socket.to_path_buf(), source };
@@ -156,9 +182,16 @@ impl Gamepads {
         let fd = socket::socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None).map_err(err)?;
         socket::bind(fd.as_raw_fd(), &UnixAddr::new(socket).map_err(err)?).map_err(err)?;
         socket::listen(&fd, Backlog::new(16).map_err(err)?).map_err(err)?;
-        let shared = Arc::new(Mutex::new(Shared { pads: [Pad::rest(); MAX_PADS as usize], clients: Vec::new() }));
-        let gamepads = Gamepads { socket: socket.to_path_buf(), shared, epoch: Instant::now(), listener: Arc::new(fd) };
-        let (listener, shared, epoch) = (gamepads.listener.clone(), gamepads.shared.clone(), gamepads.epoch);
+        let shared =
+            Arc::new(Mutex::new(Shared { pads: [Pad::rest(); MAX_PADS as usize], clients: Vec::new(), devices: None }));
+        let listener = Arc::new(fd);
+        let gamepads = Gamepads {
+            socket: Some(socket.to_path_buf()),
+            shared,
+            epoch: Instant::now(),
+            listener: Some(listener.clone()),
+        };
+        let (shared, epoch) = (gamepads.shared.clone(), gamepads.epoch);
         std::thread::Builder::new()
             .name("gamepad-accept".into())
             .spawn(move || accept_loop(&listener, &shared, epoch))
@@ -167,11 +200,16 @@ impl Gamepads {
     }
 
     pub fn path(&self) -> GamepadPath {
-        GamepadPath::Preload
+        if self.listener.is_some() {
+            GamepadPath::Preload
+        } else {
+            GamepadPath::Uinput
+        }
     }
 
-    pub fn socket(&self) -> &Path {
-        &self.socket
+    /// The socket the preload library connects to (none with uinput).
+    pub fn socket(&self) -> Option<&Path> {
+        self.socket.as_deref()
     }
 
     /// Applies one gamepad message and sends the resulting events.
@@ -180,13 +218,18 @@ impl Gamepads {
         let time = self.epoch.elapsed();
         match *input {
             Input::PadConnect { pad, connected } => {
-                let p = &mut shared.pads[usize::from(pad)];
                 if !connected {
-                    *p = Pad::rest();
+                    shared.pads[usize::from(pad)] = Pad::rest();
                     // Its open devices go away, as an unplugged pad's do.
                     shared.clients.retain(|c| c.pad != pad);
-                } else {
-                    p.connected = true;
+                    if let Some(devices) = &mut shared.devices {
+                        devices[usize::from(pad)] = None;
+                    }
+                } else if !shared.pads[usize::from(pad)].connected {
+                    if let Some(devices) = &mut shared.devices {
+                        devices[usize::from(pad)] = Some(UinputPad::create(pad).map_err(GamepadError::Uinput)?);
+                    }
+                    shared.pads[usize::from(pad)].connected = true;
                 }
             }
             Input::PadButton { pad, button, value } => {
@@ -242,8 +285,10 @@ impl Gamepads {
 impl Drop for Gamepads {
     fn drop(&mut self) {
         // Wakes the accept thread (it sees the error and ends) and removes the socket.
-        let _ = socket::shutdown(self.listener.as_raw_fd(), socket::Shutdown::Both);
-        let _ = std::fs::remove_file(&self.socket);
+        if let (Some(listener), Some(socket)) = (&self.listener, &self.socket) {
+            let _ = socket::shutdown(listener.as_raw_fd(), socket::Shutdown::Both);
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
@@ -285,21 +330,28 @@ impl Pad {
     }
 }
 
+fn evdev(change: Change, time: std::time::Duration) -> Vec<u8> {
+    let (kind, code, value) = match change {
+        Change::Button(b, down) => (EV_KEY, BTN_CODES[b], i32::from(down)),
+        Change::Axis(a, v) => (EV_ABS, ABS_CODES[a], i32::from(v)),
+    };
+    input_event(time, kind, code, value)
+}
+
 impl Shared {
     fn send(&mut self, pad: u8, change: Change, time: std::time::Duration) {
+        if let Some(Some(device)) = self.devices.as_mut().map(|d| &mut d[usize::from(pad)]) {
+            if let Err(e) = device.write_events(&[evdev(change, time)]) {
+                tracing::debug!(pad, error = %e, "uinput write");
+            }
+        }
         self.clients.retain(|c| {
             if c.pad != pad {
                 return true;
             }
             let packets = match c.format {
                 Format::Joystick => vec![js_event(time, change, 0)],
-                Format::Evdev => {
-                    let (kind, code, value) = match change {
-                        Change::Button(b, down) => (EV_KEY, BTN_CODES[b], i32::from(down)),
-                        Change::Axis(a, v) => (EV_ABS, ABS_CODES[a], i32::from(v)),
-                    };
-                    vec![input_event(time, kind, code, value), input_event(time, EV_SYN, 0, 0)]
-                }
+                Format::Evdev => vec![evdev(change, time), input_event(time, EV_SYN, 0, 0)],
             };
             packets.iter().all(|p| deliver(&c.fd, p))
         });
@@ -329,7 +381,7 @@ fn js_event(time: std::time::Duration, change: Change, flags: u8) -> Vec<u8> {
 }
 
 /// `struct input_event` on 64-bit Linux: a timeval, type, code, value.
-fn input_event(time: std::time::Duration, kind: u16, code: u16, value: i32) -> Vec<u8> {
+pub(crate) fn input_event(time: std::time::Duration, kind: u16, code: u16, value: i32) -> Vec<u8> {
     let mut p = Vec::with_capacity(24);
     p.extend((time.as_secs() as i64).to_ne_bytes());
     p.extend(i64::from(time.subsec_micros()).to_ne_bytes());

@@ -4,10 +4,12 @@
 //! only its own queue. Each stream has a handler ([`handler`]) that decodes,
 //! checks the sender's role, throttles, and answers pings at once.
 
+pub mod clipboard;
 pub mod gamepad;
 pub mod keymap;
 pub mod protocol;
 pub mod throttle;
+pub mod uinput;
 pub mod x11;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::media::datachannel::{InputHandler, InputPort};
+use clipboard::Clipboard;
 use gamepad::Gamepads;
 use protocol::{decode, encode_reply, Input, NoticeCode, Reply};
 use throttle::Bucket;
@@ -34,6 +37,17 @@ pub enum GamepadPath {
     Uinput,
     /// A preload library in the game's environment presents the devices.
     Preload,
+}
+
+impl GamepadPath {
+    /// The way this machine offers: uinput when this process can use it.
+    pub fn on_this_machine() -> Self {
+        if uinput::available() {
+            GamepadPath::Uinput
+        } else {
+            GamepadPath::Preload
+        }
+    }
 }
 
 /// What happened to a session's input, for the API and logs.
@@ -76,6 +90,7 @@ pub struct Injector {
     release: Arc<AtomicBool>,
     counters: Arc<Counters>,
     gamepad_path: Option<GamepadPath>,
+    clipboard: Option<Clipboard>,
 }
 
 impl Injector {
@@ -86,13 +101,20 @@ impl Injector {
         let counters = Arc::new(Counters::default());
         let release = Arc::new(AtomicBool::new(false));
         let gamepad_path = gamepads.as_ref().map(|g| g.path());
+        let clipboard = display.as_deref().and_then(|d| match Clipboard::start(d) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(%session, display = d, error = %e, "no clipboard for this session");
+                None
+            }
+        });
         let worker = Worker { display, x: None, gamepads, counters: counters.clone(), release: release.clone() };
         let name = format!("input-{}", session.chars().take(8).collect::<String>());
         let session = session.to_string();
         if let Err(e) = std::thread::Builder::new().name(name).spawn(move || worker.run(rx)) {
             tracing::error!(%session, error = %e, "cannot start the input thread; input is dropped");
         }
-        Arc::new(Injector { tx, release, counters, gamepad_path })
+        Arc::new(Injector { tx, release, counters, gamepad_path, clipboard })
     }
 
     pub fn counters(&self) -> &Arc<Counters> {
@@ -101,6 +123,11 @@ impl Injector {
 
     pub fn gamepad_path(&self) -> Option<GamepadPath> {
         self.gamepad_path
+    }
+
+    /// The display's clipboard, when the session has a display.
+    pub fn clipboard(&self) -> Option<&Clipboard> {
+        self.clipboard.as_ref()
     }
 
     /// Queues a message; a full queue drops it (counted).
@@ -285,9 +312,17 @@ impl HandlerState {
             Input::Pause => self.input.session.pause(),
             Input::Resume => self.input.session.resume(),
             Input::KeyFrame => self.input.session.key_frame(),
-            Input::Clipboard(_) | Input::ClipboardGet => {
-                self.notice(port, NoticeCode::Unsupported, "the remote clipboard is not available on this server")
-            }
+            Input::Clipboard(text) => match self.input.injector.clipboard() {
+                Some(c) => c.set(text),
+                None => self.notice(port, NoticeCode::Unsupported, "this session has no display clipboard"),
+            },
+            Input::ClipboardGet => match self.input.injector.clipboard() {
+                Some(c) => {
+                    let port = port.clone();
+                    c.get(Box::new(move |text| port.reply(&encode_reply(&Reply::Clipboard(text)))));
+                }
+                None => self.notice(port, NoticeCode::Unsupported, "this session has no display clipboard"),
+            },
             input if self.input.session.paused() && !release => {
                 self.counters().refused.fetch_add(1, Ordering::Relaxed);
                 let _ = input;

@@ -118,7 +118,7 @@ pub struct Stream {
     encoder: String,
     stopped: AtomicBool,
     pauser: Pauser,
-    input: Option<InputPort>,
+    input: InputPort,
 }
 
 impl Stream {
@@ -191,15 +191,13 @@ impl Stream {
         connect_signals(&webrtc, &events);
         // Data channels are created in READY, before the offer, so it carries them.
         pipeline.set_state(gst::State::Ready).map_err(|_| MediaError::Gst("the pipeline refused READY".into()))?;
-        let input = match options.bare {
-            true => None,
-            false => match InputPort::create(&webrtc) {
-                Ok(port) => Some(port),
-                Err(e) => {
-                    let _ = pipeline.set_state(gst::State::Null);
-                    return Err(e);
-                }
-            },
+        // Even a bare stream has them: the input benchmark's baseline sends keys too.
+        let input = match InputPort::create(&webrtc) {
+            Ok(port) => port,
+            Err(e) => {
+                let _ = pipeline.set_state(gst::State::Null);
+                return Err(e);
+            }
         };
         let bus = pipeline.bus().ok_or_else(|| MediaError::Gst("pipeline has no bus".into()))?;
         let tx = events.clone();
@@ -240,8 +238,8 @@ impl Stream {
         self.pauser.clone()
     }
 
-    /// The input data channels (none on a bare stream).
-    pub fn input_port(&self) -> Option<InputPort> {
+    /// The input data channels.
+    pub fn input_port(&self) -> InputPort {
         self.input.clone()
     }
 

@@ -248,15 +248,17 @@ impl Launched {
         Ok(())
     }
 
-    /// Serves the virtual gamepads and puts the preload library that
-    /// presents them in the game's environment.
+    /// Starts the virtual gamepads; without uinput, puts the preload library
+    /// that presents them in the game's environment.
     fn serve_gamepads(&mut self, cmd: &mut Command) -> Result<(), LaunchError> {
-        let library = gamepad::preload_library().ok_or_else(|| {
-            LaunchError::Gamepads(format!("the preload library `{}` was not found", gamepad::PRELOAD_FILE))
-        })?;
-        let socket = self.runtime_dir.join("gamepad.sock");
-        let pads = Gamepads::serve(&socket).map_err(|e| LaunchError::Gamepads(e.to_string()))?;
-        cmd.env("LD_PRELOAD", library).env(gamepad::SOCKET_VAR, &socket);
+        let pads = Gamepads::start(&self.runtime_dir.join("gamepad.sock"))
+            .map_err(|e| LaunchError::Gamepads(e.to_string()))?;
+        if let Some(socket) = pads.socket() {
+            let library = gamepad::preload_library().ok_or_else(|| {
+                LaunchError::Gamepads(format!("the preload library `{}` was not found", gamepad::PRELOAD_FILE))
+            })?;
+            cmd.env("LD_PRELOAD", library).env(gamepad::SOCKET_VAR, socket);
+        }
         self.gamepads = Some(pads);
         Ok(())
     }

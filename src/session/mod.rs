@@ -212,7 +212,7 @@ impl StreamControl for LiveStream {
     }
 
     fn input(&self) -> Option<crate::media::datachannel::InputPort> {
-        self.stream.input_port()
+        Some(self.stream.input_port())
     }
 }
 

@@ -41,7 +41,7 @@ impl Drop for Proc {
     }
 }
 
-/// The playcast binary serving inside a namespace.
+/// The playcast binary serving inside a namespace; stopped gracefully on drop.
 pub struct Service {
     pub proc: Proc,
     pub base: String,
@@ -69,6 +69,18 @@ impl Service {
         service
     }
 
+    /// Asks the service to stop as an operator would (SIGTERM), so it ends
+    /// its sessions and their displays and games; kills it after 15 s.
+    pub fn stop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.proc.0.id() as i32);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && matches!(self.proc.0.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// The service's data folder (sessions' runtime folders are in `run/`).
     pub fn data_dir(&self) -> &Path {
         self._data.path()
@@ -86,6 +98,12 @@ impl Service {
             .await
             .expect("dev token JSON");
         minted["token"].as_str().expect("a token").to_string()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -1,0 +1,104 @@
+// Input-to-photon latency against the latency probe game (`playcast-probe`), which changes
+// the colour of its picture's top three quarters on every key press. The page presses a
+// key, then watches every presented frame (requestVideoFrameCallback) for the colour to
+// change; the latency is the frame's expected display time minus the press.
+//
+// Each press is also kept in wall-clock time (`sentAtMs`), so the probe's own log of
+// when the key reached it gives the one-way browser-to-game latency.
+
+const KEY_SPACE = 57;
+const SIDE = 8; // the sampled square, in canvas pixels
+const TIMEOUT_MS = 1000; // a press with no change in this long is lost
+const GAP_MIN_MS = 120; // pause between a change and the next press, randomised so
+const GAP_SPREAD_MS = 120; // presses do not lock to the capture or display phase
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+}
+
+// Date.now() has whole milliseconds; the largest of many offsets taken at different
+// sub-millisecond phases is the true offset to within the timer's resolution.
+function wallClockOffset() {
+  let best = -Infinity;
+  const end = performance.now() + 30;
+  while (performance.now() < end) best = Math.max(best, Date.now() - performance.now());
+  return best;
+}
+
+// `sendKey(code, down)` sends one key event; returns false when input is not ready.
+export function startPhotonProbe(video, sendKey, presses = Infinity) {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = SIDE;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const offset = wallClockOffset();
+  const probe = {
+    samples: [],
+    sentAtMs: [],
+    lost: 0,
+    presses: 0,
+    done: false,
+    summary() {
+      const sorted = probe.samples.slice().sort((a, b) => a - b);
+      return {
+        count: sorted.length,
+        lost: probe.lost,
+        p50: percentile(sorted, 50),
+        p95: percentile(sorted, 95),
+        p99: percentile(sorted, 99),
+      };
+    },
+  };
+  window.photon = probe;
+
+  let pressedAt = null; // performance time of the outstanding press
+  let colourBefore = null;
+  let lastColour = null;
+  let nextPressAt = performance.now() + 3000; // let the encoder and receiver settle first
+
+  const colourNow = () => {
+    // The middle of the top half: inside the colour field, away from the scrolling band.
+    const w = video.videoWidth;
+    const h = video.videoHeight;
+    ctx.drawImage(video, w / 2 - SIDE * 4, h / 4 - SIDE * 4, SIDE * 8, SIDE * 8, 0, 0, SIDE, SIDE);
+    const d = ctx.getImageData(SIDE / 2, SIDE / 2, 1, 1).data;
+    // Saturated probe colours: each channel is either high or low.
+    return (d[0] > 128 ? 4 : 0) + (d[1] > 128 ? 2 : 0) + (d[2] > 128 ? 1 : 0);
+  };
+
+  const onFrame = (now, metadata) => {
+    if (!probe.done) video.requestVideoFrameCallback(onFrame);
+    if (!video.videoWidth) return;
+    lastColour = colourNow();
+    if (pressedAt !== null && lastColour !== colourBefore) {
+      probe.samples.push((metadata.expectedDisplayTime ?? now) - pressedAt);
+      pressedAt = null;
+      nextPressAt = performance.now() + GAP_MIN_MS + Math.random() * GAP_SPREAD_MS;
+    }
+  };
+  video.requestVideoFrameCallback(onFrame);
+
+  const timer = setInterval(() => {
+    const t = performance.now();
+    if (pressedAt !== null && t - pressedAt > TIMEOUT_MS) {
+      probe.lost++;
+      pressedAt = null;
+      nextPressAt = t + GAP_MIN_MS;
+    }
+    if (pressedAt !== null || t < nextPressAt || lastColour === null) return;
+    if (probe.presses >= presses) {
+      probe.done = true;
+      clearInterval(timer);
+      return;
+    }
+    colourBefore = lastColour;
+    const at = performance.now();
+    if (!sendKey(KEY_SPACE, true)) return;
+    sendKey(KEY_SPACE, false);
+    pressedAt = at;
+    probe.presses++;
+    probe.sentAtMs.push(offset + at);
+  }, 1);
+  return probe;
+}
