@@ -17,7 +17,11 @@ pub fn init() -> Result<(), gst::glib::Error> {
     gst::init()?;
     static REGISTER: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     REGISTER
-        .get_or_init(|| gstplaycastplayoutdelay::plugin_register_static().map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            gstplaycastplayoutdelay::plugin_register_static()
+                .and_then(|()| gstplaycastx11capture::plugin_register_static())
+                .map_err(|e| e.to_string())
+        })
         .clone()
         .map_err(|e| gst::glib::Error::new(gst::CoreError::Failed, &e))
 }

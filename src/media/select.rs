@@ -165,6 +165,7 @@ pub const KNOWN_ELEMENTS: &[(&str, &str)] = &[
     ("vah264lpenc", "VA-API low-power, va plugin and a VA driver"),
     ("vapostproc", "VA-API, va plugin and a VA driver"),
     ("ximagesrc", "X11 capture, ximagesrc plugin (gstreamer1.0-x)"),
+    ("playcastx11src", "X11 capture on damage, Playcast's own (registered by the service)"),
     ("pulsesrc", "PulseAudio capture, pulseaudio plugin"),
     ("x264enc", "x264 software encoder, gstreamer1.0-plugins-ugly"),
     ("openh264enc", "OpenH264 software encoder, openh264 plugin"),
@@ -309,7 +310,7 @@ mod tests {
     fn linux_x11_prefers_nvenc_then_va_then_x264() {
         let text = std::fs::read_to_string("pipelines/linux-x11.toml").unwrap();
         let spec = PipelineSpec::parse(Path::new("pipelines/linux-x11.toml"), &text).unwrap();
-        let base = ["ximagesrc", "videoconvert", "queue", "cudaupload", "cudaconvert", "vapostproc"];
+        let base = ["playcastx11src", "videoconvert", "queue", "cudaupload", "cudaconvert", "vapostproc"];
         let order: Vec<_> = spec.video.encoders.iter().map(|e| e.element.as_str()).collect();
         assert_eq!(order, ["nvh264enc", "vah264enc", "x264enc"]);
         for (have, want) in [

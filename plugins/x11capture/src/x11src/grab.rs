@@ -1,0 +1,193 @@
+//! The X side of the capture: a connection watching the root window for
+//! damage, and whole-screen grabs into shared memory (MIT-SHM with a memfd,
+//! falling back to plain GetImage where the server lacks it).
+
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, OwnedFd};
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::damage::{self, ConnectionExt as _};
+use x11rb::protocol::shm::{self, ConnectionExt as _};
+use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
+use x11rb::protocol::Event;
+use x11rb::rust_connection::RustConnection;
+
+#[derive(Debug)]
+pub struct GrabError(pub String);
+
+impl std::fmt::Display for GrabError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err(what: &str) -> impl Fn(&dyn std::fmt::Display) -> GrabError + '_ {
+    move |e| GrabError(format!("{what}: {e}"))
+}
+
+/// A shared memory segment the server writes grabs into.
+struct Segment {
+    id: shm::Seg,
+    ptr: NonNull<std::ffi::c_void>,
+    len: usize,
+}
+
+// SAFETY: the mapping is only read through &Screen, which one thread owns at a time.
+unsafe impl Send for Segment {}
+
+/// One X screen: its size, a damage watch on it, and the way to grab it.
+pub struct Screen {
+    conn: RustConnection,
+    root: xproto::Window,
+    pub width: u16,
+    pub height: u16,
+    segment: Option<Segment>,
+}
+
+/// What waiting found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wake {
+    Damaged,
+    Timeout,
+    /// The other descriptor became readable (the element's unlock).
+    Other,
+}
+
+impl Screen {
+    pub fn open(display: Option<&str>) -> Result<Self, GrabError> {
+        let (conn, screen) = x11rb::connect(display).map_err(|e| err("connecting")(&e))?;
+        let s = conn.setup().roots.get(screen).ok_or_else(|| GrabError("no such screen".into()))?;
+        let (root, width, height, depth) = (s.root, s.width_in_pixels, s.height_in_pixels, s.root_depth);
+        let bpp = conn.setup().pixmap_formats.iter().find(|f| f.depth == depth).map(|f| f.bits_per_pixel);
+        if depth != 24 || bpp != Some(32) {
+            return Err(GrabError(format!(
+                "the screen is {depth}-bit at {bpp:?} bits a pixel; only 24-bit at 32 is supported"
+            )));
+        }
+        if conn.extension_information(damage::X11_EXTENSION_NAME).map_err(|e| err("damage")(&e))?.is_none() {
+            return Err(GrabError("the X server has no DAMAGE extension".into()));
+        }
+        // DAMAGE needs XFixes (its regions) negotiated first.
+        conn.xfixes_query_version(5, 0).map_err(|e| err("xfixes")(&e))?.reply().map_err(|e| err("xfixes")(&e))?;
+        conn.damage_query_version(1, 1).map_err(|e| err("damage")(&e))?.reply().map_err(|e| err("damage")(&e))?;
+        let id = conn.generate_id().map_err(|e| err("id")(&e))?;
+        conn.damage_create(id, root, damage::ReportLevel::NON_EMPTY).map_err(|e| err("damage")(&e))?;
+        let mut screen = Screen { conn, root, width, height, segment: None };
+        screen.segment = screen.attach_shm().ok();
+        screen.conn.flush().map_err(|e| err("flush")(&e))?;
+        Ok(screen)
+    }
+
+    /// Whether grabs go through shared memory.
+    pub fn shared_memory(&self) -> bool {
+        self.segment.is_some()
+    }
+
+    fn attach_shm(&self) -> Result<Segment, GrabError> {
+        let version = self.conn.shm_query_version().map_err(|e| err("shm")(&e))?.reply().map_err(|e| err("shm")(&e))?;
+        // Attaching a descriptor needs MIT-SHM 1.2.
+        if (version.major_version, version.minor_version) < (1, 2) {
+            return Err(GrabError("MIT-SHM older than 1.2".into()));
+        }
+        let len = usize::from(self.width) * usize::from(self.height) * 4;
+        let fd: OwnedFd = nix::sys::memfd::memfd_create(c"playcast-capture", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| err("memfd")(&e))?;
+        nix::unistd::ftruncate(&fd, len as i64).map_err(|e| err("ftruncate")(&e))?;
+        let size = NonZeroUsize::new(len).ok_or_else(|| GrabError("empty screen".into()))?;
+        // SAFETY: a fresh mapping of a descriptor we own, of its whole length.
+        let ptr = unsafe { mmap(None, size, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, fd.as_fd(), 0) }
+            .map_err(|e| err("mmap")(&e))?;
+        let id = self.conn.generate_id().map_err(|e| err("id")(&e))?;
+        let server_fd = fd.try_clone().map_err(|e| err("dup")(&e))?;
+        let attached = match self.conn.shm_attach_fd(id, server_fd, false) {
+            Ok(cookie) => cookie.check().map_err(|e| err("shm attach")(&e)),
+            Err(e) => Err(err("shm attach")(&e)),
+        };
+        if let Err(e) = attached {
+            // SAFETY: the mapping made above, not used by anyone else.
+            let _ = unsafe { munmap(ptr, len) };
+            return Err(e);
+        }
+        Ok(Segment { id, ptr, len })
+    }
+
+    /// Waits for damage, for `timeout`, or for `other` to become readable.
+    pub fn wait(&self, timeout: Duration, other: &impl AsFd) -> Result<Wake, GrabError> {
+        if self.drain_damage()? {
+            return Ok(Wake::Damaged);
+        }
+        let mut fds =
+            [PollFd::new(self.conn.stream().as_fd(), PollFlags::POLLIN), PollFd::new(other.as_fd(), PollFlags::POLLIN)];
+        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX).min(60_000);
+        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(err("poll")(&e)),
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return Ok(Wake::Other);
+        }
+        Ok(if self.drain_damage()? { Wake::Damaged } else { Wake::Timeout })
+    }
+
+    /// Reads pending events; true if any said the screen changed.
+    fn drain_damage(&self) -> Result<bool, GrabError> {
+        let mut damaged = false;
+        while let Some(event) = self.conn.poll_for_event().map_err(|e| err("X connection")(&e))? {
+            if let Event::DamageNotify(n) = event {
+                damaged = true;
+                // Reset the watch: whatever is drawn from now on notifies again.
+                self.conn.damage_subtract(n.damage, x11rb::NONE, x11rb::NONE).map_err(|e| err("damage")(&e))?;
+            }
+        }
+        Ok(damaged)
+    }
+
+    /// Grabs the whole screen (BGRx) into `out`, which holds width × height × 4 bytes.
+    pub fn grab(&self, out: &mut [u8]) -> Result<(), GrabError> {
+        let (w, h) = (self.width, self.height);
+        match &self.segment {
+            Some(seg) => {
+                self.conn
+                    .shm_get_image(self.root, 0, 0, w, h, !0, ImageFormat::Z_PIXMAP.into(), seg.id, 0)
+                    .map_err(|e| err("grab")(&e))?
+                    .reply()
+                    .map_err(|e| err("grab")(&e))?;
+                // SAFETY: the server has finished writing (its reply came); the mapping is seg.len long.
+                let data = unsafe { std::slice::from_raw_parts(seg.ptr.as_ptr().cast::<u8>(), seg.len) };
+                let n = out.len().min(seg.len);
+                out[..n].copy_from_slice(&data[..n]);
+            }
+            None => {
+                let image = self
+                    .conn
+                    .get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, w, h, !0)
+                    .map_err(|e| err("grab")(&e))?
+                    .reply()
+                    .map_err(|e| err("grab")(&e))?;
+                let n = out.len().min(image.data.len());
+                out[..n].copy_from_slice(&image.data[..n]);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn frame_size(&self) -> usize {
+        usize::from(self.width) * usize::from(self.height) * 4
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        if let Some(seg) = self.segment.take() {
+            let _ = self.conn.shm_detach(seg.id);
+            let _ = self.conn.flush();
+            // SAFETY: the mapping made in attach_shm, unmapped once.
+            let _ = unsafe { munmap(seg.ptr, seg.len) };
+        }
+    }
+}
