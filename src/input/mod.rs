@@ -1,8 +1,10 @@
 //! The player's input: the wire protocol, and its way into the game. Each
-//! session has one [`Injector`], a thread that owns the X connection and the
-//! virtual gamepads, fed through a bounded queue so a flooding client fills
-//! only its own queue. Each stream has a handler ([`handler`]) that decodes,
-//! checks the sender's role, throttles, and answers pings at once.
+//! session has one [`Injector`], which owns the session's X connection and
+//! virtual gamepads. Each stream has a handler ([`handler`]) that decodes,
+//! checks the sender's role, throttles, answers pings, and injects at once on
+//! the data channel's own thread: no hand-over to another thread on the way
+//! in, and a flooding player is held back by their own throttle, on their own
+//! stream's thread and their own X connection, never by another session.
 
 pub mod clipboard;
 pub mod gamepad;
@@ -12,8 +14,7 @@ pub mod throttle;
 pub mod uinput;
 pub mod x11;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,9 +26,6 @@ use gamepad::Gamepads;
 use protocol::{decode, encode_reply, Input, NoticeCode, Reply};
 use throttle::Bucket;
 use x11::X11Injector;
-
-/// Messages a session's injector queues before it drops new ones.
-const QUEUE: usize = 512;
 
 /// How gamepads reach the game.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,8 +56,6 @@ pub struct Counters {
     pub throttled: AtomicU64,
     /// From viewers, or while paused.
     pub refused: AtomicU64,
-    /// The session's queue was full.
-    pub dropped: AtomicU64,
     /// The display or device refused it.
     pub failed: AtomicU64,
 }
@@ -72,49 +68,38 @@ impl Counters {
             "malformed": n(&self.malformed),
             "throttled": n(&self.throttled),
             "refused": n(&self.refused),
-            "dropped": n(&self.dropped),
             "failed": n(&self.failed),
         })
     }
 }
 
-enum Job {
-    Input(Input),
-    /// Only wakes the thread: a release is flagged, so it is never lost to a full queue.
-    Wake,
-}
-
 /// One session's way into its game.
 pub struct Injector {
-    tx: SyncSender<Job>,
-    release: Arc<AtomicBool>,
+    target: Mutex<Target>,
     counters: Arc<Counters>,
     gamepad_path: Option<GamepadPath>,
     clipboard: Option<Clipboard>,
 }
 
 impl Injector {
-    /// Starts the injector thread for a session's X display (if any) and
-    /// virtual gamepads (if any).
+    /// Connects to a session's X display (if any) and takes its virtual
+    /// gamepads (if any).
     pub fn start(session: &str, display: Option<String>, gamepads: Option<Gamepads>) -> Arc<Self> {
-        let (tx, rx) = sync_channel(QUEUE);
-        let counters = Arc::new(Counters::default());
-        let release = Arc::new(AtomicBool::new(false));
         let gamepad_path = gamepads.as_ref().map(|g| g.path());
-        let clipboard = display.as_deref().and_then(|d| match Clipboard::start(d) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(%session, display = d, error = %e, "no clipboard for this session");
-                None
+        let (mut x, mut clipboard) = (None, None);
+        if let Some(d) = display.as_deref() {
+            match X11Injector::connect(d) {
+                Ok(i) => x = Some(i),
+                Err(e) => tracing::warn!(%session, display = d, error = %e, "no input injection into this display"),
             }
-        });
-        let worker = Worker { display, x: None, gamepads, counters: counters.clone(), release: release.clone() };
-        let name = format!("input-{}", session.chars().take(8).collect::<String>());
-        let session = session.to_string();
-        if let Err(e) = std::thread::Builder::new().name(name).spawn(move || worker.run(rx)) {
-            tracing::error!(%session, error = %e, "cannot start the input thread; input is dropped");
+            match Clipboard::start(d) {
+                Ok(c) => clipboard = Some(c),
+                Err(e) => tracing::warn!(%session, display = d, error = %e, "no clipboard for this session"),
+            }
         }
-        Arc::new(Injector { tx, release, counters, gamepad_path, clipboard })
+        let counters = Arc::new(Counters::default());
+        let target = Mutex::new(Target { x, gamepads, counters: counters.clone() });
+        Arc::new(Injector { target, counters, gamepad_path, clipboard })
     }
 
     pub fn counters(&self) -> &Arc<Counters> {
@@ -130,53 +115,24 @@ impl Injector {
         self.clipboard.as_ref()
     }
 
-    /// Queues a message; a full queue drops it (counted).
+    /// Injects one message now.
     pub fn send(&self, input: Input) {
-        match self.tx.try_send(Job::Input(input)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.target.lock().unwrap_or_else(|e| e.into_inner()).inject(&input);
     }
 
-    /// Lets go of every key, button and gamepad control, before anything queued after.
+    /// Lets go of every key, button and gamepad control.
     pub fn release_all(&self) {
-        self.release.store(true, Ordering::SeqCst);
-        let _ = self.tx.try_send(Job::Wake);
+        self.target.lock().unwrap_or_else(|e| e.into_inner()).release_all();
     }
 }
 
-struct Worker {
-    display: Option<String>,
+struct Target {
     x: Option<X11Injector>,
     gamepads: Option<Gamepads>,
     counters: Arc<Counters>,
-    release: Arc<AtomicBool>,
 }
 
-impl Worker {
-    fn run(mut self, rx: Receiver<Job>) {
-        if let Some(d) = self.display.clone() {
-            match X11Injector::connect(&d) {
-                Ok(x) => self.x = Some(x),
-                Err(e) => tracing::warn!(display = %d, error = %e, "no input injection into this display"),
-            }
-        }
-        while let Ok(job) = rx.recv() {
-            if self.release.swap(false, Ordering::SeqCst) {
-                self.release_all();
-            }
-            if let Job::Input(input) = job {
-                self.inject(&input);
-            }
-        }
-        self.release_all();
-    }
-
+impl Target {
     fn release_all(&mut self) {
         if let Some(x) = &mut self.x {
             if let Err(e) = x.release_all() {

@@ -5,6 +5,7 @@
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -37,8 +38,60 @@ struct Segment {
     len: usize,
 }
 
-// SAFETY: the mapping is only read through &Screen, which one thread owns at a time.
+// SAFETY: the mapping is plain memory; the server writes it only during a
+// grab, while no frame holds the segment, and frames only read it.
 unsafe impl Send for Segment {}
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` bytes long and lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in attach_shm, unmapped once. The server's
+        // attachment goes with the connection (or an explicit detach).
+        let _ = unsafe { munmap(self.ptr, self.len) };
+    }
+}
+
+/// Segments free for the next grab; frames in flight return theirs here.
+type Pool = Arc<Mutex<Vec<Segment>>>;
+
+/// One grabbed frame: in shared memory the server wrote, handed downstream
+/// without a copy and back to the pool when the last reader lets go; or, on
+/// a server without MIT-SHM 1.2 (or with every segment in flight), a copy.
+pub struct Frame(Held);
+
+enum Held {
+    Shared { segment: Option<Segment>, pool: std::sync::Weak<Mutex<Vec<Segment>>> },
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        match &self.0 {
+            Held::Shared { segment, .. } => segment.as_ref().map(Segment::bytes).unwrap_or_default(),
+            Held::Owned(v) => v,
+        }
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        if let Held::Shared { segment, pool } = &mut self.0 {
+            if let (Some(seg), Some(pool)) = (segment.take(), pool.upgrade()) {
+                pool.lock().unwrap_or_else(|e| e.into_inner()).push(seg);
+            }
+        }
+    }
+}
+
+/// Frames in flight at most before grabs fall back to copying.
+const MAX_SEGMENTS: usize = 6;
 
 /// One X screen: its size, a damage watch on it, and the way to grab it.
 pub struct Screen {
@@ -46,7 +99,11 @@ pub struct Screen {
     root: xproto::Window,
     pub width: u16,
     pub height: u16,
-    segment: Option<Segment>,
+    /// Whether the server takes memfd segments (MIT-SHM 1.2).
+    shm: bool,
+    pool: Pool,
+    /// Segments made so far (free or in flight).
+    segments: usize,
 }
 
 /// What waiting found.
@@ -77,23 +134,34 @@ impl Screen {
         conn.damage_query_version(1, 1).map_err(|e| err("damage")(&e))?.reply().map_err(|e| err("damage")(&e))?;
         let id = conn.generate_id().map_err(|e| err("id")(&e))?;
         conn.damage_create(id, root, damage::ReportLevel::NON_EMPTY).map_err(|e| err("damage")(&e))?;
-        let mut screen = Screen { conn, root, width, height, segment: None };
-        screen.segment = screen.attach_shm().ok();
+        let mut screen = Screen { conn, root, width, height, shm: false, pool: Pool::default(), segments: 0 };
+        screen.shm = screen.shm_usable();
         screen.conn.flush().map_err(|e| err("flush")(&e))?;
         Ok(screen)
     }
 
     /// Whether grabs go through shared memory.
     pub fn shared_memory(&self) -> bool {
-        self.segment.is_some()
+        self.shm
+    }
+
+    /// MIT-SHM 1.2 (segments passed as descriptors), and a first segment attaches.
+    fn shm_usable(&mut self) -> bool {
+        let Ok(Ok(version)) = self.conn.shm_query_version().map(|c| c.reply()) else { return false };
+        if (version.major_version, version.minor_version) < (1, 2) {
+            return false;
+        }
+        match self.attach_shm() {
+            Ok(seg) => {
+                self.segments = 1;
+                self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(seg);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn attach_shm(&self) -> Result<Segment, GrabError> {
-        let version = self.conn.shm_query_version().map_err(|e| err("shm")(&e))?.reply().map_err(|e| err("shm")(&e))?;
-        // Attaching a descriptor needs MIT-SHM 1.2.
-        if (version.major_version, version.minor_version) < (1, 2) {
-            return Err(GrabError("MIT-SHM older than 1.2".into()));
-        }
         let len = usize::from(self.width) * usize::from(self.height) * 4;
         let fd: OwnedFd = nix::sys::memfd::memfd_create(c"playcast-capture", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
             .map_err(|e| err("memfd")(&e))?;
@@ -108,12 +176,9 @@ impl Screen {
             Ok(cookie) => cookie.check().map_err(|e| err("shm attach")(&e)),
             Err(e) => Err(err("shm attach")(&e)),
         };
-        if let Err(e) = attached {
-            // SAFETY: the mapping made above, not used by anyone else.
-            let _ = unsafe { munmap(ptr, len) };
-            return Err(e);
-        }
-        Ok(Segment { id, ptr, len })
+        let segment = Segment { id, ptr, len };
+        attached?;
+        Ok(segment)
     }
 
     /// Waits for damage, for `timeout`, or for `other` to become readable.
@@ -147,47 +212,48 @@ impl Screen {
         Ok(damaged)
     }
 
-    /// Grabs the whole screen (BGRx) into `out`, which holds width × height × 4 bytes.
-    pub fn grab(&self, out: &mut [u8]) -> Result<(), GrabError> {
+    /// Grabs the whole screen (BGRx, width × height × 4 bytes): into a free
+    /// shared segment when there is one, else by copy.
+    pub fn grab(&mut self) -> Result<Frame, GrabError> {
         let (w, h) = (self.width, self.height);
-        match &self.segment {
-            Some(seg) => {
-                self.conn
-                    .shm_get_image(self.root, 0, 0, w, h, !0, ImageFormat::Z_PIXMAP.into(), seg.id, 0)
-                    .map_err(|e| err("grab")(&e))?
-                    .reply()
-                    .map_err(|e| err("grab")(&e))?;
-                // SAFETY: the server has finished writing (its reply came); the mapping is seg.len long.
-                let data = unsafe { std::slice::from_raw_parts(seg.ptr.as_ptr().cast::<u8>(), seg.len) };
-                let n = out.len().min(seg.len);
-                out[..n].copy_from_slice(&data[..n]);
+        let free = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let segment = match free {
+            Some(seg) => Some(seg),
+            None if self.shm && self.segments < MAX_SEGMENTS => {
+                let seg = self.attach_shm()?;
+                self.segments += 1;
+                Some(seg)
             }
-            None => {
-                let image = self
-                    .conn
-                    .get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, w, h, !0)
-                    .map_err(|e| err("grab")(&e))?
-                    .reply()
-                    .map_err(|e| err("grab")(&e))?;
-                let n = out.len().min(image.data.len());
-                out[..n].copy_from_slice(&image.data[..n]);
-            }
+            None => None,
+        };
+        if let Some(seg) = segment {
+            let got = self
+                .conn
+                .shm_get_image(self.root, 0, 0, w, h, !0, ImageFormat::Z_PIXMAP.into(), seg.id, 0)
+                .map_err(|e| err("grab")(&e))
+                .and_then(|c| c.reply().map_err(|e| err("grab")(&e)));
+            let frame = Frame(Held::Shared { segment: Some(seg), pool: Arc::downgrade(&self.pool) });
+            // On failure the frame goes straight back to the pool.
+            got?;
+            return Ok(frame);
         }
-        Ok(())
-    }
-
-    pub fn frame_size(&self) -> usize {
-        usize::from(self.width) * usize::from(self.height) * 4
+        let image = self
+            .conn
+            .get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, w, h, !0)
+            .map_err(|e| err("grab")(&e))?
+            .reply()
+            .map_err(|e| err("grab")(&e))?;
+        Ok(Frame(Held::Owned(image.data)))
     }
 }
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        if let Some(seg) = self.segment.take() {
+        // Free segments go now; frames still downstream unmap theirs when dropped
+        // (the server lets go of every segment when the connection closes).
+        for seg in self.pool.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             let _ = self.conn.shm_detach(seg.id);
-            let _ = self.conn.flush();
-            // SAFETY: the mapping made in attach_shm, unmapped once.
-            let _ = unsafe { munmap(seg.ptr, seg.len) };
         }
+        let _ = self.conn.flush();
     }
 }

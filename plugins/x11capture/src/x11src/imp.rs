@@ -254,17 +254,15 @@ impl PushSrcImpl for X11Src {
             }
         }
         let pts = self.obj().current_running_time();
-        let mut buffer = gst::Buffer::with_size(state.screen.frame_size()).map_err(|_| gst::FlowError::Error)?;
-        {
-            let b = buffer.get_mut().ok_or(gst::FlowError::Error)?;
-            let mut map = b.map_writable().map_err(|_| gst::FlowError::Error)?;
-            if let Err(e) = state.screen.grab(&mut map) {
+        let frame = match state.screen.grab() {
+            Ok(f) => f,
+            Err(e) => {
                 gst::element_imp_error!(self, gst::ResourceError::Read, ["grab failed: {}", e]);
                 return Err(gst::FlowError::Error);
             }
-            drop(map);
-            b.set_pts(pts);
-        }
+        };
+        let mut buffer = gst::Buffer::from_slice(frame);
+        buffer.get_mut().ok_or(gst::FlowError::Error)?.set_pts(pts);
         state.last = Some(Instant::now());
         gst::trace!(CAT, imp = self, "grabbed at {:?}", pts);
         Ok(CreateSuccess::NewBuffer(buffer))
