@@ -1,0 +1,510 @@
+//! Bandwidth estimation from the receiver's feedback, after the Google
+//! congestion control draft (draft-ietf-rmcat-gcc): a delay-based part that
+//! watches the trend of one-way delay variation between packet groups and
+//! backs off when queues build, and a loss-based part that backs off on heavy
+//! loss; the target is the smaller of the two, always within the configured
+//! bounds. Pure arithmetic on timestamps: no clock, no I/O, so tests can feed
+//! it any history.
+
+use std::collections::VecDeque;
+
+/// One packet's fate, as transport-wide feedback reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PacketResult {
+    /// Transport-wide sequence number (unwrapped), to drop duplicates.
+    pub seq: u64,
+    /// When we sent it, in microseconds on our clock.
+    pub send_us: i64,
+    /// When it arrived, in microseconds on the receiver's clock; `None` if lost.
+    pub arrival_us: Option<i64>,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub min_bps: u64,
+    pub max_bps: u64,
+    pub start_bps: u64,
+}
+
+/// What the delay trend says about the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    Normal,
+    Overusing,
+    Underusing,
+}
+
+/// Packets sent within this span form one group (a frame's burst).
+const GROUP_SPAN_US: i64 = 5_000;
+const TREND_WINDOW: usize = 20;
+const SMOOTHING: f64 = 0.9;
+const TREND_GAIN: f64 = 4.0;
+const THRESHOLD_INIT_MS: f64 = 12.5;
+const K_UP: f64 = 0.0087;
+const K_DOWN: f64 = 0.039;
+/// Overuse must last this long before it counts.
+const OVERUSE_TIME_MS: f64 = 10.0;
+const BETA: f64 = 0.85;
+/// Without feedback for this long the link is presumed congested.
+const FEEDBACK_TIMEOUT_US: i64 = 1_000_000;
+/// Arrival or send deltas beyond this are treated as clock jumps and ignored.
+const MAX_DELTA_US: i64 = 3_000_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    first_send: i64,
+    last_send: i64,
+    last_arrival: i64,
+    size: usize,
+}
+
+pub struct Estimator {
+    bounds: Bounds,
+    delay_bps: f64,
+    loss_bps: f64,
+    // Delay-based state.
+    group: Option<Group>,
+    prev_group: Option<Group>,
+    accumulated_ms: f64,
+    smoothed_ms: f64,
+    history: VecDeque<(f64, f64)>,
+    first_arrival_ms: Option<f64>,
+    threshold_ms: f64,
+    last_threshold_update_ms: Option<f64>,
+    overuse_since_ms: Option<f64>,
+    prev_trend: f64,
+    usage: Usage,
+    deltas: usize,
+    // Incoming rate over the last second of acknowledged packets: (arrival_us, size).
+    received: VecDeque<(i64, usize)>,
+    highest_seq: Option<u64>,
+    seen: VecDeque<u64>,
+    last_feedback_us: Option<i64>,
+    last_update_us: Option<i64>,
+}
+
+impl Estimator {
+    pub fn new(bounds: Bounds) -> Self {
+        let bounds = Bounds {
+            min_bps: bounds.min_bps.max(1),
+            max_bps: bounds.max_bps.max(bounds.min_bps.max(1)),
+            start_bps: bounds.start_bps,
+        };
+        let start = bounds.start_bps.clamp(bounds.min_bps, bounds.max_bps) as f64;
+        Estimator {
+            bounds,
+            delay_bps: start,
+            loss_bps: start,
+            group: None,
+            prev_group: None,
+            accumulated_ms: 0.0,
+            smoothed_ms: 0.0,
+            history: VecDeque::new(),
+            first_arrival_ms: None,
+            threshold_ms: THRESHOLD_INIT_MS,
+            last_threshold_update_ms: None,
+            overuse_since_ms: None,
+            prev_trend: 0.0,
+            usage: Usage::Normal,
+            deltas: 0,
+            received: VecDeque::new(),
+            highest_seq: None,
+            seen: VecDeque::new(),
+            last_feedback_us: None,
+            last_update_us: None,
+        }
+    }
+
+    /// The current target, in bits per second, always within the bounds.
+    pub fn target_bps(&self) -> u64 {
+        let t = self.delay_bps.min(self.loss_bps);
+        let t = if t.is_finite() { t } else { self.bounds.min_bps as f64 };
+        (t as u64).clamp(self.bounds.min_bps, self.bounds.max_bps)
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Takes one transport-wide feedback report received at `now_us`.
+    pub fn on_feedback(&mut self, now_us: i64, packets: &[PacketResult]) -> u64 {
+        let mut fresh: Vec<PacketResult> = packets.iter().copied().filter(|p| self.first_time(p.seq)).collect();
+        fresh.sort_by_key(|p| (p.send_us, p.seq));
+        let (mut lost, mut total) = (0usize, 0usize);
+        for p in &fresh {
+            total += 1;
+            match p.arrival_us {
+                Some(arrival) if arrival.checked_sub(p.send_us).is_some_and(|d| d.abs() < MAX_DELTA_US * 100) => {
+                    self.on_arrival(p.send_us, arrival, p.size);
+                }
+                _ => lost += 1,
+            }
+        }
+        if total > 0 {
+            self.on_loss(lost as f64 / total as f64);
+        }
+        self.last_feedback_us = Some(now_us);
+        self.update(now_us);
+        self.target_bps()
+    }
+
+    /// The fallback without transport-wide feedback: an RTCP receiver report's
+    /// fraction lost (0..1).
+    pub fn on_receiver_report(&mut self, now_us: i64, fraction_lost: f64) -> u64 {
+        if fraction_lost.is_finite() {
+            self.on_loss(fraction_lost.clamp(0.0, 1.0));
+        }
+        self.last_feedback_us = Some(now_us);
+        self.target_bps()
+    }
+
+    /// Called periodically: with no feedback for a second the link is
+    /// presumed congested and the target halves (down to the minimum).
+    pub fn on_tick(&mut self, now_us: i64) -> u64 {
+        if let Some(last) = self.last_feedback_us {
+            if now_us.saturating_sub(last) > FEEDBACK_TIMEOUT_US {
+                self.delay_bps = (self.delay_bps * 0.5).max(self.bounds.min_bps as f64);
+                self.last_feedback_us = Some(now_us);
+            }
+        }
+        self.target_bps()
+    }
+
+    /// Whether a sequence number is new (duplicates in feedback are ignored).
+    fn first_time(&mut self, seq: u64) -> bool {
+        if self.seen.contains(&seq) {
+            return false;
+        }
+        self.seen.push_back(seq);
+        if self.seen.len() > 4096 {
+            self.seen.pop_front();
+        }
+        self.highest_seq = Some(self.highest_seq.map_or(seq, |h| h.max(seq)));
+        true
+    }
+
+    fn on_arrival(&mut self, send: i64, arrival: i64, size: usize) {
+        self.received.push_back((arrival, size));
+        while self
+            .received
+            .front()
+            .is_some_and(|&(t, _)| arrival.saturating_sub(t) > 1_000_000 || t.saturating_sub(arrival) > MAX_DELTA_US)
+        {
+            self.received.pop_front();
+        }
+        match &mut self.group {
+            Some(g) if send.saturating_sub(g.first_send) <= GROUP_SPAN_US && send >= g.first_send => {
+                g.last_send = g.last_send.max(send);
+                g.last_arrival = g.last_arrival.max(arrival);
+                g.size = g.size.saturating_add(size);
+            }
+            _ => {
+                if let Some(done) = self.group.take() {
+                    if let Some(prev) = self.prev_group {
+                        self.on_group_delta(prev, done);
+                    }
+                    self.prev_group = Some(done);
+                }
+                self.group = Some(Group { first_send: send, last_send: send, last_arrival: arrival, size });
+            }
+        }
+    }
+
+    fn on_group_delta(&mut self, prev: Group, cur: Group) {
+        let send_delta = cur.last_send.saturating_sub(prev.last_send);
+        let arrival_delta = cur.last_arrival.saturating_sub(prev.last_arrival);
+        if send_delta <= 0 || !(-MAX_DELTA_US..=MAX_DELTA_US).contains(&arrival_delta) || send_delta > MAX_DELTA_US {
+            return; // reordered groups or a clock jump: no information
+        }
+        let delta_ms = (arrival_delta - send_delta) as f64 / 1000.0;
+        let arrival_ms = cur.last_arrival as f64 / 1000.0;
+        self.deltas += 1;
+        self.accumulated_ms += delta_ms;
+        self.smoothed_ms = SMOOTHING * self.smoothed_ms + (1.0 - SMOOTHING) * self.accumulated_ms;
+        let first = *self.first_arrival_ms.get_or_insert(arrival_ms);
+        self.history.push_back((arrival_ms - first, self.smoothed_ms));
+        if self.history.len() > TREND_WINDOW {
+            self.history.pop_front();
+        }
+        if self.history.len() == TREND_WINDOW {
+            let trend = slope(&self.history).unwrap_or(self.prev_trend);
+            self.detect(trend, arrival_ms, send_delta as f64 / 1000.0);
+        }
+    }
+
+    /// The overuse detector with its adaptive threshold.
+    fn detect(&mut self, trend: f64, now_ms: f64, send_delta_ms: f64) {
+        let modified = self.deltas.min(60) as f64 * trend * TREND_GAIN;
+        if modified > self.threshold_ms {
+            let since = *self.overuse_since_ms.get_or_insert(now_ms - send_delta_ms / 2.0);
+            if now_ms - since > OVERUSE_TIME_MS && trend >= self.prev_trend {
+                self.usage = Usage::Overusing;
+            }
+        } else if modified < -self.threshold_ms {
+            self.overuse_since_ms = None;
+            self.usage = Usage::Underusing;
+        } else {
+            self.overuse_since_ms = None;
+            self.usage = Usage::Normal;
+        }
+        self.prev_trend = trend;
+        // The threshold follows the trend slowly, and ignores wild outliers.
+        let last = self.last_threshold_update_ms.replace(now_ms).unwrap_or(now_ms);
+        if modified.abs() <= self.threshold_ms + 15.0 {
+            let k = if modified.abs() < self.threshold_ms { K_DOWN } else { K_UP };
+            let dt = (now_ms - last).clamp(0.0, 100.0);
+            self.threshold_ms = (self.threshold_ms + k * (modified.abs() - self.threshold_ms) * dt).clamp(6.0, 600.0);
+        }
+    }
+
+    /// Bits per second acknowledged over the last second.
+    fn incoming_bps(&self) -> Option<f64> {
+        let (first, last) = (self.received.front()?.0, self.received.back()?.0);
+        let span = last.saturating_sub(first).max(100_000) as f64 / 1e6;
+        let bytes: f64 = self.received.iter().map(|&(_, s)| s as f64).sum();
+        Some(bytes * 8.0 / span)
+    }
+
+    /// The rate controller: decrease on overuse, hold on underuse, grow otherwise.
+    fn update(&mut self, now_us: i64) {
+        let dt = self
+            .last_update_us
+            .replace(now_us)
+            .map_or(0.0, |t| (now_us.saturating_sub(t) as f64 / 1e6).clamp(0.0, 1.0));
+        let incoming = self.incoming_bps();
+        match self.usage {
+            Usage::Overusing => {
+                // Back to just under what the link delivered; cuts do not compound
+                // below that while the measured rate holds.
+                let delivered = incoming.unwrap_or(self.delay_bps);
+                self.delay_bps = (BETA * delivered).min(self.delay_bps);
+                // One decrease per overuse episode.
+                self.usage = Usage::Normal;
+                self.overuse_since_ms = None;
+            }
+            Usage::Underusing => {}
+            Usage::Normal => {
+                // 8 % a second, but never far above what actually gets through.
+                let grown = self.delay_bps * 1.08f64.powf(dt);
+                let cap = incoming.map_or(f64::INFINITY, |r| 1.5 * r + 10_000.0);
+                self.delay_bps = grown.min(cap.max(self.delay_bps));
+            }
+        }
+        self.delay_bps = self.delay_bps.clamp(self.bounds.min_bps as f64, self.bounds.max_bps as f64);
+    }
+
+    /// The loss-based part: grow under 2 % loss, hold to 10 %, cut above.
+    fn on_loss(&mut self, loss: f64) {
+        if loss < 0.02 {
+            self.loss_bps = (self.loss_bps * 1.05).max(self.delay_bps.min(self.loss_bps));
+        } else if loss > 0.10 {
+            self.loss_bps *= 1.0 - 0.5 * loss;
+        }
+        self.loss_bps = self.loss_bps.clamp(self.bounds.min_bps as f64, self.bounds.max_bps as f64);
+    }
+}
+
+/// Least-squares slope of (x, y).
+fn slope(points: &VecDeque<(f64, f64)>) -> Option<f64> {
+    let n = points.len() as f64;
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), &(x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let (num, den) =
+        points.iter().fold((0.0, 0.0), |(num, den), &(x, y)| (num + (x - mx) * (y - my), den + (x - mx) * (x - mx)));
+    let s = num / den;
+    (den > 0.0 && s.is_finite()).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: Bounds = Bounds { min_bps: 300_000, max_bps: 20_000_000, start_bps: 2_000_000 };
+
+    /// A link of `capacity_bps` with a FIFO queue: feeds `seconds` of a sender
+    /// that follows the estimate (one 1200-byte packet train per 16.7 ms
+    /// frame), feedback every 50 ms; returns the estimates after each report.
+    struct Link {
+        est: Estimator,
+        now_us: i64,
+        seq: u64,
+        queue_free_at_us: i64,
+        pending: Vec<PacketResult>,
+        rng: u64,
+    }
+
+    impl Link {
+        fn new() -> Self {
+            Link { est: Estimator::new(B), now_us: 0, seq: 0, queue_free_at_us: 0, pending: Vec::new(), rng: 7 }
+        }
+
+        fn random(&mut self) -> f64 {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            (self.rng % 10_000) as f64 / 10_000.0
+        }
+
+        fn run(&mut self, seconds: f64, capacity_bps: f64, loss: f64) -> Vec<u64> {
+            let mut out = Vec::new();
+            let frames = (seconds * 60.0) as usize;
+            for f in 0..frames {
+                let frame_bytes = (self.est.target_bps() as f64 / 8.0 / 60.0) as usize;
+                let packets = frame_bytes.div_ceil(1200).max(1);
+                for _ in 0..packets {
+                    self.seq += 1;
+                    let send = self.now_us;
+                    let start = self.queue_free_at_us.max(send);
+                    let tx = (1200.0 * 8.0 / capacity_bps * 1e6) as i64;
+                    self.queue_free_at_us = start + tx;
+                    let lost = self.random() < loss;
+                    let arrival = (!lost).then_some(self.queue_free_at_us + 20_000);
+                    self.pending.push(PacketResult { seq: self.seq, send_us: send, arrival_us: arrival, size: 1200 });
+                }
+                self.now_us += 16_667;
+                if f % 3 == 2 {
+                    let report = std::mem::take(&mut self.pending);
+                    out.push(self.est.on_feedback(self.now_us, &report));
+                }
+            }
+            out
+        }
+    }
+
+    fn within_bounds(v: &[u64]) {
+        assert!(v.iter().all(|&b| (B.min_bps..=B.max_bps).contains(&b)), "{v:?}");
+    }
+
+    #[test]
+    fn a_steady_link_is_filled_but_not_overrun() {
+        let mut link = Link::new();
+        let v = link.run(30.0, 8_000_000.0, 0.0);
+        within_bounds(&v);
+        let last = *v.last().unwrap() as f64;
+        assert!((4_000_000.0..=9_000_000.0).contains(&last), "settled at {last} on an 8 Mbit/s link");
+    }
+
+    #[test]
+    fn a_capacity_drop_is_followed_down_and_a_rise_back_up() {
+        let mut link = Link::new();
+        link.run(20.0, 20_000_000.0, 0.0);
+        let high = link.est.target_bps();
+        let down = link.run(10.0, 3_000_000.0, 0.0);
+        let low = *down.last().unwrap();
+        assert!(low < 3_000_000, "after a drop to 3 Mbit/s the target is {low} (was {high})");
+        let up = link.run(40.0, 20_000_000.0, 0.0);
+        let recovered = *up.last().unwrap();
+        assert!(recovered > 2 * low, "after the link recovers the target is {recovered} (low {low})");
+        within_bounds(&down);
+        within_bounds(&up);
+    }
+
+    #[test]
+    fn random_loss_above_ten_percent_cuts_and_light_loss_does_not() {
+        let mut light = Link::new();
+        let v = light.run(20.0, 50_000_000.0, 0.01);
+        assert!(*v.last().unwrap() > B.start_bps, "1 % loss still grows: {:?}", v.last());
+        let mut heavy = Link::new();
+        let v = heavy.run(20.0, 50_000_000.0, 0.3);
+        assert!(*v.last().unwrap() < B.start_bps, "30 % loss cuts: {:?}", v.last());
+        within_bounds(&v);
+    }
+
+    #[test]
+    fn a_feedback_gap_backs_off() {
+        let mut link = Link::new();
+        link.run(10.0, 8_000_000.0, 0.0);
+        let before = link.est.target_bps();
+        let after = link.est.on_tick(link.now_us + 2_000_000);
+        assert!(after < before, "{after} !< {before}");
+        assert!(link.est.on_tick(link.now_us + 60_000_000) >= B.min_bps);
+    }
+
+    #[test]
+    fn duplicates_and_reordering_change_nothing() {
+        let mut est = Estimator::new(B);
+        let mut plain = Estimator::new(B);
+        let packets: Vec<PacketResult> = (0..200)
+            .map(|i| PacketResult {
+                seq: i,
+                send_us: i as i64 * 2_000,
+                arrival_us: Some(i as i64 * 2_000 + 20_000),
+                size: 1200,
+            })
+            .collect();
+        let mut shuffled = packets.clone();
+        shuffled.reverse();
+        shuffled.extend_from_slice(&packets[..50]);
+        assert_eq!(est.on_feedback(400_000, &shuffled), plain.on_feedback(400_000, &packets));
+        assert_eq!(est.on_feedback(500_000, &packets), plain.on_feedback(500_000, &[]));
+    }
+
+    #[test]
+    fn absurd_input_never_panics_or_leaves_the_bounds() {
+        let est = Estimator::new(Bounds { min_bps: 0, max_bps: 0, start_bps: u64::MAX });
+        assert_eq!(est.target_bps(), 1);
+        let mut est = Estimator::new(B);
+        let wild = [
+            PacketResult { seq: 0, send_us: i64::MIN, arrival_us: Some(i64::MAX), size: usize::MAX / 2 },
+            PacketResult { seq: 1, send_us: i64::MAX, arrival_us: Some(i64::MIN), size: 0 },
+            PacketResult { seq: 2, send_us: 0, arrival_us: Some(-5_000_000_000), size: 1 },
+            PacketResult { seq: u64::MAX, send_us: 10, arrival_us: None, size: 1 },
+        ];
+        for t in [i64::MIN, -1, 0, 1, i64::MAX] {
+            let b = est.on_feedback(t, &wild);
+            assert!((B.min_bps..=B.max_bps).contains(&b), "{b}");
+            let b = est.on_receiver_report(t, f64::NAN);
+            assert!((B.min_bps..=B.max_bps).contains(&b), "{b}");
+            let b = est.on_tick(t);
+            assert!((B.min_bps..=B.max_bps).contains(&b), "{b}");
+        }
+        assert!((B.min_bps..=B.max_bps).contains(&est.on_receiver_report(0, 7.0)));
+    }
+
+    #[test]
+    fn delay_spikes_alone_do_not_collapse_the_rate() {
+        let mut est = Estimator::new(B);
+        let mut seq = 0;
+        let mut out = Vec::new();
+        for report in 0..200i64 {
+            let mut packets = Vec::new();
+            for i in 0..10i64 {
+                seq += 1;
+                let send = report * 50_000 + i * 5_000;
+                // Every 20th report, one packet arrives 80 ms late (a spike, not a queue).
+                let extra = if report % 20 == 0 && i == 5 { 80_000 } else { 0 };
+                packets.push(PacketResult { seq, send_us: send, arrival_us: Some(send + 20_000 + extra), size: 1200 });
+            }
+            out.push(est.on_feedback(report * 50_000 + 50_000, &packets));
+        }
+        within_bounds(&out);
+        assert!(*out.last().unwrap() >= B.start_bps / 2, "isolated spikes halved the rate: {:?}", out.last());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_feedback_stays_within_the_bounds(
+            reports in proptest::collection::vec(
+                proptest::collection::vec((0u64..500, -1_000_000i64..10_000_000, proptest::option::of(-1_000_000i64..12_000_000), 0usize..100_000), 0..40),
+                1..40,
+            ),
+            losses in proptest::collection::vec(-1.0f64..2.0, 0..10),
+        ) {
+            let mut est = Estimator::new(B);
+            let mut now = 0i64;
+            for r in &reports {
+                now += 50_000;
+                let packets: Vec<PacketResult> = r.iter()
+                    .map(|&(seq, send_us, arrival_us, size)| PacketResult { seq, send_us, arrival_us, size })
+                    .collect();
+                let b = est.on_feedback(now, &packets);
+                proptest::prop_assert!((B.min_bps..=B.max_bps).contains(&b));
+            }
+            for l in losses {
+                let b = est.on_receiver_report(now, l);
+                proptest::prop_assert!((B.min_bps..=B.max_bps).contains(&b));
+            }
+        }
+    }
+}
