@@ -52,16 +52,7 @@ async fn chromium_decodes_the_stream_with_audio() {
 
     // The session's quality monitor reads the browser's receiver reports.
     let client = reqwest::Client::new();
-    let minted: serde_json::Value = client
-        .post(format!("{}/api/v1/dev/token", service.base))
-        .json(&serde_json::json!({"user": "root", "role": "admin"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = minted["token"].as_str().unwrap().to_string();
+    let admin = service.dev_token("root", "admin").await;
     let sessions: serde_json::Value = client
         .get(format!("{}/api/v1/sessions", service.base))
         .bearer_auth(&admin)

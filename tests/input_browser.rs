@@ -62,9 +62,10 @@ async fn create_session(service: &Service, token: &str, game: &str) -> String {
     view["id"].as_str().unwrap().to_string()
 }
 
-async fn view(service: &Service, token: &str, id: &str) -> serde_json::Value {
+/// An API call with the player's token; its JSON answer.
+async fn api(service: &Service, token: &str, method: reqwest::Method, path: &str) -> serde_json::Value {
     reqwest::Client::new()
-        .get(format!("{}/api/v1/sessions/{id}", service.base))
+        .request(method, format!("{}/api/v1/{path}", service.base))
         .bearer_auth(token)
         .send()
         .await
@@ -72,6 +73,10 @@ async fn view(service: &Service, token: &str, id: &str) -> serde_json::Value {
         .json()
         .await
         .unwrap()
+}
+
+async fn view(service: &Service, token: &str, id: &str) -> serde_json::Value {
+    api(service, token, reqwest::Method::GET, &format!("sessions/{id}")).await
 }
 
 /// Opens the client on session `id` as `user` and waits for video and input.
@@ -256,15 +261,7 @@ async fn a_gamepad_in_the_page_reaches_a_program_reading_the_joystick_device() {
 }
 
 async fn act(service: &Service, token: &str, id: &str, action: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("{}/api/v1/sessions/{id}/{action}", service.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    api(service, token, reqwest::Method::POST, &format!("sessions/{id}/{action}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

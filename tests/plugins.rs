@@ -11,20 +11,38 @@ fn plugin_dir() -> PathBuf {
     exe.parent().and_then(|p| p.parent()).unwrap().to_owned()
 }
 
-#[test]
-fn gst_inspect_shows_the_playout_delay_extension() {
+/// `gst-inspect-1.0 ELEMENT` with only the library `lib` of this build; its output.
+fn inspect(lib: &str, element: &str) -> String {
     let dir = plugin_dir();
-    let lib = dir.join("libgstplaycastplayoutdelay.so");
-    assert!(lib.exists(), "{} was not built: run the tests with --workspace (scripts/test does)", lib.display());
+    let path = dir.join(lib);
+    assert!(path.exists(), "{} was not built: run the tests with --workspace (scripts/test does)", path.display());
     let out = Command::new("gst-inspect-1.0")
-        .arg("playcastplayoutdelay")
+        .arg(element)
         .env("GST_PLUGIN_PATH", &dir)
-        .env("GST_REGISTRY", dir.join("gst-registry-test.bin"))
+        .env("GST_REGISTRY", dir.join(format!("gst-registry-{element}.bin")))
         .output()
         .expect("gst-inspect-1.0 runs (gstreamer1.0-tools)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "gst-inspect-1.0 failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"), "{text}");
-    assert!(text.contains("Network/Extension/RTPHeader"), "{text}");
-    assert!(text.contains("playcastplayoutdelay"), "{text}");
+    text
+}
+
+#[test]
+fn gst_inspect_shows_the_playout_delay_extension() {
+    let text = inspect("libgstplaycastplayoutdelay.so", "playcastplayoutdelay");
+    for want in [
+        "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+        "Network/Extension/RTPHeader",
+        "playcastplayoutdelay",
+    ] {
+        assert!(text.contains(want), "`{want}` missing from:\n{text}");
+    }
+}
+
+#[test]
+fn gst_inspect_shows_the_capture_element() {
+    let text = inspect("libgstplaycastx11capture.so", "playcastx11src");
+    for want in ["Source/Video", "display-name", "min-interval", "idle-interval", "BGRx"] {
+        assert!(text.contains(want), "`{want}` missing from:\n{text}");
+    }
 }
