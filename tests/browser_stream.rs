@@ -101,3 +101,71 @@ async fn chromium_decodes_the_stream_with_audio() {
         .await;
     browser.close().await;
 }
+
+/// Shapes all traffic inside the namespace (the service and the browser talk
+/// over its loopback device) with a token bucket, or removes the shaping.
+fn shape(ns: &Netns, rate: Option<&str>) {
+    let mut tc = ns.command("tc");
+    match rate {
+        Some(r) => {
+            tc.args(["qdisc", "replace", "dev", "lo", "root", "tbf", "rate", r, "burst", "64kb", "latency", "600ms"])
+        }
+        None => tc.args(["qdisc", "del", "dev", "lo", "root"]),
+    };
+    let out = tc.output().expect("tc runs (iproute2)");
+    assert!(out.status.success(), "tc failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
+    require_root();
+    let ns = Netns::create().expect("network namespace");
+    let service = Service::start(&ns, &common::repo().join("pipelines"), &[], &[]).await;
+    let browser = Browser::start(&ns).await;
+    // Noise does not compress: the encoder really sends its 3 Mbit/s.
+    let url =
+        format!("http://127.0.0.1:{SERVICE_PORT}/?width=640&height=360&framerate=30&bitrate=3000000&pattern=snow");
+    browser.client.goto(&url).await.expect("open the client page");
+    browser
+        .wait_for(
+            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 0",
+            Duration::from_secs(30),
+        )
+        .await;
+    let admin = service.dev_token("root", "admin").await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let req = client.get(format!("{}/api/v1/{path}", service.base)).bearer_auth(&admin);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let id = common::eventually("an active session", Duration::from_secs(10), || async {
+        let all = get("sessions".into()).await;
+        all.as_array()?.iter().find(|s| s["state"] == "active").map(|s| s["id"].as_str().unwrap().to_string())
+    })
+    .await;
+    let alerts = |history: &serde_json::Value, alert: &str| {
+        history.as_array().map_or(0, |h| {
+            h.iter().filter(|e| e["event"]["event"] == "quality" && e["event"]["alert"] == alert).count()
+        })
+    };
+
+    // A link of 1 Mbit/s under a 3 Mbit/s stream: queues fill, delay and loss climb.
+    shape(&ns, Some("1mbit"));
+    let history = common::eventually("a `degraded` quality alert", Duration::from_secs(40), || async {
+        let h = get(format!("sessions/{id}/events")).await;
+        (alerts(&h, "degraded") > 0).then_some(h)
+    })
+    .await;
+    let view = get(format!("sessions/{id}")).await;
+    assert_eq!(view["state"], "active", "an alert does not end the session: {view}");
+
+    // The link recovers: so does the session, with a `recovered` alert.
+    shape(&ns, None);
+    common::eventually("a `recovered` quality alert", Duration::from_secs(40), || async {
+        let h = get(format!("sessions/{id}/events")).await;
+        (alerts(&h, "recovered") > 0).then_some(())
+    })
+    .await;
+    assert_eq!(alerts(&history, "recovered"), 0, "no recovery before the link recovered: {history}");
+    browser.close().await;
+}
