@@ -264,7 +264,19 @@ export function createInput({ video, onChange }) {
   video.addEventListener('wheel', onWheel, { passive: false });
   video.addEventListener('contextmenu', (event) => event.preventDefault());
   video.style.touchAction = 'none'; // touch drives the pointer, not the page
-  state.padTimer = setInterval(pollPads, 8);
+  // Poll fast only while a pad is there: an idle page should not wake 125 times a second.
+  const hasPad = () => Array.from(navigator.getGamepads?.() ?? []).some((p) => p && p.connected);
+  const padCheck = () => {
+    const want = hasPad() || state.pads.some(Boolean);
+    if (want && !state.padTimer) state.padTimer = setInterval(pollPads, 8);
+    if (!want && state.padTimer) {
+      clearInterval(state.padTimer);
+      state.padTimer = 0;
+    }
+  };
+  addEventListener('gamepadconnected', padCheck);
+  addEventListener('gamepaddisconnected', () => setTimeout(padCheck, 50));
+  setInterval(padCheck, 500);
 
   return {
     api,
