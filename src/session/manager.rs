@@ -154,6 +154,9 @@ pub struct Manager {
     /// Unfinished sessions of this node, as last recorded.
     views: Mutex<HashMap<String, SessionView>>,
     live: Mutex<HashMap<String, Arc<Live>>>,
+    /// Session tasks not yet finished: a session leaves `live` before its
+    /// final statistics and `cleanup` are recorded, and shutdown waits for those too.
+    tasks: std::sync::atomic::AtomicUsize,
 }
 
 /// What a running session shares with its streams and the API.
@@ -213,6 +216,7 @@ impl Manager {
             node,
             bus,
             live: Mutex::new(HashMap::new()),
+            tasks: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -371,7 +375,12 @@ impl Manager {
         });
         self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), live.clone());
         tracing::info!(session = %id, owner = %caller.user_id, game = game_id, pipeline, "session started");
-        tokio::spawn(self.clone().run(live.clone(), launched, reservation, rx));
+        self.tasks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (manager, task_live) = (self.clone(), live.clone());
+        tokio::spawn(async move {
+            manager.clone().run(task_live, launched, reservation, rx).await;
+            manager.tasks.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        });
         Ok(live)
     }
 
@@ -699,7 +708,11 @@ impl Manager {
             let _ = l.commands.send(Command::End(EndReason::Shutdown, None));
         }
         let until = Instant::now() + deadline;
-        while Instant::now() < until && !self.live.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        let busy = || {
+            !self.live.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+                || self.tasks.load(std::sync::atomic::Ordering::SeqCst) > 0
+        };
+        while Instant::now() < until && busy() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
