@@ -24,26 +24,6 @@ use std::time::{Duration, Instant};
 use common::{Browser, Service, SERVICE_PORT};
 use playcast::netns::Netns;
 
-/// The baseline sender: x264enc ultrafast/zerolatency and nothing else
-/// (no audio; started with `--bare`: no TWCC, no RTX, a plain queue).
-const BASELINE: &str = r#"
-description = "Benchmark baseline: bare x264enc sender"
-[params]
-width = { default = 1280, min = 160, max = 3840 }
-height = { default = 720, min = 120, max = 2160 }
-framerate = { default = 60, min = 1, max = 144 }
-bitrate = { default = 6000000, min = 250000, max = 50000000 }
-pattern = { default = "smpte" }
-motion = { default = 0, min = 0, max = 64 }
-[video]
-source = "videotestsrc is-live=true pattern=${pattern} horizontal-speed=${motion} ! video/x-raw,format=I420,width=${width},height=${height},framerate=${framerate}/1"
-[[video.encoders]]
-element = "x264enc"
-properties = "speed-preset=ultrafast tune=zerolatency"
-bitrate = { property = "bitrate", unit = "kbit/s" }
-profile = "constrained-baseline"
-"#;
-
 struct Case {
     label: &'static str,
     width: u32,
@@ -144,13 +124,7 @@ async fn measure(setup: &Setup<'_>, case: &Case, seconds: u64, pipelines: &Path)
 fn pool(runs: &[Figures]) -> Figures {
     let mut raw: Vec<f64> = runs.iter().flat_map(|r| r.raw.iter().copied()).collect();
     raw.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        if raw.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((p / 100.0) * raw.len() as f64).ceil() as usize;
-        raw[rank.clamp(1, raw.len()) - 1]
-    };
+    let pct = |p: f64| common::percentile(&raw, p);
     let mean = |f: fn(&Figures) -> f64| runs.iter().map(f).sum::<f64>() / runs.len() as f64;
     Figures {
         samples: raw.len() as f64,
@@ -193,7 +167,7 @@ async fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(common::repo().join("pipelines/test-pattern.toml"), dir.path().join("test-pattern.toml")).unwrap();
-    std::fs::write(dir.path().join("baseline.toml"), BASELINE).unwrap();
+    std::fs::write(dir.path().join("baseline.toml"), common::BARE_BASELINE_PIPELINE).unwrap();
 
     let cases = [
         Case { label: "720p60", width: 1280, height: 720, bitrate: 6_000_000, scene: "still", motion: 0 },

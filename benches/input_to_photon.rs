@@ -20,7 +20,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, Service, SERVICE_PORT};
+use common::{percentile, Browser, Service, SERVICE_PORT};
 use playcast::netns::Netns;
 
 /// The baseline: fixed-rate capture of the game's display and a bare x264enc
@@ -73,14 +73,6 @@ struct Run {
     glass: Vec<f64>,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 async fn measure(
     baseline: bool,
     case: &Case,
@@ -102,18 +94,12 @@ async fn measure(
         Service::start(&ns, pipelines, args, &[("RUST_LOG", "warn"), ("PLAYCAST__SESSIONS__GAMES_FILE", games)]).await;
     let token = service.dev_token("bench", "player").await;
     let game = if baseline { "probe-baseline" } else { "probe" };
-    let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/sessions", service.base))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({
-            "game": game,
-            "params": { "width": case.width, "height": case.height, "framerate": 60, "bitrate": case.bitrate }
-        }))
-        .send()
-        .await
-        .expect("create a session");
-    assert_eq!(res.status(), 201, "creating the probe session: {}", res.text().await.unwrap_or_default());
-    let view: serde_json::Value = res.json().await.unwrap();
+    let body = serde_json::json!({
+        "game": game,
+        "params": { "width": case.width, "height": case.height, "framerate": 60, "bitrate": case.bitrate }
+    });
+    let (status, view) = service.api(&token, reqwest::Method::POST, "sessions", Some(body)).await;
+    assert_eq!(status, 201, "creating the probe session: {view}");
     let id = view["id"].as_str().unwrap().to_string();
 
     let browser = Browser::start(&ns).await;

@@ -16,43 +16,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Browser, Service, SERVICE_PORT};
+use common::{percentile, Browser, Service, SERVICE_PORT};
 use playcast::netns::Netns;
-
-const BASELINE: &str = r#"
-description = "Benchmark baseline: bare x264enc sender"
-[params]
-width = { default = 1280, min = 160, max = 3840 }
-height = { default = 720, min = 120, max = 2160 }
-framerate = { default = 60, min = 1, max = 144 }
-bitrate = { default = 6000000, min = 250000, max = 50000000 }
-[video]
-source = "videotestsrc is-live=true ! video/x-raw,format=I420,width=${width},height=${height},framerate=${framerate}/1"
-[[video.encoders]]
-element = "x264enc"
-properties = "speed-preset=ultrafast tune=zerolatency"
-bitrate = { property = "bitrate", unit = "kbit/s" }
-profile = "constrained-baseline"
-"#;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-async fn api(service: &Service, token: &str, method: reqwest::Method, path: &str) -> serde_json::Value {
-    let res = reqwest::Client::new()
-        .request(method, format!("{}/api/v1/{path}", service.base))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "game": "test-pattern" }))
-        .send()
-        .await
-        .expect("API call");
-    res.json().await.unwrap_or_default()
-}
 
 /// Times `starts` Playcast session starts: (create → connecting, create → active) in ms.
 async fn playcast(service: &Service, browser: &Browser, starts: usize) -> (Vec<f64>, Vec<f64>) {
@@ -60,13 +25,14 @@ async fn playcast(service: &Service, browser: &Browser, starts: usize) -> (Vec<f
     let (mut created, mut active) = (Vec::new(), Vec::new());
     for _ in 0..starts {
         let t0 = Instant::now();
-        let view = api(service, &token, reqwest::Method::POST, "sessions").await;
+        let body = serde_json::json!({ "game": "test-pattern" });
+        let (_, view) = service.api(&token, reqwest::Method::POST, "sessions", Some(body)).await;
         created.push(t0.elapsed().as_secs_f64() * 1000.0);
         let id = view["id"].as_str().unwrap_or_else(|| panic!("a session: {view}")).to_string();
         let url = format!("http://127.0.0.1:{SERVICE_PORT}/?session={id}&user=bench");
         browser.client.goto(&url).await.expect("open the client");
         loop {
-            let v = api(service, &token, reqwest::Method::GET, &format!("sessions/{id}")).await;
+            let (_, v) = service.api(&token, reqwest::Method::GET, &format!("sessions/{id}"), None).await;
             if v["state"] == "active" {
                 break;
             }
@@ -77,7 +43,7 @@ async fn playcast(service: &Service, browser: &Browser, starts: usize) -> (Vec<f
         if std::env::var_os("SESSION_START_TRACE").is_some() {
             eprintln!("start: created {:.0} ms, active {:.0} ms", created.last().unwrap(), active.last().unwrap());
         }
-        api(service, &token, reqwest::Method::POST, &format!("sessions/{id}/end")).await;
+        service.api(&token, reqwest::Method::POST, &format!("sessions/{id}/end"), None).await;
         browser.client.goto("about:blank").await.expect("leave the page");
     }
     (created, active)
@@ -123,7 +89,7 @@ async fn main() {
         .unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(common::repo().join("pipelines/test-pattern.toml"), dir.path().join("test-pattern.toml")).unwrap();
-    std::fs::write(dir.path().join("baseline.toml"), BASELINE).unwrap();
+    std::fs::write(dir.path().join("baseline.toml"), common::BARE_BASELINE_PIPELINE).unwrap();
     // The games catalog names this one too.
     std::fs::copy(common::repo().join("pipelines/linux-x11.toml"), dir.path().join("linux-x11.toml")).unwrap();
 

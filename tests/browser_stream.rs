@@ -51,17 +51,8 @@ async fn chromium_decodes_the_stream_with_audio() {
     assert!(audio >= 500.0, "only {audio} audio packets in 10 s; stats {after}");
 
     // The session's quality monitor reads the browser's receiver reports.
-    let client = reqwest::Client::new();
     let admin = service.dev_token("root", "admin").await;
-    let sessions: serde_json::Value = client
-        .get(format!("{}/api/v1/sessions", service.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, sessions) = service.api(&admin, reqwest::Method::GET, "sessions", None).await;
     let live = sessions.as_array().unwrap().iter().find(|s| s["state"] == "active").cloned();
     let live = live.unwrap_or_else(|| panic!("an active session: {sessions}"));
     let rtt = live["quality"]["rtt_ms"].as_f64().unwrap_or_else(|| panic!("a round-trip time: {live}"));
@@ -70,9 +61,9 @@ async fn chromium_decodes_the_stream_with_audio() {
 
     // Active ⇄ Paused with a real peer: frames stop, then come back.
     let id = live["id"].as_str().unwrap();
-    let act = |action: &'static str| {
-        let req = client.post(format!("{}/api/v1/sessions/{id}/{action}", service.base)).bearer_auth(&admin);
-        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    let (svc, admin) = (&service, admin.as_str());
+    let act = |action: &'static str| async move {
+        svc.api(admin, reqwest::Method::POST, &format!("sessions/{id}/{action}"), None).await.1
     };
     let frames = || async { pick(&browser.eval(inbound).await, "video", "framesDecoded") };
     assert_eq!(act("pause").await["state"], "paused");
@@ -133,11 +124,8 @@ async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
         )
         .await;
     let admin = service.dev_token("root", "admin").await;
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let req = client.get(format!("{}/api/v1/{path}", service.base)).bearer_auth(&admin);
-        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
-    };
+    let (svc, admin) = (&service, admin.as_str());
+    let get = |path: String| async move { svc.api(admin, reqwest::Method::GET, &path, None).await.1 };
     let id = common::eventually("an active session", Duration::from_secs(10), || async {
         let all = get("sessions".into()).await;
         all.as_array()?.iter().find(|s| s["state"] == "active").map(|s| s["id"].as_str().unwrap().to_string())

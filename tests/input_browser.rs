@@ -50,33 +50,14 @@ async fn setup() -> Setup {
 }
 
 async fn create_session(service: &Service, token: &str, game: &str) -> String {
-    let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/sessions", service.base))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "game": game }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "creating a `{game}` session");
-    let view: serde_json::Value = res.json().await.unwrap();
+    let (status, view) =
+        service.api(token, reqwest::Method::POST, "sessions", Some(serde_json::json!({ "game": game }))).await;
+    assert_eq!(status, 201, "creating a `{game}` session: {view}");
     view["id"].as_str().unwrap().to_string()
 }
 
-/// An API call with the player's token; its JSON answer.
-async fn api(service: &Service, token: &str, method: reqwest::Method, path: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .request(method, format!("{}/api/v1/{path}", service.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn view(service: &Service, token: &str, id: &str) -> serde_json::Value {
-    api(service, token, reqwest::Method::GET, &format!("sessions/{id}")).await
+    service.api(token, reqwest::Method::GET, &format!("sessions/{id}"), None).await.1
 }
 
 /// Opens the client on session `id` as `user` and waits for video and input.
@@ -261,7 +242,7 @@ async fn a_gamepad_in_the_page_reaches_a_program_reading_the_joystick_device() {
 }
 
 async fn act(service: &Service, token: &str, id: &str, action: &str) -> serde_json::Value {
-    api(service, token, reqwest::Method::POST, &format!("sessions/{id}/{action}")).await
+    service.api(token, reqwest::Method::POST, &format!("sessions/{id}/{action}"), None).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,14 +250,9 @@ async fn viewers_are_refused_floods_throttled_pauses_let_go_and_the_clipboard_cr
     let s = setup().await;
     let token = s.service.dev_token("p3", "player").await;
     let id = create_session(&s.service, &token, "latency-probe").await;
-    let shared = reqwest::Client::new()
-        .put(format!("{}/api/v1/sessions/{id}/viewers", s.service.base))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "viewers": ["v3"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shared.status(), 200);
+    let share = serde_json::json!({ "viewers": ["v3"] });
+    let (shared, _) = s.service.api(&token, reqwest::Method::PUT, &format!("sessions/{id}/viewers"), Some(share)).await;
+    assert_eq!(shared, 200);
     let browser = play(&s.ns, &id, "p3").await;
     let display = display(&s.service, &token, &id).await;
     let (x, _) = x11rb::connect(Some(&display)).expect("the session's display");

@@ -81,6 +81,24 @@ impl Service {
         }
     }
 
+    /// An API call under `/api/v1/` with `token` and an optional JSON body:
+    /// the status and the JSON answer (null when the answer is not JSON).
+    pub async fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new().request(method, format!("{}/api/v1/{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("API call");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
+    }
+
     /// The service's data folder (sessions' runtime folders are in `run/`).
     pub fn data_dir(&self) -> &Path {
         self._data.path()
@@ -105,6 +123,36 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The bare sender the benchmarks measure against: x264enc
+/// ultrafast/zerolatency on a test picture and nothing else (the service runs
+/// it with `--bare`: no TWCC, no RTX, a plain queue; no audio).
+pub const BARE_BASELINE_PIPELINE: &str = r#"
+description = "Benchmark baseline: bare x264enc sender"
+[params]
+width = { default = 1280, min = 160, max = 3840 }
+height = { default = 720, min = 120, max = 2160 }
+framerate = { default = 60, min = 1, max = 144 }
+bitrate = { default = 6000000, min = 250000, max = 50000000 }
+pattern = { default = "smpte" }
+motion = { default = 0, min = 0, max = 64 }
+[video]
+source = "videotestsrc is-live=true pattern=${pattern} horizontal-speed=${motion} ! video/x-raw,format=I420,width=${width},height=${height},framerate=${framerate}/1"
+[[video.encoders]]
+element = "x264enc"
+properties = "speed-preset=ultrafast tune=zerolatency"
+bitrate = { property = "bitrate", unit = "kbit/s" }
+profile = "constrained-baseline"
+"#;
+
+/// Nearest-rank percentile `p` (0–100) of `sorted`; NaN when it is empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Polls a URL until it answers 200.
