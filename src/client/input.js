@@ -40,6 +40,14 @@ function message(kind, size) {
   return { buf, view };
 }
 
+// A message of two i16 fields (relative motion, wheel).
+function signedPair(kind, a, b) {
+  const { buf, view } = message(kind, 4);
+  view.setInt16(2, clamp(Math.round(a), -32767, 32767), true);
+  view.setInt16(4, clamp(Math.round(b), -32767, 32767), true);
+  return buf;
+}
+
 export function createInput({ video, onChange }) {
   const state = {
     fast: null, reliable: null, rttMs: null, sent: 0, notices: [], clipboard: null,
@@ -81,16 +89,10 @@ export function createInput({ video, onChange }) {
       return fast(buf);
     },
     moveRel(dx, dy) {
-      const { buf, view } = message(KIND.moveRel, 4);
-      view.setInt16(2, clamp(Math.round(dx), -32767, 32767), true);
-      view.setInt16(4, clamp(Math.round(dy), -32767, 32767), true);
-      return fast(buf);
+      return fast(signedPair(KIND.moveRel, dx, dy));
     },
     wheel(dx, dy) {
-      const { buf, view } = message(KIND.wheel, 4);
-      view.setInt16(2, clamp(Math.round(dx), -32767, 32767), true);
-      view.setInt16(4, clamp(Math.round(dy), -32767, 32767), true);
-      return reliable(buf);
+      return reliable(signedPair(KIND.wheel, dx, dy));
     },
     padConnect(pad, connected) {
       const { buf, view } = message(KIND.padConnect, 2);

@@ -6,17 +6,13 @@
 // Each press is also kept in wall-clock time (`sentAtMs`), so the probe's own log of
 // when the key reached it gives the one-way browser-to-game latency.
 
+import { percentile } from './stamp.js';
+
 const KEY_SPACE = 57;
 const SIDE = 8; // the sampled square, in canvas pixels
 const TIMEOUT_MS = 1000; // a press with no change in this long is lost
 const GAP_MIN_MS = 120; // pause between a change and the next press, randomised so
 const GAP_SPREAD_MS = 120; // presses do not lock to the capture or display phase
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
-}
 
 // Date.now() has whole milliseconds; the largest of many offsets taken at different
 // sub-millisecond phases is the true offset to within the timer's resolution.

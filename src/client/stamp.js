@@ -48,7 +48,7 @@ export function latencyMs(stamp, wallClockMs) {
   return ((nowTicks - stamp) | 0) / TICKS_PER_MS;
 }
 
-function percentile(sorted, p) {
+export function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   const rank = Math.ceil((p / 100) * sorted.length) - 1; // nearest-rank
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];

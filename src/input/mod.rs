@@ -279,9 +279,8 @@ impl HandlerState {
                 }
                 None => self.notice(port, NoticeCode::Unsupported, "this session has no display clipboard"),
             },
-            input if self.input.session.paused() && !release => {
+            _ if self.input.session.paused() && !release => {
                 self.counters().refused.fetch_add(1, Ordering::Relaxed);
-                let _ = input;
             }
             input => self.input.injector.send(input),
         }

@@ -587,7 +587,7 @@ impl Manager {
             Some(v) => v,
             None => SessionView::from_row(&self.store.session(id).await?),
         };
-        let view = self.with_quality(view);
+        let view = self.with_live(view);
         if view.may_watch(caller) {
             Ok(view)
         } else {
@@ -601,10 +601,11 @@ impl Manager {
         } else {
             self.store.sessions_visible_to(&caller.user_id, limit).await?
         };
-        Ok(rows.iter().map(|r| self.with_quality(SessionView::from_row(r))).collect())
+        Ok(rows.iter().map(|r| self.with_live(SessionView::from_row(r))).collect())
     }
 
-    fn with_quality(&self, mut view: SessionView) -> SessionView {
+    /// Adds what only this node knows of a session it runs: quality and input.
+    fn with_live(&self, mut view: SessionView) -> SessionView {
         if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(&view.id) {
             view.quality = live.quality.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let mut input = live.injector.counters().snapshot();

@@ -6,7 +6,7 @@
 //! bounds. Pure arithmetic on timestamps: no clock, no I/O, so tests can feed
 //! it any history.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 /// One packet's fate, as transport-wide feedback reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +48,8 @@ const OVERUSE_TIME_MS: f64 = 10.0;
 const BETA: f64 = 0.85;
 /// Without feedback for this long the link is presumed congested.
 const FEEDBACK_TIMEOUT_US: i64 = 1_000_000;
+/// How many recent sequence numbers are remembered to drop duplicates.
+const SEEN_WINDOW: usize = 4096;
 /// Arrival or send deltas beyond this are treated as clock jumps and ignored.
 const MAX_DELTA_US: i64 = 3_000_000;
 
@@ -78,8 +80,9 @@ pub struct Estimator {
     deltas: usize,
     // Incoming rate over the last second of acknowledged packets: (arrival_us, size).
     received: VecDeque<(i64, usize)>,
-    highest_seq: Option<u64>,
-    seen: VecDeque<u64>,
+    /// Sequence numbers seen lately: a set to look up, a queue to forget the oldest.
+    seen: HashSet<u64>,
+    seen_order: VecDeque<u64>,
     last_feedback_us: Option<i64>,
     last_update_us: Option<i64>,
 }
@@ -109,8 +112,8 @@ impl Estimator {
             usage: Usage::Normal,
             deltas: 0,
             received: VecDeque::new(),
-            highest_seq: None,
-            seen: VecDeque::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
             last_feedback_us: None,
             last_update_us: None,
         }
@@ -173,14 +176,15 @@ impl Estimator {
 
     /// Whether a sequence number is new (duplicates in feedback are ignored).
     fn first_time(&mut self, seq: u64) -> bool {
-        if self.seen.contains(&seq) {
+        if !self.seen.insert(seq) {
             return false;
         }
-        self.seen.push_back(seq);
-        if self.seen.len() > 4096 {
-            self.seen.pop_front();
+        self.seen_order.push_back(seq);
+        if self.seen_order.len() > SEEN_WINDOW {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
         }
-        self.highest_seq = Some(self.highest_seq.map_or(seq, |h| h.max(seq)));
         true
     }
 

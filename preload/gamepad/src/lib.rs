@@ -135,30 +135,26 @@ fn connect(kind: u16, pad: u8, flags: c_int) -> c_int {
     }
 }
 
+/// Opens one of our devices, or hands the path to libc's own open (`real`).
+fn open_or(path: *const c_char, flags: c_int, real: impl FnOnce() -> c_int) -> c_int {
+    match device(path) {
+        Some((kind, pad)) => connect(kind, pad, flags),
+        None => real(),
+    }
+}
+
 /// # Safety
 /// Called as open(2) is: `path` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    if let Some((kind, pad)) = device(path) {
-        return connect(kind, pad, flags);
-    }
-    match real!("open", OpenFn) {
-        Some(f) => f(path, flags, mode),
-        None => -1,
-    }
+    open_or(path, flags, || real!("open", OpenFn).map_or(-1, |f| f(path, flags, mode)))
 }
 
 /// # Safety
 /// Called as open64(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    if let Some((kind, pad)) = device(path) {
-        return connect(kind, pad, flags);
-    }
-    match real!("open64", OpenFn) {
-        Some(f) => f(path, flags, mode),
-        None => -1,
-    }
+    open_or(path, flags, || real!("open64", OpenFn).map_or(-1, |f| f(path, flags, mode)))
 }
 
 /// The fortified open that programs built with `_FORTIFY_SOURCE` call.
@@ -181,26 +177,14 @@ pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int 
 /// Called as openat(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    if let Some((kind, pad)) = device(path) {
-        return connect(kind, pad, flags);
-    }
-    match real!("openat", OpenAtFn) {
-        Some(f) => f(dir, path, flags, mode),
-        None => -1,
-    }
+    open_or(path, flags, || real!("openat", OpenAtFn).map_or(-1, |f| f(dir, path, flags, mode)))
 }
 
 /// # Safety
 /// Called as openat(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    if let Some((kind, pad)) = device(path) {
-        return connect(kind, pad, flags);
-    }
-    match real!("openat64", OpenAtFn) {
-        Some(f) => f(dir, path, flags, mode),
-        None => -1,
-    }
+    open_or(path, flags, || real!("openat64", OpenAtFn).map_or(-1, |f| f(dir, path, flags, mode)))
 }
 
 /// # Safety
