@@ -58,11 +58,61 @@ impl Netns {
         Ok(ns)
     }
 
+    /// A second veth pair straight from this namespace to `other`, so that
+    /// traffic between the two crosses a real link the caller can shape
+    /// (`tc qdisc … dev <end>`), not the host. Removed on drop.
+    pub fn link(&self, other: &Netns) -> Result<Link, NetnsError> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let slot = (pid.wrapping_mul(16).wrapping_add(n)) % 16384;
+        let base = u32::from(Ipv4Addr::new(198, 19, 0, 0)) + slot * 4;
+        let (here, there) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2));
+        let tag = format!("{:x}", pid % 0xfffff * 16 + n % 16);
+        let (here_if, there_if) = (format!("pla{tag}"), format!("plb{tag}"));
+        ip(&[
+            "link",
+            "add",
+            &here_if,
+            "netns",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &there_if,
+            "netns",
+            &other.name,
+        ])?;
+        let link = Link { ns: self.name.clone(), here_if, there_if, here, there };
+        ip(&["-n", &self.name, "addr", "add", &format!("{here}/30"), "dev", &link.here_if])?;
+        ip(&["-n", &other.name, "addr", "add", &format!("{there}/30"), "dev", &link.there_if])?;
+        ip(&["-n", &self.name, "link", "set", &link.here_if, "up"])?;
+        ip(&["-n", &other.name, "link", "set", &link.there_if, "up"])?;
+        Ok(link)
+    }
+
     /// A command that runs `program` inside the namespace.
     pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name, program]);
         c
+    }
+}
+
+/// A veth pair between two namespaces (see [`Netns::link`]).
+pub struct Link {
+    ns: String,
+    /// The end in the namespace that made the link, and its address.
+    pub here_if: String,
+    /// The end in the other namespace, and its address.
+    pub there_if: String,
+    pub here: Ipv4Addr,
+    pub there: Ipv4Addr,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = ip(&["-n", &self.ns, "link", "del", &self.here_if]);
     }
 }
 

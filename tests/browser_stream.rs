@@ -93,15 +93,15 @@ async fn chromium_decodes_the_stream_with_audio() {
     browser.close().await;
 }
 
-/// Shapes all traffic inside the namespace (the service and the browser talk
-/// over its loopback device) with a token bucket, or removes the shaping.
-fn shape(ns: &Netns, rate: Option<&str>) {
+/// Shapes traffic leaving `dev` in the namespace with a token bucket, or
+/// removes the shaping.
+fn shape(ns: &Netns, dev: &str, rate: Option<&str>) {
     let mut tc = ns.command("tc");
     match rate {
         Some(r) => {
-            tc.args(["qdisc", "replace", "dev", "lo", "root", "tbf", "rate", r, "burst", "64kb", "latency", "600ms"])
+            tc.args(["qdisc", "replace", "dev", dev, "root", "tbf", "rate", r, "burst", "64kb", "latency", "600ms"])
         }
-        None => tc.args(["qdisc", "del", "dev", "lo", "root"]),
+        None => tc.args(["qdisc", "del", "dev", dev, "root"]),
     };
     let out = tc.output().expect("tc runs (iproute2)");
     assert!(out.status.success(), "tc failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -137,8 +137,10 @@ async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
         })
     };
 
-    // A link of 1 Mbit/s under a 3 Mbit/s stream: queues fill, delay and loss climb.
-    shape(&ns, Some("1mbit"));
+    // A link of 200 kbit/s, under even the adaptive bitrate's floor (300
+    // kbit/s of video and the audio): queues fill, delay and loss climb.
+    // (The service and the browser talk over the namespace's loopback.)
+    shape(&ns, "lo", Some("200kbit"));
     let history = common::eventually("a `degraded` quality alert", Duration::from_secs(40), || async {
         let h = get(format!("sessions/{id}/events")).await;
         (alerts(&h, "degraded") > 0).then_some(h)
@@ -148,7 +150,7 @@ async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
     assert_eq!(view["state"], "active", "an alert does not end the session: {view}");
 
     // The link recovers: so does the session, with a `recovered` alert.
-    shape(&ns, None);
+    shape(&ns, "lo", None);
     common::eventually("a `recovered` quality alert", Duration::from_secs(40), || async {
         let h = get(format!("sessions/{id}/events")).await;
         (alerts(&h, "recovered") > 0).then_some(())
@@ -156,4 +158,107 @@ async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
     .await;
     assert_eq!(alerts(&history, "recovered"), 0, "no recovery before the link recovered: {history}");
     browser.close().await;
+}
+
+/// The service in one namespace, Chromium in another, one veth link between
+/// them shaped with a token bucket from 20 to 3 Mbit/s and back: the
+/// adaptive-bitrate element brings what is sent under the cap, frames keep
+/// arriving, and the rate climbs again when the capacity returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_bitrate_follows_a_link_from_20_to_3_mbits_and_back() {
+    require_root();
+    let server_ns = Netns::create().expect("network namespace");
+    let player_ns = Netns::create().expect("network namespace");
+    let link = server_ns.link(&player_ns).expect("veth link between the namespaces");
+    let service = Service::start(&server_ns, &common::repo().join("pipelines"), &[], &[]).await;
+    let origin = format!("http://{}:{SERVICE_PORT}", link.here);
+    let browser =
+        Browser::start_with(&player_ns, &[&format!("--unsafely-treat-insecure-origin-as-secure={origin}")]).await;
+    // The link as the media sees it: only the server's sending side is capped.
+    let cap = |rate: &str| {
+        let mut tc = server_ns.command("tc");
+        tc.args([
+            "qdisc",
+            "replace",
+            "dev",
+            &link.here_if,
+            "root",
+            "tbf",
+            "rate",
+            rate,
+            "burst",
+            "32kb",
+            "latency",
+            "300ms",
+        ]);
+        let out = tc.output().expect("tc runs (iproute2)");
+        assert!(out.status.success(), "tc failed: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    cap("20mbit");
+    // Noise does not compress: the encoder really spends what it is given.
+    let url = format!("{origin}/?width=960&height=540&framerate=30&bitrate=8000000&pattern=snow");
+    browser.client.goto(&url).await.expect("open the client page");
+    browser
+        .wait_for(
+            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 0",
+            Duration::from_secs(40),
+        )
+        .await;
+    let admin = service.dev_token("root", "admin").await;
+    let (svc, admin) = (&service, admin.as_str());
+    let get = |path: String| async move { svc.api(admin, reqwest::Method::GET, &path, None).await.1 };
+    let id = common::eventually("an active session", Duration::from_secs(10), || async {
+        let all = get("sessions".into()).await;
+        all.as_array()?.iter().find(|s| s["state"] == "active").map(|s| s["id"].as_str().unwrap().to_string())
+    })
+    .await;
+    let quality = |field: &'static str| {
+        let id = id.clone();
+        move |v: &serde_json::Value| v["quality"][field].as_f64().unwrap_or_else(|| panic!("{field} of {id}: {v}"))
+    };
+    let (sent, estimate) = (quality("sent_bps"), quality("estimate_bps"));
+    let frames = || async {
+        let v = browser
+            .eval("(await window.playcast.rawStats()).find(s => s.type === 'inbound-rtp' && s.kind === 'video')")
+            .await;
+        v["framesDecoded"].as_f64().unwrap_or(0.0)
+    };
+
+    // At 20 Mbit/s the stream sends what it was asked for (8 Mbit/s of snow).
+    let high = common::eventually("the full rate on a 20 Mbit/s link", Duration::from_secs(30), || async {
+        let v = get(format!("sessions/{id}")).await;
+        (v["quality"]["sent_bps"].as_f64()? > 5_000_000.0).then_some(v)
+    })
+    .await;
+    assert!(estimate(&high) > 5_000_000.0, "{high}");
+
+    cap("3mbit");
+    let capped_at = std::time::Instant::now();
+    let low = common::eventually("sending under a 3 Mbit/s cap", Duration::from_secs(20), || async {
+        let v = get(format!("sessions/{id}")).await;
+        (v["quality"]["sent_bps"].as_f64()? < 3_000_000.0 && v["quality"]["estimate_bps"].as_f64()? < 3_000_000.0)
+            .then_some(v)
+    })
+    .await;
+    eprintln!("under the cap after {:?}: {low}", capped_at.elapsed());
+    // Frames keep coming while capped.
+    let f0 = frames().await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let f1 = frames().await;
+    let during = get(format!("sessions/{id}")).await;
+    assert!(f1 - f0 >= 60.0, "{} frames decoded in 6 s under the cap: {during}", f1 - f0);
+    assert!(sent(&during) < 3_000_000.0, "{during}");
+    assert_eq!(during["state"], "active", "{during}");
+
+    cap("20mbit");
+    let back = common::eventually("climbing back on a 20 Mbit/s link", Duration::from_secs(60), || async {
+        let v = get(format!("sessions/{id}")).await;
+        (v["quality"]["sent_bps"].as_f64()? > 4_500_000.0).then_some(v)
+    })
+    .await;
+    eprintln!("back up: {back}");
+    let f2 = frames().await;
+    assert!(f2 > f1, "frames stopped after the link recovered");
+    browser.close().await;
+    drop(link);
 }

@@ -46,3 +46,27 @@ fn gst_inspect_shows_the_capture_element() {
         assert!(text.contains(want), "`{want}` missing from:\n{text}");
     }
 }
+
+#[test]
+fn gst_inspect_shows_the_adaptive_bitrate_element_and_its_properties() {
+    let text = inspect("libgstplaycastabr.so", "playcastabr");
+    for want in [
+        "Filter/Network/RTP",
+        "min-bitrate",
+        "max-bitrate",
+        "start-bitrate",
+        "estimated-bitrate",
+        "target-bitrate",
+        "adapt",
+        "video-share",
+        "encoder",
+        "scaler",
+        "ladder",
+        "ladder-step",
+        "feedback-reports",
+        "receiver-report",
+        "application/x-rtp",
+    ] {
+        assert!(text.contains(want), "`{want}` missing from:\n{text}");
+    }
+}

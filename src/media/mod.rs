@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod check;
 pub mod datachannel;
+pub mod frames;
 pub mod ice;
 pub mod quality;
 pub mod select;
@@ -20,6 +21,7 @@ pub fn init() -> Result<(), gst::glib::Error> {
         .get_or_init(|| {
             gstplaycastplayoutdelay::plugin_register_static()
                 .and_then(|()| gstplaycastx11capture::plugin_register_static())
+                .and_then(|()| gstplaycastabr::plugin_register_static())
                 .map_err(|e| e.to_string())
         })
         .clone()

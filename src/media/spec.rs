@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use gstplaycastabr::ladder::{Ladder, LadderError};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -113,11 +114,11 @@ pub enum BitrateUnit {
 }
 
 impl BitrateUnit {
-    /// Converts bit/s into this unit's value.
-    pub fn from_bps(self, bps: u64) -> u64 {
+    /// How many bit/s one unit is.
+    pub fn bps(self) -> u64 {
         match self {
-            BitrateUnit::BitsPerSec => bps,
-            BitrateUnit::KbitsPerSec => bps / 1000,
+            BitrateUnit::BitsPerSec => 1,
+            BitrateUnit::KbitsPerSec => 1000,
         }
     }
 }
@@ -157,6 +158,30 @@ pub struct AudioSpec {
     pub encoder: Fragment,
 }
 
+/// Adaptive bitrate for the file's streams (the `playcastabr` element).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AbrSpec {
+    pub enabled: bool,
+    pub min_bps: u64,
+    pub max_bps: u64,
+    /// Resolution and frame-rate steps, best first; empty keeps the picture.
+    #[serde(serialize_with = "ladder_text")]
+    pub ladder: Ladder,
+}
+
+fn ladder_text<S: serde::Serializer>(l: &Ladder, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(l.steps().iter().map(|st| st.to_string()))
+}
+
+pub const DEFAULT_ABR_MIN_BPS: u64 = 300_000;
+pub const DEFAULT_ABR_MAX_BPS: u64 = 20_000_000;
+
+impl Default for AbrSpec {
+    fn default() -> Self {
+        AbrSpec { enabled: true, min_bps: DEFAULT_ABR_MIN_BPS, max_bps: DEFAULT_ABR_MAX_BPS, ladder: Ladder::default() }
+    }
+}
+
 /// A parsed pipeline description file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipelineSpec {
@@ -167,6 +192,7 @@ pub struct PipelineSpec {
     pub params: Vec<ParamSpec>,
     pub video: VideoSpec,
     pub audio: Option<AudioSpec>,
+    pub abr: AbrSpec,
 }
 
 pub const DEFAULT_AUDIO_ENCODER: &str = "opusenc bitrate=96000 frame-size=10 audio-type=restricted-lowdelay";
@@ -183,6 +209,22 @@ struct RawSpec {
     params: BTreeMap<Spanned<String>, Spanned<RawParam>>,
     video: RawVideo,
     audio: Option<RawAudio>,
+    abr: Option<RawAbr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAbr {
+    #[serde(default = "yes")]
+    enabled: bool,
+    min_bitrate: Option<Spanned<u64>>,
+    max_bitrate: Option<Spanned<u64>>,
+    #[serde(default)]
+    ladder: Vec<Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_platform() -> Platform {
@@ -379,6 +421,40 @@ impl PipelineSpec {
             });
         }
 
+        let abr = match &raw.abr {
+            None => AbrSpec::default(),
+            Some(a) => {
+                let min = a.min_bitrate.as_ref().map_or(DEFAULT_ABR_MIN_BPS, |v| *v.get_ref());
+                let max = a.max_bitrate.as_ref().map_or(DEFAULT_ABR_MAX_BPS, |v| *v.get_ref());
+                let at = |v: &Option<Spanned<u64>>| v.as_ref().map_or(1, |v| line(v.span().start));
+                if !(10_000..=1_000_000_000).contains(&min) {
+                    push(at(&a.min_bitrate), "abr.min_bitrate", format!("{min} is outside 10000..=1000000000 bit/s"));
+                }
+                if !(10_000..=1_000_000_000).contains(&max) {
+                    push(at(&a.max_bitrate), "abr.max_bitrate", format!("{max} is outside 10000..=1000000000 bit/s"));
+                }
+                if min > max {
+                    push(at(&a.max_bitrate), "abr.max_bitrate", format!("{max} is below min_bitrate {min}"));
+                }
+                let joined = a.ladder.iter().map(|s| s.get_ref().as_str()).collect::<Vec<_>>().join(",");
+                let ladder = match joined.parse::<Ladder>() {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let index = match &e {
+                            LadderError::Syntax { index, .. }
+                            | LadderError::Range { index, .. }
+                            | LadderError::Order { index, .. } => *index,
+                            LadderError::TooMany => 0,
+                        };
+                        let l = a.ladder.get(index).map_or(1, |s| line(s.span().start));
+                        push(l, &format!("abr.ladder[{index}]"), e.to_string());
+                        Ladder::default()
+                    }
+                };
+                AbrSpec { enabled: a.enabled, min_bps: min, max_bps: max, ladder }
+            }
+        };
+
         let spec = PipelineSpec {
             name,
             path: path.to_owned(),
@@ -398,6 +474,7 @@ impl PipelineSpec {
                     field: "audio.encoder".into(),
                 }),
             }),
+            abr,
         };
 
         for f in spec.fragments() {
@@ -692,6 +769,37 @@ source = "audiotestsrc"
         assert_eq!(s.audio.as_ref().unwrap().encoder.text, DEFAULT_AUDIO_ENCODER);
         let p = s.defaults();
         assert_eq!(p.substitute(&s.video.source.text), "videotestsrc pattern=smpte ! video/x-raw,width=640");
+    }
+
+    #[test]
+    fn the_abr_section_is_optional_and_checked_with_lines() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.abr, AbrSpec::default(), "adaptation is on by default, with no ladder");
+        let with = |abr: &str| format!("{GOOD}[abr]\n{abr}");
+        let s = parse(&with(
+            "enabled = false\nmin_bitrate = 500000\nladder = [\"1280x720@60:3000000\", \"640x360@30:600000\"]\n",
+        ))
+        .unwrap();
+        assert!(!s.abr.enabled);
+        assert_eq!((s.abr.min_bps, s.abr.ladder.steps().len()), (500_000, 2));
+        assert_eq!(serde_json::to_value(&s.abr).unwrap()["ladder"][1], "640x360@30:600000");
+        let cases = [
+            (
+                "ladder = [\n  \"1280x720@60:3000000\",\n  \"1920x1080@60:100000\",\n]\n",
+                19,
+                "abr.ladder[1]",
+                "best to worst",
+            ),
+            ("ladder = [\"720p\"]\n", 17, "abr.ladder[0]", "expected WIDTHxHEIGHT@FPS:MIN_BITRATE"),
+            ("min_bitrate = 5\n", 17, "abr.min_bitrate", "outside"),
+            ("min_bitrate = 9000000\nmax_bitrate = 1000000\n", 18, "abr.max_bitrate", "below min_bitrate"),
+            ("speed = 3\n", 17, "", "unknown field `speed`"),
+        ];
+        for (abr, line, field, want) in cases {
+            let errs = parse(&with(abr)).unwrap_err();
+            let e = &errs.0[0];
+            assert!(e.message.contains(want) && e.line == line && e.field.starts_with(field), "{abr}: {errs}");
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::catalog::Loaded;
 use super::datachannel::InputPort;
+use super::frames::FrameCounters;
 use super::ice::IceServers;
-use super::spec::{BitrateUnit, Params};
+use super::quality::AbrSlot;
+use super::spec::Params;
 use super::stamp;
 
 /// RTP header extension for transport-wide congestion control feedback.
@@ -109,6 +111,10 @@ pub struct StreamOptions {
     /// PulseAudio server (`unix:/…/native`) for the chain's `pulsesrc`: a
     /// session's private one.
     pub audio_server: Option<String>,
+    /// Estimate the link but never change the encoder or the picture (the
+    /// adaptive-bitrate benchmark's comparison); the file's `[abr]` decides
+    /// whether the element is there at all.
+    pub abr_estimate_only: bool,
 }
 
 /// A running stream. Stopping is idempotent and also happens on drop.
@@ -119,6 +125,8 @@ pub struct Stream {
     stopped: AtomicBool,
     pauser: Pauser,
     input: InputPort,
+    abr: AbrSlot,
+    frames: Option<Arc<FrameCounters>>,
 }
 
 impl Stream {
@@ -150,10 +158,16 @@ impl Stream {
         watch_eos(&video, &events);
         let paused = Arc::new(AtomicBool::new(false));
         let venc = video.by_name("venc").ok_or_else(|| MediaError::Gst("encoder not found in bin".into()))?;
-        if let Some(pad) = video.by_name("vqueue").and_then(|q| q.static_pad("sink")) {
-            gate(&pad, &paused);
+        let queue_sink = video.by_name("vqueue").and_then(|q| q.static_pad("sink"));
+        if let Some(pad) = &queue_sink {
+            gate(pad, &paused);
         }
+        let frames = queue_sink.map(|pad| FrameCounters::install(&pad, &venc, paused.clone()));
         let pauser = Pauser { paused: paused.clone(), encoder: venc.downgrade() };
+        let abr = AbrSlot::default();
+        if spec.abr.enabled && !options.bare {
+            offer_abr(&webrtc, loaded, params, options, &venc, video.by_name("vscaler"), &abr);
+        }
         pipeline.add(&video)?;
         video.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking video to webrtcbin: {e}")))?;
         if let Some(audio) = build_audio_bin(loaded, params, options)? {
@@ -222,7 +236,7 @@ impl Stream {
         });
 
         let encoder = loaded.selection.chosen_element().unwrap_or_default().to_string();
-        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false), pauser, input };
+        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false), pauser, input, abr, frames };
         stream
             .pipeline
             .set_state(gst::State::Playing)
@@ -244,7 +258,12 @@ impl Stream {
     }
 
     pub fn quality_probe(&self) -> super::quality::QualityProbe {
-        super::quality::QualityProbe::new(&self.webrtc)
+        super::quality::QualityProbe::new(&self.webrtc, self.abr.clone(), self.frames.clone())
+    }
+
+    /// The adaptive-bitrate element, once webrtcbin has placed it.
+    pub fn abr(&self) -> Option<gst::Element> {
+        self.abr.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|w| w.upgrade())
     }
 
     /// Applies the browser's answer.
@@ -295,6 +314,48 @@ impl Drop for Stream {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Hands webrtcbin the adaptive-bitrate element when it sets up the RTP
+/// session, in front of which the transport-wide feedback arrives.
+fn offer_abr(
+    webrtc: &gst::Element,
+    loaded: &Loaded,
+    params: &Params,
+    options: &StreamOptions,
+    encoder: &gst::Element,
+    scaler: Option<gst::Element>,
+    slot: &AbrSlot,
+) {
+    let a = &loaded.spec.abr;
+    // The stream's bitrate parameter is its ceiling and where it starts.
+    let max = params.int("bitrate").map_or(a.max_bps, |b| b.max(0) as u64).clamp(a.min_bps, a.max_bps);
+    let (min, start, ladder) = (a.min_bps, max, a.ladder.to_string());
+    let adapt = !options.abr_estimate_only;
+    let (encoder, scaler) = (encoder.downgrade(), scaler.map(|s| s.downgrade()));
+    let slot = slot.clone();
+    webrtc.connect("request-aux-sender", false, move |_| {
+        let clamp = |v: u64| v.min(u64::from(u32::MAX)) as u32;
+        let abr = gst::ElementFactory::make(gstplaycastabr::FACTORY)
+            .property("min-bitrate", clamp(min))
+            .property("max-bitrate", clamp(max))
+            .property("start-bitrate", clamp(start))
+            .property("adapt", adapt)
+            .property("ladder", &ladder)
+            .property("encoder", encoder.upgrade())
+            .property("scaler", scaler.as_ref().and_then(|s| s.upgrade()))
+            .build();
+        match abr {
+            Ok(abr) => {
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(abr.downgrade());
+                Some(abr.to_value())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "adaptive bitrate unavailable; the stream keeps its fixed bitrate");
+                None
+            }
+        }
+    });
 }
 
 /// webrtcbin's SCTP elements, which carry only the data channels.
@@ -400,6 +461,11 @@ pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions
     let enc = &spec.video.encoders[index];
     let mut chain = vec![params.substitute(&spec.video.source.text)];
     chain.extend(spec.video.filters.as_ref().map(|f| params.substitute(&f.text)));
+    if spec.abr.enabled && !spec.abr.ladder.is_empty() && !options.bare {
+        // The ladder's scaler: passes frames through untouched until the
+        // adaptive-bitrate element asks for a smaller picture.
+        chain.push("videoscale name=vscale ! capsfilter name=vscaler".to_string());
+    }
     // Never hold more than one frame in front of the encoder: a late frame is
     // dropped rather than adding a frame of delay to every frame after it.
     chain.push(if options.bare {
@@ -421,7 +487,8 @@ pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions
 
     let venc = bin.by_name("venc").ok_or_else(|| MediaError::Gst("encoder not found in bin".into()))?;
     if let (Some(b), Some(bps)) = (&enc.bitrate, params.int("bitrate")) {
-        set_bitrate(&venc, &b.property, b.unit, bps.max(0) as u64)?;
+        gstplaycastabr::encoder::set_bitrate(&venc, &b.property, b.unit.bps(), bps.max(0) as u64)
+            .map_err(|e| MediaError::Gst(e.to_string()))?;
     }
     if options.stamp {
         let q = bin.by_name("vqueue").ok_or_else(|| MediaError::Gst("vqueue missing".into()))?;
@@ -487,27 +554,5 @@ fn finish_bin(bin: &gst::Bin, payloader: &str, caps: gst::Caps) -> Result<(), Me
     .build();
     ghost.set_active(true)?;
     bin.add_pad(&ghost.clone().upcast::<gst::Pad>())?;
-    Ok(())
-}
-
-/// Sets an encoder's bitrate from bit/s, whatever integer type the property has.
-pub fn set_bitrate(encoder: &gst::Element, property: &str, unit: BitrateUnit, bps: u64) -> Result<(), MediaError> {
-    let value = unit.from_bps(bps);
-    let pspec = encoder
-        .find_property(property)
-        .ok_or_else(|| MediaError::Gst(format!("encoder has no property `{property}`")))?;
-    let v = pspec.value_type();
-    let gvalue = if v == u32::static_type() {
-        (value.min(u32::MAX as u64) as u32).to_value()
-    } else if v == i32::static_type() {
-        (value.min(i32::MAX as u64) as i32).to_value()
-    } else if v == u64::static_type() {
-        value.to_value()
-    } else if v == i64::static_type() {
-        (value as i64).to_value()
-    } else {
-        return Err(MediaError::Gst(format!("bitrate property `{property}` is not an integer")));
-    };
-    encoder.set_property_from_value(property, &gvalue);
     Ok(())
 }

@@ -93,6 +93,9 @@ pub enum Event {
         alert: QualityAlert,
         rtt_ms: Option<u32>,
         loss_percent: Option<u32>,
+        /// Frames sent over frames the source made, percent, when below target.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fps_percent: Option<u32>,
     },
 }
 
@@ -245,7 +248,12 @@ mod tests {
             Just(Event::End { reason: EndReason::GameExited }),
             "[a-z ]{0,12}".prop_map(|reason| Event::Fail { reason }),
             Just(Event::CleanedUp),
-            Just(Event::Quality { alert: QualityAlert::Degraded, rtt_ms: Some(200), loss_percent: None }),
+            Just(Event::Quality {
+                alert: QualityAlert::Degraded,
+                rtt_ms: Some(200),
+                loss_percent: None,
+                fps_percent: None
+            }),
         ]
     }
 

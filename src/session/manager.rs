@@ -24,7 +24,7 @@ use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
 use crate::input::{self, Injector, SessionControl, StreamInput};
-use crate::media::quality::{Level, Monitor, QualityProbe, Thresholds};
+use crate::media::quality::{fps_ratio, Level, Monitor, QualityProbe, Thresholds, FPS_RATIO};
 use crate::media::stream::{Pauser, StreamEvent};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
 use crate::store::entity::session;
@@ -460,19 +460,19 @@ impl Manager {
                         Some(probe) => probe.sample().await,
                         None => None,
                     };
-                    if let Some(q) = sample {
-                        *live.quality.lock().unwrap_or_else(|e| e.into_inner()) = Some(serde_json::json!({
-                            "rtt_ms": q.rtt_ms, "loss": q.loss, "at": chrono::Utc::now().to_rfc3339(),
-                        }));
+                    if let Some(q) = &sample {
+                        let mut view = serde_json::to_value(q).unwrap_or_default();
+                        view["at"] = chrono::Utc::now().to_rfc3339().into();
+                        *live.quality.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
                     }
-                    if let Some(level) = sample.and_then(|q| quality.observe(q).map(|l| (l, q))) {
-                        let (level, q) = level;
+                    if let Some((level, q)) = sample.and_then(|q| quality.observe(&q).map(|l| (l, q))) {
                         let alert = if level == Level::Degraded { QualityAlert::Degraded } else { QualityAlert::Recovered };
                         tracing::info!(session = %live.id, ?alert, rtt_ms = ?q.rtt_ms, loss = ?q.loss, "quality alert");
                         let event = Event::Quality {
                             alert,
                             rtt_ms: q.rtt_ms.map(|r| r.round() as u32),
                             loss_percent: q.loss.map(|l| (l * 100.0).round() as u32),
+                            fps_percent: Some(fps_ratio(&q)).filter(|r| *r < FPS_RATIO).map(|r| (r * 100.0).round() as u32),
                         };
                         if let Err(e) = self.transition(&live.id, event).await {
                             tracing::warn!(session = %live.id, error = %e, "recording a quality alert");

@@ -1,7 +1,30 @@
-//! Adaptive bitrate for Playcast streams. This crate holds the bandwidth
-//! estimator ([`estimator`]); the GStreamer element that feeds it from
-//! webrtcbin's feedback and drives the encoder builds on it.
+//! GStreamer plugin `playcastabr`: adaptive bitrate for Playcast streams.
+//! The bandwidth [`estimator`] and the resolution [`ladder`] are plain
+//! arithmetic; the element ([`Abr`]) feeds them from webrtcbin's feedback and
+//! acts on the encoder ([`encoder`]). Built both as a loadable plugin
+//! (`GST_PLUGIN_PATH`) and as a library the service registers statically.
 
+mod abr;
+pub mod encoder;
 pub mod estimator;
+pub mod ladder;
 
+pub use abr::{Abr, FACTORY, MESSAGE, TWCC_EVENT};
 pub use estimator::{Bounds, Estimator, PacketResult, Usage};
+pub use ladder::{Ladder, Step};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
+    abr::register(plugin)
+}
+
+gst::plugin_define!(
+    playcastabr,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    env!("CARGO_PKG_VERSION"),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    "2026-11-30"
+);

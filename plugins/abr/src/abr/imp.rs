@@ -1,0 +1,667 @@
+//! The element's implementation: pads, properties, feedback handling and the
+//! actions on the encoder and the scaler.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::encoder;
+use crate::estimator::{Bounds, Estimator, PacketResult};
+use crate::ladder::{Climber, Ladder, Step};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("playcastabr", gst::DebugColorFlags::empty(), Some("Playcast adaptive bitrate"))
+});
+
+const DEFAULT_MIN: u32 = 300_000;
+const DEFAULT_MAX: u32 = 20_000_000;
+const DEFAULT_START: u32 = 2_000_000;
+const DEFAULT_VIDEO_SHARE: f64 = 0.9;
+/// How often the estimator looks for a feedback gap, at most.
+const TICK_US: i64 = 100_000;
+/// Increases reach the encoder at most this often; decreases at once.
+const INCREASE_EVERY_US: i64 = 500_000;
+/// Changes smaller than this fraction are not worth an encoder reconfiguration.
+const DEADBAND: f64 = 0.05;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    min_bps: u32,
+    max_bps: u32,
+    start_bps: u32,
+    adapt: bool,
+    video_share: f64,
+    encoder: glib::WeakRef<gst::Element>,
+    scaler: glib::WeakRef<gst::Element>,
+    ladder: Ladder,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            min_bps: DEFAULT_MIN,
+            max_bps: DEFAULT_MAX,
+            start_bps: DEFAULT_START,
+            adapt: true,
+            video_share: DEFAULT_VIDEO_SHARE,
+            encoder: Default::default(),
+            scaler: Default::default(),
+            ladder: Ladder::default(),
+        }
+    }
+}
+
+struct State {
+    estimator: Estimator,
+    climber: Climber,
+    epoch: Instant,
+    /// Last transport-wide sequence number seen, unwrapped.
+    last_seq: Option<u64>,
+    /// What the encoder was last set to, bit/s.
+    applied_bps: Option<u64>,
+    last_increase_us: i64,
+    last_tick_us: i64,
+    reports: u64,
+    posted: Option<(u64, usize)>,
+    warned_encoder: bool,
+}
+
+impl State {
+    fn new(s: &Settings) -> Self {
+        let bounds =
+            Bounds { min_bps: u64::from(s.min_bps), max_bps: u64::from(s.max_bps), start_bps: u64::from(s.start_bps) };
+        let estimator = Estimator::new(bounds);
+        let start_video = (estimator.target_bps() as f64 * s.video_share) as u64;
+        State {
+            estimator,
+            climber: Climber::new(s.ladder.clone(), start_video),
+            epoch: Instant::now(),
+            last_seq: None,
+            applied_bps: None,
+            last_increase_us: i64::MIN / 2,
+            last_tick_us: 0,
+            reports: 0,
+            posted: None,
+            warned_encoder: false,
+        }
+    }
+
+    fn now_us(&self) -> i64 {
+        self.epoch.elapsed().as_micros().min(i64::MAX as u128) as i64
+    }
+
+    /// Extends a 16-bit transport-wide sequence number to 64 bits.
+    fn unwrap_seq(&mut self, seq: u16) -> u64 {
+        let v = match self.last_seq {
+            None => (1u64 << 32) + u64::from(seq),
+            Some(last) => {
+                let diff = seq.wrapping_sub(last as u16) as i16;
+                last.saturating_add_signed(i64::from(diff))
+            }
+        };
+        if self.last_seq.is_none_or(|l| v > l) {
+            self.last_seq = Some(v);
+        }
+        v
+    }
+}
+
+/// What to do outside the locks after the estimate moved.
+#[derive(Default)]
+struct Actions {
+    encoder_bps: Option<u64>,
+    step: Option<Step>,
+    post: Option<gst::Structure>,
+    notify: bool,
+}
+
+pub struct Abr {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    gate: Arc<Gate>,
+    probe: Mutex<Option<(gst::Pad, gst::PadProbeId)>>,
+}
+
+/// Shared with the probe on the scaler's input.
+#[derive(Default)]
+struct Gate {
+    /// Frame-rate ceiling of the current ladder step (0: none).
+    fps: AtomicU32,
+    /// A step whose size is still to be applied.
+    pending: Mutex<Option<Step>>,
+    /// When the next frame is due under the ceiling.
+    next: Mutex<Option<gst::ClockTime>>,
+}
+
+impl Abr {
+    fn with_state<R>(&self, f: impl FnOnce(&Settings, &mut State) -> R) -> R {
+        let settings = lock(&self.settings).clone();
+        let mut guard = lock(&self.state);
+        let state = guard.get_or_insert_with(|| State::new(&settings));
+        f(&settings, state)
+    }
+
+    fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.tick();
+        self.srcpad.push(buffer)
+    }
+
+    fn chain_list(&self, list: gst::BufferList) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.tick();
+        self.srcpad.push_list(list)
+    }
+
+    /// Lets the estimator notice a feedback gap; driven by the media itself.
+    fn tick(&self) {
+        let actions = self.with_state(|settings, state| {
+            let now = state.now_us();
+            if now - state.last_tick_us < TICK_US {
+                return None;
+            }
+            state.last_tick_us = now;
+            state.estimator.on_tick(now);
+            Some(self.decide(settings, state, now))
+        });
+        if let Some(a) = actions {
+            self.act(a);
+        }
+    }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        if let gst::EventView::CustomUpstream(ev) = event.view() {
+            if let Some(s) = ev.structure().filter(|s| s.name() == super::TWCC_EVENT) {
+                self.on_twcc(s);
+                return true;
+            }
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    /// One transport-wide feedback report from the RTP session.
+    fn on_twcc(&self, s: &gst::StructureRef) {
+        let Ok(array) = s.get::<glib::ValueArray>("packets") else {
+            gst::warning!(CAT, imp = self, "feedback without a packet list: {s}");
+            return;
+        };
+        let actions = self.with_state(|settings, state| {
+            let packets: Vec<PacketResult> = array
+                .iter()
+                .filter_map(|v| v.get::<gst::Structure>().ok())
+                .filter_map(|p| packet_result(state, &p))
+                .collect();
+            let now = state.now_us();
+            state.reports += 1;
+            state.estimator.on_feedback(now, &packets);
+            gst::trace!(CAT, imp = self, "{} packets, estimate {}", packets.len(), state.estimator.target_bps());
+            self.decide(settings, state, now)
+        });
+        self.act(actions);
+    }
+
+    fn receiver_report(&self, fraction_lost: f64) {
+        let actions = self.with_state(|settings, state| {
+            let now = state.now_us();
+            state.estimator.on_receiver_report(now, fraction_lost);
+            self.decide(settings, state, now)
+        });
+        self.act(actions);
+    }
+
+    /// Turns the estimate into actions: encoder bitrate, ladder step, message.
+    fn decide(&self, settings: &Settings, state: &mut State, now: i64) -> Actions {
+        let estimate = state.estimator.target_bps();
+        let mut actions = Actions::default();
+        let video = ((estimate as f64 * settings.video_share) as u64)
+            .clamp(u64::from(settings.min_bps), u64::from(settings.max_bps.max(settings.min_bps)));
+        if settings.adapt {
+            let change = state.applied_bps.map_or(f64::INFINITY, |a| (video as f64 - a as f64) / a.max(1) as f64);
+            let lower = change < -DEADBAND;
+            let higher = change > DEADBAND && now - state.last_increase_us >= INCREASE_EVERY_US;
+            if lower || higher {
+                if higher {
+                    state.last_increase_us = now;
+                }
+                state.applied_bps = Some(video);
+                actions.encoder_bps = Some(video);
+            }
+            actions.step = state.climber.observe(now, video);
+        }
+        let step = state.climber.index();
+        let moved = state
+            .posted
+            .is_none_or(|(bps, s)| s != step || (estimate as f64 - bps as f64).abs() > DEADBAND * bps.max(1) as f64);
+        if moved {
+            state.posted = Some((estimate, step));
+            actions.notify = true;
+            let mut b = gst::Structure::builder(super::MESSAGE)
+                .field("estimated-bitrate", estimate)
+                .field("target-bitrate", state.applied_bps.unwrap_or(video))
+                .field("ladder-step", step as u32)
+                .field("feedback-reports", state.reports);
+            if let Some(s) = state.climber.current() {
+                b = b.field("width", s.width).field("height", s.height).field("framerate", s.fps);
+            }
+            actions.post = Some(b.build());
+        }
+        actions
+    }
+
+    fn act(&self, actions: Actions) {
+        let settings = lock(&self.settings).clone();
+        if let Some(bps) = actions.encoder_bps {
+            self.set_encoder(&settings, bps);
+        }
+        if let Some(step) = actions.step {
+            gst::info!(CAT, imp = self, "ladder step {}x{}@{}", step.width, step.height, step.fps);
+            self.apply_step(step);
+        }
+        if actions.notify {
+            self.obj().notify("estimated-bitrate");
+        }
+        if let Some(s) = actions.post {
+            let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+    }
+
+    fn set_encoder(&self, settings: &Settings, bps: u64) {
+        let Some(enc) = settings.encoder.upgrade() else { return };
+        let factory = enc.factory().map(|f| f.name().to_string()).unwrap_or_default();
+        let Some(prop) = encoder::known(&factory) else {
+            let mut state = lock(&self.state);
+            if let Some(s) = state.as_mut().filter(|s| !s.warned_encoder) {
+                s.warned_encoder = true;
+                gst::warning!(CAT, imp = self, "encoder `{factory}` is not one this element knows; bitrate left alone");
+            }
+            return;
+        };
+        match encoder::set_bitrate(&enc, prop.name, prop.unit_bps, bps) {
+            Ok(v) => gst::debug!(CAT, imp = self, "{factory} bitrate set to {v} bit/s"),
+            Err(e) => gst::warning!(CAT, imp = self, "{factory}: {e}"),
+        }
+    }
+
+    /// Caps the frame rate at once; the size changes at the next frame,
+    /// where the scaler's input size is known.
+    fn apply_step(&self, step: Step) {
+        self.gate.fps.store(step.fps, Ordering::Relaxed);
+        *lock(&self.gate.pending) = Some(step);
+    }
+
+    /// Installs the frame-rate gate and size switch on the scaler's input.
+    fn set_scaler(&self, scaler: Option<gst::Element>) {
+        if let Some((pad, id)) = lock(&self.probe).take() {
+            pad.remove_probe(id);
+        }
+        lock(&self.settings).scaler = scaler.as_ref().map(|s| s.downgrade()).unwrap_or_default();
+        let Some(pad) = scaler.and_then(|s| s.static_pad("sink")) else { return };
+        let gate = self.gate.clone();
+        let id = pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if let Some(step) = lock(&gate.pending).take() {
+                if let Some(scaler) = pad.parent_element() {
+                    let caps = scaled_caps(step, source_size(pad));
+                    gst::debug!(CAT, obj = scaler, "ladder caps {caps}");
+                    scaler.set_property("caps", caps);
+                }
+            }
+            let limit = gate.fps.load(Ordering::Relaxed);
+            match info.buffer().and_then(|b| b.pts()) {
+                Some(pts) if limit > 0 && !keep_frame(&mut lock(&gate.next), pts, limit) => gst::PadProbeReturn::Drop,
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
+        if let Some(id) = id {
+            *lock(&self.probe) = Some((pad, id));
+        }
+    }
+}
+
+/// The picture size in front of the scaling element that feeds `pad`: the
+/// source's size, whatever the ladder step is now.
+fn source_size(pad: &gst::Pad) -> Option<(i32, i32)> {
+    let size = |caps: gst::Caps| {
+        let s = caps.structure(0)?;
+        Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
+    };
+    pad.peer()
+        .and_then(|p| p.parent_element())
+        .and_then(|scale| scale.static_pad("sink"))
+        .and_then(|p| p.current_caps())
+        .and_then(size)
+        .or_else(|| pad.current_caps().and_then(size))
+}
+
+/// Whether a frame at `pts` passes a `fps` ceiling; `next` is when the next
+/// frame is due. A small tolerance keeps a source at exactly the ceiling whole.
+pub(crate) fn keep_frame(next: &mut Option<gst::ClockTime>, pts: gst::ClockTime, fps: u32) -> bool {
+    let interval = gst::ClockTime::SECOND / u64::from(fps.max(1));
+    let tolerance = interval / 8;
+    match *next {
+        Some(due) if pts + tolerance < due && due.saturating_sub(pts) < interval * 2 => false,
+        Some(due) if pts <= due + interval => {
+            *next = Some(due + interval);
+            true
+        }
+        _ => {
+            // First frame, a long pause or a jump back in time: start over here.
+            *next = Some(pts + interval);
+            true
+        }
+    }
+}
+
+/// Caps for the scaler: the step's height at the source's aspect ratio, or
+/// no constraint when the step is not smaller than the source.
+pub(crate) fn scaled_caps(step: Step, input: Option<(i32, i32)>) -> gst::Caps {
+    let mut b = gst::Caps::builder("video/x-raw");
+    match input {
+        Some((w, h)) if w > 0 && h > 0 => {
+            if step.height < h as u32 {
+                let width = (u64::from(step.height) * w as u64 / h as u64) & !1;
+                b = b.field("width", width.max(16) as i32).field("height", step.height as i32);
+            }
+        }
+        _ => b = b.field("width", step.width as i32).field("height", step.height as i32),
+    }
+    b.build()
+}
+
+fn packet_result(state: &mut State, p: &gst::StructureRef) -> Option<PacketResult> {
+    let seq = u16::try_from(p.get::<u32>("seqnum").ok()?).ok()?;
+    let local = p.get::<u64>("local-ts").ok().filter(|&t| t != u64::MAX)?;
+    let lost = p.get::<bool>("lost").unwrap_or(false);
+    let remote = p.get::<u64>("remote-ts").ok().filter(|&t| t != u64::MAX && !lost);
+    let size = p.get::<u32>("size").unwrap_or(0) as usize;
+    let us = |ns: u64| (ns / 1000).min(i64::MAX as u64) as i64;
+    Some(PacketResult { seq: state.unwrap_seq(seq), send_us: us(local), arrival_us: remote.map(us), size })
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for Abr {
+    const NAME: &'static str = "GstPlaycastAbr";
+    type Type = super::Abr;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sinkpad = gst::Pad::builder_from_template(&klass.pad_template("sink").expect("sink template"))
+            .chain_function(|_, parent, buffer| {
+                Abr::catch_panic_pad_function(parent, || Err(gst::FlowError::Error), |abr| abr.chain(buffer))
+            })
+            .chain_list_function(|_, parent, list| {
+                Abr::catch_panic_pad_function(parent, || Err(gst::FlowError::Error), |abr| abr.chain_list(list))
+            })
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").expect("src template"))
+            .event_function(|pad, parent, event| {
+                Abr::catch_panic_pad_function(parent, || false, |abr| abr.src_event(pad, event))
+            })
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        Abr {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+            gate: Arc::default(),
+            probe: Mutex::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for Abr {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt::builder("min-bitrate")
+                    .nick("Minimum bitrate")
+                    .blurb("Lowest estimate, in bit/s (read when the element starts)")
+                    .minimum(10_000)
+                    .default_value(DEFAULT_MIN)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-bitrate")
+                    .nick("Maximum bitrate")
+                    .blurb("Highest estimate, in bit/s (read when the element starts)")
+                    .minimum(10_000)
+                    .default_value(DEFAULT_MAX)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("start-bitrate")
+                    .nick("Start bitrate")
+                    .blurb("Estimate before any feedback, in bit/s (read when the element starts)")
+                    .minimum(10_000)
+                    .default_value(DEFAULT_START)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("estimated-bitrate")
+                    .nick("Estimated bitrate")
+                    .blurb("Current bandwidth estimate for all media, in bit/s (notified on change)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("target-bitrate")
+                    .nick("Target bitrate")
+                    .blurb("Video bitrate last given to the encoder, in bit/s")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoolean::builder("adapt")
+                    .nick("Adapt")
+                    .blurb("Act on the estimate (encoder bitrate and ladder); off: only estimate")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("video-share")
+                    .nick("Video share")
+                    .blurb("Fraction of the estimate given to the video encoder; the rest covers audio, RTP and retransmissions")
+                    .minimum(0.1)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_VIDEO_SHARE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Element>("encoder")
+                    .nick("Encoder")
+                    .blurb("The H.264 encoder whose bitrate follows the estimate (x264enc, openh264enc, nvh264enc, qsvh264enc, vah264enc, mfh264enc)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecObject::builder::<gst::Element>("scaler")
+                    .nick("Scaler")
+                    .blurb("A capsfilter behind a videoscale, in front of the encoder: the ladder sets its size and gates its frame rate")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("ladder")
+                    .nick("Ladder")
+                    .blurb("Resolution and frame-rate steps, best first, each with the least bitrate it needs: \"1920x1080@60:6000000, 1280x720@60:3000000, 1280x720@30:1500000\"")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("ladder-step")
+                    .nick("Ladder step")
+                    .blurb("Index of the current ladder step, 0 being the best")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("feedback-reports")
+                    .nick("Feedback reports")
+                    .blurb("Transport-wide feedback reports received")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![glib::subclass::Signal::builder("receiver-report")
+                .param_types([f64::static_type()])
+                .action()
+                .class_handler(|args| {
+                    let abr = args[0].get::<super::Abr>().expect("signal receiver");
+                    let fraction = args[1].get::<f64>().unwrap_or(0.0);
+                    abr.imp().receiver_report(fraction);
+                    None
+                })
+                .build()]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "scaler" => {
+                self.set_scaler(value.get::<Option<gst::Element>>().ok().flatten());
+                return;
+            }
+            "ladder" => {
+                let text = value.get::<Option<String>>().ok().flatten().unwrap_or_default();
+                match text.parse::<Ladder>() {
+                    Ok(l) => lock(&self.settings).ladder = l,
+                    Err(e) => gst::element_imp_error!(self, gst::LibraryError::Settings, ("invalid ladder: {e}")),
+                }
+            }
+            _ => {}
+        }
+        let mut s = lock(&self.settings);
+        match pspec.name() {
+            "min-bitrate" => s.min_bps = value.get().unwrap_or(DEFAULT_MIN),
+            "max-bitrate" => s.max_bps = value.get().unwrap_or(DEFAULT_MAX),
+            "start-bitrate" => s.start_bps = value.get().unwrap_or(DEFAULT_START),
+            "adapt" => s.adapt = value.get().unwrap_or(true),
+            "video-share" => s.video_share = value.get().unwrap_or(DEFAULT_VIDEO_SHARE),
+            "encoder" => {
+                s.encoder =
+                    value.get::<Option<gst::Element>>().ok().flatten().map(|e| e.downgrade()).unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = lock(&self.settings).clone();
+        let state = lock(&self.state);
+        let clamp32 = |v: u64| v.min(u64::from(u32::MAX)) as u32;
+        match pspec.name() {
+            "min-bitrate" => s.min_bps.to_value(),
+            "max-bitrate" => s.max_bps.to_value(),
+            "start-bitrate" => s.start_bps.to_value(),
+            "estimated-bitrate" => {
+                state.as_ref().map_or(s.start_bps, |st| clamp32(st.estimator.target_bps())).to_value()
+            }
+            "target-bitrate" => state.as_ref().and_then(|st| st.applied_bps).map_or(0, clamp32).to_value(),
+            "adapt" => s.adapt.to_value(),
+            "video-share" => s.video_share.to_value(),
+            "encoder" => s.encoder.upgrade().to_value(),
+            "scaler" => s.scaler.upgrade().to_value(),
+            "ladder" => s.ladder.to_string().to_value(),
+            "ladder-step" => state.as_ref().map_or(0, |st| st.climber.index() as u32).to_value(),
+            "feedback-reports" => state.as_ref().map_or(0, |st| st.reports).to_value(),
+            _ => glib::Value::from_type(pspec.value_type()),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).expect("adding sink pad");
+        obj.add_pad(&self.srcpad).expect("adding src pad");
+    }
+}
+
+impl GstObjectImpl for Abr {}
+
+impl ElementImpl for Abr {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Playcast adaptive bitrate",
+                "Filter/Network/RTP",
+                "Estimates bandwidth from transport-wide congestion control feedback and drives the encoder's bitrate and a resolution/frame-rate ladder",
+                "Playcast",
+            )
+        });
+        Some(&META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::new_empty_simple("application/x-rtp");
+            vec![
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .expect("sink template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .expect("src template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            // Bounds and ladder are read here; the first step applies at once.
+            let settings = lock(&self.settings).clone();
+            let state = State::new(&settings);
+            let first = state.climber.current();
+            *lock(&self.state) = Some(state);
+            if let Some(step) = first {
+                self.apply_step(step);
+            }
+        }
+        let ret = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            *lock(&self.state) = None;
+        }
+        Ok(ret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> gst::ClockTime {
+        gst::ClockTime::from_mseconds(v)
+    }
+
+    #[test]
+    fn the_gate_halves_60_to_30_and_passes_60_whole() {
+        let kept = |fps: u32, limit: u32| {
+            let mut next = None;
+            (0..120u64)
+                .filter(|i| {
+                    keep_frame(&mut next, gst::ClockTime::from_nseconds(i * 1_000_000_000 / u64::from(fps)), limit)
+                })
+                .count()
+        };
+        assert_eq!(kept(60, 60), 120);
+        assert_eq!(kept(60, 30), 60);
+        assert_eq!(kept(30, 60), 120);
+        assert!((38..=42).contains(&kept(120, 40)), "{}", kept(120, 40));
+        // A pause restarts the schedule instead of bursting.
+        let mut next = None;
+        assert!(keep_frame(&mut next, ms(0), 30));
+        assert!(keep_frame(&mut next, ms(5000), 30));
+        assert!(!keep_frame(&mut next, ms(5010), 30));
+        // Time going backwards does not stall the gate.
+        assert!(keep_frame(&mut next, ms(10), 30));
+    }
+
+    #[test]
+    fn scaled_caps_keep_the_aspect_and_never_upscale() {
+        gst::init().unwrap();
+        let step = Step { width: 1280, height: 720, fps: 60, min_bps: 1 };
+        let s = scaled_caps(step, Some((1920, 1080)));
+        assert_eq!(s.to_string(), "video/x-raw, width=(int)1280, height=(int)720");
+        let s = scaled_caps(step, Some((1600, 1200)));
+        assert_eq!(s.to_string(), "video/x-raw, width=(int)960, height=(int)720");
+        assert_eq!(scaled_caps(step, Some((1280, 720))).to_string(), "video/x-raw");
+        assert_eq!(scaled_caps(step, Some((640, 360))).to_string(), "video/x-raw");
+        assert_eq!(scaled_caps(step, None).to_string(), "video/x-raw, width=(int)1280, height=(int)720");
+    }
+}
