@@ -54,6 +54,34 @@ async fn health_and_streams_answer_json() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_with_the_node_budget() {
+    let s = common::serve_in_process(|_| {}).await;
+    let res = client().get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/plain; version=0.0.4");
+    let text = res.text().await.unwrap();
+    // Every sample line is `name{labels} number`, under a TYPE line of its family.
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(["gauge", "counter"].contains(&kind), "{line}");
+            typed.insert(name.to_string());
+        } else if !line.starts_with("# HELP ") {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(typed.contains(name), "{line} has no TYPE");
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+    assert!(text.contains("\nplaycast_sessions_running{node=\""), "{text}");
+    assert!(text.contains("playcast_node_cpu_cores{") && text.contains("of=\"total\"} "), "{text}");
+    assert!(typed.contains("playcast_stream_estimated_bits_per_second"), "{text}");
+    // Other methods are refused as elsewhere.
+    problem(client().post(s.url("/metrics")).send().await.unwrap(), 405).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_say_what_runs_here_and_why() {
     let s = common::serve_in_process(|_| {}).await;
     let c = client();

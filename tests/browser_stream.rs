@@ -249,6 +249,19 @@ async fn adaptive_bitrate_follows_a_link_from_20_to_3_mbits_and_back() {
     assert!(f1 - f0 >= 60.0, "{} frames decoded in 6 s under the cap: {during}", f1 - f0);
     assert!(sent(&during) < 3_000_000.0, "{during}");
     assert_eq!(during["state"], "active", "{during}");
+    // Prometheus sees the same figures.
+    let metrics = reqwest::get(format!("{}/metrics", service.base)).await.unwrap().text().await.unwrap();
+    let series = |name: &str| {
+        let prefix = format!("{name}{{");
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&prefix) && l.contains(&format!("session=\"{id}\"")))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} for {id} missing from:\n{metrics}"))
+    };
+    assert!(series("playcast_stream_estimated_bits_per_second") < 3_000_000.0, "{metrics}");
+    assert!(series("playcast_stream_fps") > 10.0, "{metrics}");
+    assert!(series("playcast_stream_packets_sent_total") > 1000.0, "{metrics}");
 
     cap("20mbit");
     let back = common::eventually("climbing back on a 20 Mbit/s link", Duration::from_secs(60), || async {

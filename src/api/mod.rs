@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod metrics;
 pub mod problem;
 pub mod sessions;
 pub mod ws;
@@ -186,8 +187,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
             Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&body), status))
         });
 
+    // Prometheus scrapes the conventional path, outside the versioned API.
+    let metrics = warp::path!("metrics").and(warp::get()).and(with(state.clone())).map(|s: AppState| {
+        warp::reply::with_header(metrics::render(&s.sessions), "content-type", "text/plain; version=0.0.4")
+    });
+
     // Boxed in groups: one deep filter's future would overflow a test thread's stack.
     let service = health
+        .or(metrics)
         .or(openapi)
         .or(ready)
         .or(reload)

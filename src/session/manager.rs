@@ -24,7 +24,7 @@ use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
 use crate::input::{self, Injector, SessionControl, StreamInput};
-use crate::media::quality::{fps_ratio, Level, Monitor, QualityProbe, Thresholds, FPS_RATIO};
+use crate::media::quality::{fps_ratio, Level, Monitor, Quality, QualityProbe, Thresholds, FPS_RATIO};
 use crate::media::stream::{Pauser, StreamEvent};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
 use crate::store::entity::session;
@@ -172,8 +172,8 @@ struct Live {
     viewers: Mutex<Vec<String>>,
     paused: Mutex<bool>,
     last_activity: Mutex<Instant>,
-    /// The quality monitor's latest sample and level, for the API.
-    quality: Mutex<Option<serde_json::Value>>,
+    /// The quality monitor's latest sample and when it was taken, for the API.
+    quality: Mutex<Option<(Quality, chrono::DateTime<chrono::Utc>)>>,
     /// Where the player's input goes: the display and the virtual gamepads.
     injector: Arc<Injector>,
     streams: Mutex<HashMap<StreamId, Attached>>,
@@ -461,9 +461,7 @@ impl Manager {
                         None => None,
                     };
                     if let Some(q) = &sample {
-                        let mut view = serde_json::to_value(q).unwrap_or_default();
-                        view["at"] = chrono::Utc::now().to_rfc3339().into();
-                        *live.quality.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+                        *live.quality.lock().unwrap_or_else(|e| e.into_inner()) = Some((q.clone(), chrono::Utc::now()));
                     }
                     if let Some((level, q)) = sample.and_then(|q| quality.observe(&q).map(|l| (l, q))) {
                         let alert = if level == Level::Degraded { QualityAlert::Degraded } else { QualityAlert::Recovered };
@@ -607,7 +605,11 @@ impl Manager {
     /// Adds what only this node knows of a session it runs: quality and input.
     fn with_live(&self, mut view: SessionView) -> SessionView {
         if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(&view.id) {
-            view.quality = live.quality.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            view.quality = live.quality.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(q, at)| {
+                let mut v = serde_json::to_value(q).unwrap_or_default();
+                v["at"] = at.to_rfc3339().into();
+                v
+            });
             let mut input = live.injector.counters().snapshot();
             input["gamepads"] = serde_json::to_value(live.injector.gamepad_path()).unwrap_or_default();
             input["display"] = live.stream_params.get("display").cloned().unwrap_or_default();
@@ -723,6 +725,21 @@ impl Manager {
         let prefix = node_key("");
         let keys = self.bus.cache().keys(&prefix).await?;
         Ok(keys.into_iter().map(|k| k[prefix.len()..].to_string()).collect())
+    }
+
+    /// What `/metrics` shows of each session running here: id, pipeline,
+    /// the latest quality sample and the input counters.
+    pub fn live_metrics(&self) -> Vec<(String, String, Option<Quality>, serde_json::Value)> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = live
+            .values()
+            .map(|l| {
+                let q = l.quality.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(q, _)| q.clone());
+                (l.id.clone(), l.pipeline.clone(), q, l.injector.counters().snapshot())
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Number of sessions running on this node.
