@@ -25,13 +25,14 @@ const lockBtn = document.getElementById('lock');
 const input = createInput({ video, onChange: () => render() });
 
 // Read-only view for automated tests; the property names are a contract.
-const pub = { state: 'idle', welcome: null, stats: null, reconnects: 0, lastError: null };
+const pub = { state: 'idle', welcome: null, stats: null, reconnects: 0, lastError: null, server: null };
 window.playcast = Object.freeze({
   get state() { return pub.state; },
   get welcome() { return pub.welcome; },
   get stats() { return pub.stats; },
   get reconnects() { return pub.reconnects; },
   get lastError() { return pub.lastError; },
+  get server() { return pub.server; },
   input: input.api,
   rawStats,
 });
@@ -106,6 +107,7 @@ function onMessage(s, data) {
     case 'offer': return onOffer(s, msg);
     case 'ice': return onRemoteIce(s, msg);
     case 'pong': s.lastPong = performance.now(); return;
+    case 'quality': pub.server = msg.quality; return;
     case 'bye':
       if (msg.stream_id !== s.streamId) return;
       s.streamGone = true;
@@ -407,6 +409,8 @@ function formatBitrate(kbps) {
 
 function overlayText() {
   const st = pub.stats ?? {};
+  // The server's side of the stream (signaling `quality`, every 2 s).
+  const sv = pub.server ?? {};
   const show = (x, unit = '') => (x === null || x === undefined ? '–' : `${x}${unit}`);
   const pair = st.candidatePair;
   const lines = [
@@ -424,6 +428,11 @@ function overlayText() {
     ['dropped', show(st.framesDropped)],
     ['audio packets', show(st.audioPacketsReceived)],
     ['input rtt', show(input.api.rttMs, ' ms')],
+    ['sent', formatBitrate(sv.sent_bps ? Math.round(sv.sent_bps / 1000) : null)],
+    ['estimate', formatBitrate(sv.estimate_bps ? Math.round(sv.estimate_bps / 1000) : null)],
+    ['ladder step', show(sv.ladder_step)],
+    ['encoder fps', show(sv.fps === undefined || sv.fps === null ? null : sv.fps.toFixed(1))],
+    ['encode', show(sv.encode_ms_mean === undefined || sv.encode_ms_mean === null ? null : sv.encode_ms_mean.toFixed(2), ' ms/frame')],
     ['candidates', pair ? `${pair.local} → ${pair.remote} (${pair.protocol})` : '–'],
     ['reconnects', String(pub.reconnects)],
   ];

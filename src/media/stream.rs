@@ -54,6 +54,8 @@ pub enum StreamEvent {
     },
     /// The peer connection is up (ICE and DTLS done): media flows.
     Connected,
+    /// The quality monitor's latest sample, for the player's overlay.
+    Quality(serde_json::Value),
     /// The stream is over; the reason is for people.
     Ended(String),
 }

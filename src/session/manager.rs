@@ -462,6 +462,7 @@ impl Manager {
                     };
                     if let Some(q) = &sample {
                         *live.quality.lock().unwrap_or_else(|e| e.into_inner()) = Some((q.clone(), chrono::Utc::now()));
+                        live.tell_player(StreamEvent::Quality(serde_json::to_value(q).unwrap_or_default()));
                     }
                     if let Some((level, q)) = sample.and_then(|q| quality.observe(&q).map(|l| (l, q))) {
                         let alert = if level == Level::Degraded { QualityAlert::Degraded } else { QualityAlert::Recovered };
@@ -892,6 +893,14 @@ impl Live {
 
     fn touch(&self) {
         *self.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Passes an event to the player's signaling connection, if one is open.
+    fn tell_player(&self, ev: StreamEvent) {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = streams.values().find(|a| a.player) {
+            let _ = a.events.send(ev);
+        }
     }
 
     fn player_quality(&self) -> Option<QualityProbe> {

@@ -263,6 +263,7 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
                 self.send(ServerMessage::Ice { stream_id: id, candidate, sdp_mline_index: mline })
             }
             Some(StreamEvent::Connected) => tracing::debug!(stream_id = %id, "peer connected"),
+            Some(StreamEvent::Quality(quality)) => self.send(ServerMessage::Quality { stream_id: id, quality }),
             Some(StreamEvent::Ended(reason)) => self.end(reason, true).await,
             None => self.end("stream vanished".into(), true).await,
         }

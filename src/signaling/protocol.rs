@@ -102,6 +102,12 @@ pub enum ServerMessage {
     Pong {
         id: u64,
     },
+    /// The server's view of the stream every 2 s (player only): sent rate,
+    /// bandwidth estimate, ladder step, frame rates, encode time, RTT, loss.
+    Quality {
+        stream_id: StreamId,
+        quality: serde_json::Value,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
