@@ -39,6 +39,10 @@ enum Command {
         /// frame-dropping queue. Only the benchmark's baseline uses it.
         #[arg(long, hide = true)]
         bare: bool,
+        /// The adaptive-bitrate element estimates but never acts: the
+        /// adaptive-bitrate benchmark's comparison.
+        #[arg(long, hide = true)]
+        abr_estimate_only: bool,
     },
     /// Pipeline description files.
     Pipeline {
@@ -98,7 +102,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = || Config::load(cli.config.as_deref()).context("loading configuration");
     match cli.command {
-        Command::Serve { listen, pipelines, stamp, bare } => {
+        Command::Serve { listen, pipelines, stamp, bare, abr_estimate_only } => {
             let mut config = config()?;
             if let Some(l) = listen {
                 config.server.listen = l;
@@ -107,7 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.media.pipelines_dir = p;
             }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            rt.block_on(serve(config, StreamOptions { stamp, bare, ..Default::default() }))?;
+            rt.block_on(serve(config, StreamOptions { stamp, bare, abr_estimate_only, ..Default::default() }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pipeline { command } => {

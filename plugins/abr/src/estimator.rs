@@ -46,6 +46,12 @@ const K_DOWN: f64 = 0.039;
 /// Overuse must last this long before it counts.
 const OVERUSE_TIME_MS: f64 = 10.0;
 const BETA: f64 = 0.85;
+/// The empty-queue delay is the least delay seen over this span.
+const BASE_DELAY_WINDOW_US: i64 = 10_000_000;
+/// The delivered rate a decrease starts from is measured over this span.
+const DELIVERED_WINDOW_US: i64 = 300_000;
+/// On overuse, a standing queue is drained in about this long.
+const DRAIN_US: i64 = 200_000;
 /// Without feedback for this long the link is presumed congested.
 const FEEDBACK_TIMEOUT_US: i64 = 1_000_000;
 /// How many recent sequence numbers are remembered to drop duplicates.
@@ -80,6 +86,9 @@ pub struct Estimator {
     deltas: usize,
     // Incoming rate over the last second of acknowledged packets: (arrival_us, size).
     received: VecDeque<(i64, usize)>,
+    /// One-way delay (arrival − send, on mixed clocks) per packet group over
+    /// the last seconds: its minimum is the empty-queue delay.
+    delays: VecDeque<(i64, i64)>,
     /// Sequence numbers seen lately: a set to look up, a queue to forget the oldest.
     seen: HashSet<u64>,
     seen_order: VecDeque<u64>,
@@ -112,6 +121,7 @@ impl Estimator {
             usage: Usage::Normal,
             deltas: 0,
             received: VecDeque::new(),
+            delays: VecDeque::new(),
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             last_feedback_us: None,
@@ -215,7 +225,23 @@ impl Estimator {
         }
     }
 
+    /// How long the bottleneck's queue is now, from the last group's delay
+    /// over the smallest delay seen lately.
+    fn queue_us(&self) -> i64 {
+        let (Some(&(_, last)), Some(base)) = (self.delays.back(), self.delays.iter().map(|&(_, d)| d).min()) else {
+            return 0;
+        };
+        last.saturating_sub(base).max(0)
+    }
+
     fn on_group_delta(&mut self, prev: Group, cur: Group) {
+        let delay = cur.last_arrival.saturating_sub(cur.last_send);
+        self.delays.push_back((cur.last_arrival, delay));
+        while self.delays.front().is_some_and(|&(t, _)| {
+            cur.last_arrival.saturating_sub(t) > BASE_DELAY_WINDOW_US || t.saturating_sub(cur.last_arrival) > MAX_DELTA_US
+        }) {
+            self.delays.pop_front();
+        }
         let send_delta = cur.last_send.saturating_sub(prev.last_send);
         let arrival_delta = cur.last_arrival.saturating_sub(prev.last_arrival);
         if send_delta <= 0 || !(-MAX_DELTA_US..=MAX_DELTA_US).contains(&arrival_delta) || send_delta > MAX_DELTA_US {
@@ -264,9 +290,15 @@ impl Estimator {
 
     /// Bits per second acknowledged over the last second.
     fn incoming_bps(&self) -> Option<f64> {
-        let (first, last) = (self.received.front()?.0, self.received.back()?.0);
+        self.incoming_bps_over(1_000_000)
+    }
+
+    /// Bits per second acknowledged over the last `window_us` of arrivals.
+    fn incoming_bps_over(&self, window_us: i64) -> Option<f64> {
+        let last = self.received.back()?.0;
+        let recent = self.received.iter().filter(|&&(t, _)| last.saturating_sub(t) <= window_us);
+        let (first, bytes) = recent.fold((last, 0.0), |(f, b), &(t, s)| (f.min(t), b + s as f64));
         let span = last.saturating_sub(first).max(100_000) as f64 / 1e6;
-        let bytes: f64 = self.received.iter().map(|&(_, s)| s as f64).sum();
         Some(bytes * 8.0 / span)
     }
 
@@ -281,8 +313,14 @@ impl Estimator {
             Usage::Overusing => {
                 // Back to just under what the link delivered; cuts do not compound
                 // below that while the measured rate holds.
-                let delivered = incoming.unwrap_or(self.delay_bps);
-                self.delay_bps = (BETA * delivered).min(self.delay_bps);
+                // A long queue at the bottleneck is drained fast too: cut by
+                // enough to empty it in DRAIN_US, down to half of the rate.
+                // What the link delivers now, not over the last second: after
+                // a capacity drop the older arrivals still show the old rate.
+                let delivered = self.incoming_bps_over(DELIVERED_WINDOW_US).unwrap_or(self.delay_bps);
+                let queue = self.queue_us() as f64;
+                let factor = (1.0 - queue / DRAIN_US as f64).clamp(0.5, BETA);
+                self.delay_bps = (factor * delivered).min(self.delay_bps);
                 // One decrease per overuse episode.
                 self.usage = Usage::Normal;
                 self.overuse_since_ms = None;
@@ -336,11 +374,21 @@ mod tests {
         queue_free_at_us: i64,
         pending: Vec<PacketResult>,
         rng: u64,
+        /// The bottleneck's queue, in microseconds, after each frame.
+        queue_log: Vec<i64>,
     }
 
     impl Link {
         fn new() -> Self {
-            Link { est: Estimator::new(B), now_us: 0, seq: 0, queue_free_at_us: 0, pending: Vec::new(), rng: 7 }
+            Link {
+                est: Estimator::new(B),
+                now_us: 0,
+                seq: 0,
+                queue_free_at_us: 0,
+                pending: Vec::new(),
+                rng: 7,
+                queue_log: Vec::new(),
+            }
         }
 
         fn random(&mut self) -> f64 {
@@ -367,9 +415,13 @@ mod tests {
                     self.pending.push(PacketResult { seq: self.seq, send_us: send, arrival_us: arrival, size: 1200 });
                 }
                 self.now_us += 16_667;
+                self.queue_log.push((self.queue_free_at_us - self.now_us).max(0));
                 if f % 3 == 2 {
                     let report = std::mem::take(&mut self.pending);
                     out.push(self.est.on_feedback(self.now_us, &report));
+                    if std::env::var_os("ESTIMATOR_TRACE").is_some() {
+                        eprintln!("t {} target {} usage {:?} queue {}", self.now_us / 1000, out.last().unwrap(), self.est.usage, self.est.queue_us() / 1000);
+                    }
                 }
             }
             out
@@ -402,6 +454,27 @@ mod tests {
         assert!(recovered > 2 * low, "after the link recovers the target is {recovered} (low {low})");
         within_bounds(&down);
         within_bounds(&up);
+    }
+
+    #[test]
+    fn the_queue_a_capacity_drop_builds_is_drained_within_a_second() {
+        let mut link = Link::new();
+        link.run(20.0, 20_000_000.0, 0.0);
+        let before = link.queue_log.len();
+        link.run(10.0, 3_000_000.0, 0.0);
+        let queue: Vec<i64> = link.queue_log[before..].to_vec();
+        if std::env::var_os("ESTIMATOR_TRACE").is_some() {
+            for (i, q) in queue.iter().enumerate().step_by(6) {
+                eprintln!("{:>5} ms queue {:>4} ms", i * 16, q / 1000);
+            }
+        }
+        let peak = *queue.iter().max().unwrap();
+        // Frames (60 a second) spent with more than 100 ms queued.
+        let long = queue.iter().filter(|&&q| q > 100_000).count();
+        assert!(long <= 60, "{long} frames with over 100 ms queued (peak {} ms)", peak / 1000);
+        // And it stays drained: the last 5 s hold no standing queue.
+        let tail = &queue[queue.len() - 300..];
+        assert!(tail.iter().filter(|&&q| q > 50_000).count() < 15, "{:?}", &tail[..20]);
     }
 
     #[test]

@@ -1,0 +1,279 @@
+//! Adaptive bitrate under capacity steps. The service in one network
+//! namespace, headless Chromium in another, one veth link between them whose
+//! server side is a token bucket (`tc … tbf`, 300 ms of queue). A stream of
+//! 960x540@30 snow (incompressible: the encoder spends what it is given) with
+//! an 8 Mbit/s ceiling meets capacity steps 20 → 3 → 20 and 10 → 5 Mbit/s.
+//!
+//! The link's queue is read every 50 ms (`tc -s -j qdisc`): what entered it
+//! (sent + dropped + backlog change) is the rate the service offered, the
+//! backlog over the rate is the queueing delay. The browser's `freezeCount`
+//! counts frozen pictures. Each step reports: time until the offered rate
+//! stays under the capacity (two 250 ms windows in a row), queueing delay p95
+//! over the step's first 10 s, freezes, link utilisation over its last 5 s,
+//! and, going back up, the time until the offered rate is back to 90% of
+//! what it was before the drop.
+//!
+//! The same scenario runs with adaptation on (the default) and with the
+//! element estimating only (`serve --abr-estimate-only`): the encoder keeps
+//! its 8 Mbit/s.
+//!
+//! `cargo bench --bench abr_link [-- --only adaptive|off]` (as root: it
+//! creates network namespaces).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::BufRead;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{percentile, Browser, Service, SERVICE_PORT};
+use playcast::netns::Netns;
+
+/// One reading of the link's queue.
+#[derive(Clone, Copy, Debug)]
+struct Reading {
+    at: Instant,
+    bytes: u64,
+    packets: u64,
+    drops: u64,
+    backlog: u64,
+}
+
+/// Reads the qdisc on `dev` in `ns` every 50 ms until dropped.
+struct QueueWatch {
+    readings: Arc<Mutex<Vec<Reading>>>,
+    child: std::process::Child,
+}
+
+impl QueueWatch {
+    fn start(ns: &Netns, dev: &str) -> Self {
+        let script = format!("while :; do tc -s -j qdisc show dev {dev}; sleep 0.05; done");
+        let mut child = ns
+            .command("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tc runs (iproute2)");
+        let out = child.stdout.take().unwrap();
+        let readings = Arc::new(Mutex::new(Vec::new()));
+        let sink = readings.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                let Some(q) = v.as_array().and_then(|a| a.iter().find(|q| q["kind"] == "tbf")) else { continue };
+                let n = |k: &str| q[k].as_u64().unwrap_or(0);
+                let r = Reading {
+                    at: Instant::now(),
+                    bytes: n("bytes"),
+                    packets: n("packets"),
+                    drops: n("drops"),
+                    backlog: n("backlog"),
+                };
+                sink.lock().unwrap().push(r);
+            }
+        });
+        QueueWatch { readings, child }
+    }
+
+    fn between(&self, from: Instant, to: Instant) -> Vec<Reading> {
+        self.readings.lock().unwrap().iter().filter(|r| r.at >= from && r.at <= to).copied().collect()
+    }
+}
+
+impl Drop for QueueWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bits per second that entered the queue between two readings.
+fn offered_bps(a: &Reading, b: &Reading) -> f64 {
+    let dt = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
+    let avg_packet = if b.packets > 0 { b.bytes as f64 / b.packets as f64 } else { 1200.0 };
+    let entered =
+        b.bytes.saturating_sub(a.bytes) as f64 + b.drops.saturating_sub(a.drops) as f64 * avg_packet + b.backlog as f64
+            - a.backlog as f64;
+    entered.max(0.0) * 8.0 / dt
+}
+
+/// Offered rate over consecutive windows of `span` from the readings.
+fn windows(r: &[Reading], span: Duration) -> Vec<(Instant, f64)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..r.len() {
+        if r[i].at.duration_since(r[start].at) >= span {
+            out.push((r[i].at, offered_bps(&r[start], &r[i])));
+            start = i;
+        }
+    }
+    out
+}
+
+struct StepResult {
+    label: String,
+    below_ms: Option<f64>,
+    delay_p95_ms: f64,
+    freezes: f64,
+    utilisation: f64,
+    climb_ms: Option<f64>,
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or("never".into(), |v| format!("{v:.0}"))
+}
+
+struct Run<'a> {
+    server: &'a Netns,
+    dev: String,
+    browser: &'a Browser,
+    watch: QueueWatch,
+}
+
+impl Run<'_> {
+    fn cap(&self, mbit: u32) {
+        let mut tc = self.server.command("tc");
+        tc.args(["qdisc", "replace", "dev", &self.dev, "root", "tbf", "rate", &format!("{mbit}mbit")]);
+        tc.args(["burst", "32kb", "latency", "300ms"]);
+        let out = tc.output().expect("tc runs");
+        assert!(out.status.success(), "tc: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    async fn freezes(&self) -> f64 {
+        let v = self
+            .browser
+            .eval("(await window.playcast.rawStats()).find(s => s.type === 'inbound-rtp' && s.kind === 'video')")
+            .await;
+        v["freezeCount"].as_f64().unwrap_or(0.0)
+    }
+
+    /// Holds `mbit` for `hold`, after `from_mbit`; measures the step.
+    async fn step(&self, from_mbit: u32, mbit: u32, hold: Duration, before_bps: f64) -> StepResult {
+        let f0 = self.freezes().await;
+        // Counters restart with a replaced qdisc: measure from its first reading.
+        self.cap(mbit);
+        let t0 = Instant::now();
+        tokio::time::sleep(hold).await;
+        let end = Instant::now();
+        let f1 = self.freezes().await;
+        let r = self.watch.between(t0 + Duration::from_millis(60), end);
+        let cap_bps = f64::from(mbit) * 1e6;
+        let w = windows(&r, Duration::from_millis(250));
+        let below_ms = w
+            .windows(2)
+            .find(|p| p[0].1 <= cap_bps && p[1].1 <= cap_bps)
+            .map(|p| p[0].0.duration_since(t0).as_secs_f64() * 1000.0 - 250.0)
+            .map(|ms| ms.max(0.0));
+        let mut delays: Vec<f64> = r
+            .iter()
+            .filter(|x| x.at.duration_since(t0) <= Duration::from_secs(10))
+            .map(|x| x.backlog as f64 * 8.0 / cap_bps * 1000.0)
+            .collect();
+        delays.sort_by(f64::total_cmp);
+        let last5: Vec<&Reading> = r.iter().filter(|x| end.duration_since(x.at) <= Duration::from_secs(5)).collect();
+        let utilisation = match (last5.first(), last5.last()) {
+            (Some(a), Some(b)) if b.at > a.at => {
+                b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / b.at.duration_since(a.at).as_secs_f64() / cap_bps
+            }
+            _ => f64::NAN,
+        };
+        let climb_ms = (mbit > from_mbit).then(|| {
+            let w1 = windows(&r, Duration::from_secs(1));
+            w1.iter()
+                .find(|(_, bps)| *bps >= 0.9 * before_bps)
+                .map(|(at, _)| at.duration_since(t0).as_secs_f64() * 1000.0)
+        });
+        StepResult {
+            label: format!("{from_mbit} → {mbit} Mbit/s"),
+            below_ms: (mbit < from_mbit).then_some(below_ms).flatten(),
+            delay_p95_ms: if delays.is_empty() { f64::NAN } else { percentile(&delays, 95.0) },
+            freezes: f1 - f0,
+            utilisation,
+            climb_ms: climb_ms.flatten(),
+        }
+    }
+
+    /// The offered rate over the last `span`.
+    fn recent_bps(&self, span: Duration) -> f64 {
+        let now = Instant::now();
+        let r = self.watch.between(now - span, now);
+        match (r.first(), r.last()) {
+            (Some(a), Some(b)) if b.at > a.at => offered_bps(a, b),
+            _ => f64::NAN,
+        }
+    }
+}
+
+async fn scenario(adaptive: bool) -> Vec<StepResult> {
+    let server = Netns::create().expect("network namespace (run as root)");
+    let player = Netns::create().expect("network namespace");
+    let link = server.link(&player).expect("veth link");
+    let args: &[&str] = if adaptive { &[] } else { &["--abr-estimate-only"] };
+    let service = Service::start(&server, &common::repo().join("pipelines"), args, &[("RUST_LOG", "warn")]).await;
+    let origin = format!("http://{}:{SERVICE_PORT}", link.here);
+    let browser =
+        Browser::start_with(&player, &[&format!("--unsafely-treat-insecure-origin-as-secure={origin}")]).await;
+    let run = Run {
+        server: &server,
+        dev: link.here_if.clone(),
+        browser: &browser,
+        watch: QueueWatch::start(&server, &link.here_if),
+    };
+    run.cap(20);
+    let url = format!("{origin}/?width=960&height=540&framerate=30&bitrate=8000000&pattern=snow");
+    browser.client.goto(&url).await.expect("open the client page");
+    browser
+        .wait_for(
+            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 0",
+            Duration::from_secs(40),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let mut out = Vec::new();
+    let steady = run.recent_bps(Duration::from_secs(5));
+    out.push(run.step(20, 3, Duration::from_secs(20), steady).await);
+    out.push(run.step(3, 20, Duration::from_secs(40), steady).await);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let steady = run.recent_bps(Duration::from_secs(5));
+    out.push(run.step(20, 10, Duration::from_secs(10), steady).await);
+    out.push(run.step(10, 5, Duration::from_secs(20), steady).await);
+    drop(run);
+    browser.close().await;
+    drop(service);
+    drop(link);
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    common::require_root();
+    let args: Vec<String> = std::env::args().collect();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    println!("adaptive bitrate, 960x540@30 snow, 8 Mbit/s ceiling, x264enc; tbf link with 300 ms of queue");
+    println!("| mode | step | under capacity after (ms) | queueing delay p95 (ms) | freezes | utilisation (last 5 s) | climb back (ms) |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for (adaptive, name) in [(true, "adaptive (playcastabr)"), (false, "adaptation off (estimate only)")] {
+        if only.as_deref().is_some_and(|o| (o == "adaptive") != adaptive) {
+            continue;
+        }
+        for s in scenario(adaptive).await {
+            println!(
+                "| {name} | {} | {} | {:.0} | {:.0} | {:.0}% | {} |",
+                s.label,
+                if s.label.starts_with("3 →") || s.label.starts_with("20 → 10") {
+                    "–".into()
+                } else {
+                    fmt_ms(s.below_ms)
+                },
+                s.delay_p95_ms,
+                s.freezes,
+                s.utilisation * 100.0,
+                if s.label.starts_with("3 →") { fmt_ms(s.climb_ms) } else { "–".into() },
+            );
+        }
+    }
+}
