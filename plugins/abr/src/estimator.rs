@@ -184,6 +184,14 @@ impl Estimator {
         self.target_bps()
     }
 
+    /// The sender was quiet (paused): silence from the receiver meant nothing,
+    /// so the feedback timeout starts over from `now_us`.
+    pub fn on_quiet_end(&mut self, now_us: i64) {
+        if self.last_feedback_us.is_some() {
+            self.last_feedback_us = Some(now_us);
+        }
+    }
+
     /// Whether a sequence number is new (duplicates in feedback are ignored).
     fn first_time(&mut self, seq: u64) -> bool {
         if !self.seen.insert(seq) {
@@ -238,7 +246,8 @@ impl Estimator {
         let delay = cur.last_arrival.saturating_sub(cur.last_send);
         self.delays.push_back((cur.last_arrival, delay));
         while self.delays.front().is_some_and(|&(t, _)| {
-            cur.last_arrival.saturating_sub(t) > BASE_DELAY_WINDOW_US || t.saturating_sub(cur.last_arrival) > MAX_DELTA_US
+            cur.last_arrival.saturating_sub(t) > BASE_DELAY_WINDOW_US
+                || t.saturating_sub(cur.last_arrival) > MAX_DELTA_US
         }) {
             self.delays.pop_front();
         }
@@ -420,7 +429,13 @@ mod tests {
                     let report = std::mem::take(&mut self.pending);
                     out.push(self.est.on_feedback(self.now_us, &report));
                     if std::env::var_os("ESTIMATOR_TRACE").is_some() {
-                        eprintln!("t {} target {} usage {:?} queue {}", self.now_us / 1000, out.last().unwrap(), self.est.usage, self.est.queue_us() / 1000);
+                        eprintln!(
+                            "t {} target {} usage {:?} queue {}",
+                            self.now_us / 1000,
+                            out.last().unwrap(),
+                            self.est.usage,
+                            self.est.queue_us() / 1000
+                        );
                     }
                 }
             }

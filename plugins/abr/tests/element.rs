@@ -182,6 +182,27 @@ fn openh264enc_is_driven_in_bit_per_second() {
 }
 
 #[test]
+fn a_paused_sender_is_not_mistaken_for_a_dead_link() {
+    let (mut h, abr, _) = harness(&[]);
+    let mut link = Link::new();
+    link.run(&mut h, &abr, 3.0, 30_000_000.0);
+    h.push(rtp(1)).unwrap();
+    let before = abr.property::<u32>("estimated-bitrate");
+    // Paused: nothing passes for 1.5 s, so no feedback comes either.
+    std::thread::sleep(Duration::from_millis(1500));
+    h.push(rtp(2)).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    h.push(rtp(3)).unwrap();
+    assert_eq!(abr.property::<u32>("estimated-bitrate"), before, "the estimate was cut for a pause");
+    // A real silence while sending still counts.
+    for i in 0..14u16 {
+        std::thread::sleep(Duration::from_millis(100));
+        h.push(rtp(4 + i)).unwrap();
+    }
+    assert!(abr.property::<u32>("estimated-bitrate") < before, "no back-off after 1.4 s without feedback");
+}
+
+#[test]
 fn hostile_feedback_never_panics_or_leaves_the_bounds() {
     let (mut h, abr, _) = harness(&[]);
     let garbage = [

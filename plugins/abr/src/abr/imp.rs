@@ -23,6 +23,8 @@ const DEFAULT_START: u32 = 2_000_000;
 const DEFAULT_VIDEO_SHARE: f64 = 0.9;
 /// How often the estimator looks for a feedback gap, at most.
 const TICK_US: i64 = 100_000;
+/// A gap this long between buffers means the sender was quiet, not the link.
+const QUIET_US: i64 = 500_000;
 /// Increases reach the encoder at most this often; decreases at once.
 const INCREASE_EVERY_US: i64 = 500_000;
 /// Changes smaller than this fraction are not worth an encoder reconfiguration.
@@ -144,11 +146,12 @@ struct Gate {
 }
 
 impl Abr {
-    fn with_state<R>(&self, f: impl FnOnce(&Settings, &mut State) -> R) -> R {
-        let settings = lock(&self.settings).clone();
+    /// Runs `f` on the state (made from the settings if the element has not
+    /// started). Lock order: state, then settings.
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut guard = lock(&self.state);
-        let state = guard.get_or_insert_with(|| State::new(&settings));
-        f(&settings, state)
+        let state = guard.get_or_insert_with(|| State::new(&lock(&self.settings)));
+        f(state)
     }
 
     fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -163,14 +166,21 @@ impl Abr {
 
     /// Lets the estimator notice a feedback gap; driven by the media itself.
     fn tick(&self) {
-        let actions = self.with_state(|settings, state| {
+        // Runs for every packet: only the clock is read until a tick is due.
+        let actions = self.with_state(|state| {
             let now = state.now_us();
-            if now - state.last_tick_us < TICK_US {
+            let since = now - state.last_tick_us;
+            if since < TICK_US {
                 return None;
             }
             state.last_tick_us = now;
-            state.estimator.on_tick(now);
-            Some(self.decide(settings, state, now))
+            if since >= QUIET_US && state.reports > 0 {
+                // Nothing was sent (a paused stream): no feedback was due.
+                state.estimator.on_quiet_end(now);
+            } else {
+                state.estimator.on_tick(now);
+            }
+            Some(self.decide(state, now))
         });
         if let Some(a) = actions {
             self.act(a);
@@ -193,7 +203,7 @@ impl Abr {
             gst::warning!(CAT, imp = self, "feedback without a packet list: {s}");
             return;
         };
-        let actions = self.with_state(|settings, state| {
+        let actions = self.with_state(|state| {
             let packets: Vec<PacketResult> = array
                 .iter()
                 .filter_map(|v| v.get::<gst::Structure>().ok())
@@ -203,22 +213,23 @@ impl Abr {
             state.reports += 1;
             state.estimator.on_feedback(now, &packets);
             gst::trace!(CAT, imp = self, "{} packets, estimate {}", packets.len(), state.estimator.target_bps());
-            self.decide(settings, state, now)
+            self.decide(state, now)
         });
         self.act(actions);
     }
 
     fn receiver_report(&self, fraction_lost: f64) {
-        let actions = self.with_state(|settings, state| {
+        let actions = self.with_state(|state| {
             let now = state.now_us();
             state.estimator.on_receiver_report(now, fraction_lost);
-            self.decide(settings, state, now)
+            self.decide(state, now)
         });
         self.act(actions);
     }
 
     /// Turns the estimate into actions: encoder bitrate, ladder step, message.
-    fn decide(&self, settings: &Settings, state: &mut State, now: i64) -> Actions {
+    fn decide(&self, state: &mut State, now: i64) -> Actions {
+        let settings = lock(&self.settings);
         let estimate = state.estimator.target_bps();
         let mut actions = Actions::default();
         let video = ((estimate as f64 * settings.video_share) as u64)
