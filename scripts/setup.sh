@@ -13,7 +13,7 @@ run_pkgs=(
   gstreamer1.0-nice gstreamer1.0-x gstreamer1.0-pulseaudio
   xvfb x11-utils pulseaudio
 )
-test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server joystick xclip)
+test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server joystick xclip python3-venv)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -62,5 +62,16 @@ if [ "$mode" = test ]; then
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     echo "setup: starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  fi
+fi
+
+if [ "$mode" = test ]; then
+  # The deployment files (docker/) are checked with real schema validators from
+  # PyPI: the Compose specification and the Kubernetes API schemas.
+  tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/venv"
+  if [ ! -x "$tools/bin/kubernetes-validate" ] || [ ! -x "$tools/bin/check-jsonschema" ]; then
+    echo "setup: installing kubernetes-validate and check-jsonschema into .tools/venv"
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0" "check-jsonschema==0.39.0"
   fi
 fi

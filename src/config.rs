@@ -110,6 +110,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Where the service keeps its own files (the development issuer's key).
     pub data_dir: PathBuf,
+    /// On SIGTERM, running sessions play on for up to this long (no new ones
+    /// are taken) before they are ended; 0 ends them at once.
+    pub drain_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,6 +243,9 @@ impl Config {
         };
         if self.media.max_streams == 0 {
             return Err(invalid("media.max_streams", "must be at least 1"));
+        }
+        if self.server.drain_secs > 86_400 {
+            return Err(invalid("server.drain_secs", "at most 86400 (a day)"));
         }
         if self.signaling.max_message_bytes < 1024 || self.signaling.max_message_bytes > 1 << 20 {
             return Err(invalid("signaling.max_message_bytes", "must be between 1024 and 1048576"));
@@ -395,6 +401,7 @@ struct PartialAuth {
 struct PartialServer {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    drain_secs: Option<u64>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

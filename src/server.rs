@@ -111,9 +111,19 @@ impl Service {
         let Service { state, shutdown: tell, mut connections, _watch } = self;
         let routes = routes(state.clone());
         let sessions = state.sessions.clone();
+        let drain = std::time::Duration::from_secs(state.config.server.drain_secs);
         drop(state);
+        let draining = sessions.clone();
         let signal = async move {
             shutdown.await;
+            if !drain.is_zero() && draining.running() > 0 {
+                draining.drain();
+                tracing::info!(sessions = draining.running(), deadline = ?drain, "draining: no new sessions; running ones play on");
+                let until = tokio::time::Instant::now() + drain;
+                while draining.running() > 0 && tokio::time::Instant::now() < until {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
             tracing::info!("shutting down: ending streams");
             let _ = tell.send(true);
         };

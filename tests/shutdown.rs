@@ -60,3 +60,69 @@ async fn shutdown_ends_streams_with_a_reason() {
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].state_name, "cleanup", "{:?}", sessions[0]);
 }
+
+/// With a drain deadline, stopping first turns new sessions away (503 with
+/// Retry-After, readiness 503 `draining`) while the running stream plays on,
+/// then ends it at the deadline with the same clean `bye`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_keeps_running_sessions_until_its_deadline_and_refuses_new_ones() {
+    let mut config = Config::load_with_env(None, Vec::new()).unwrap();
+    config.media.pipelines_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let data = tempfile::tempdir().unwrap();
+    config.server.data_dir = data.path().to_owned();
+    config.server.drain_secs = 4;
+    let service = Service::start(config, Default::default()).await.unwrap();
+    let (streams, verifier) = (service.state.streams.clone(), service.state.verifier.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(service.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let token =
+        verifier.dev_issuer().unwrap().mint("p1", playcast::auth::Role::Player, Duration::from_secs(60)).unwrap();
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.post(format!("http://{addr}/api/v1/login")).bearer_auth(&token).send().await.unwrap().status(),
+        200
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/signal")).await.unwrap();
+    ws.send(Message::text(serde_json::json!({"type": "auth", "token": token}).to_string())).await.unwrap();
+    assert_eq!(next(&mut ws).await["type"], "authenticated");
+    let hello = r#"{"type":"hello","version":1,"params":{"width":320,"height":240,"framerate":15}}"#;
+    ws.send(Message::text(hello)).await.unwrap();
+    assert_eq!(next(&mut ws).await["type"], "welcome");
+
+    let t0 = std::time::Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ready = http.get(format!("http://{addr}/api/v1/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["draining"], true, "{body}");
+    let create = http
+        .post(format!("http://{addr}/api/v1/sessions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"game": "test-pattern"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 503);
+    assert!(create.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = create.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("draining"), "{problem}");
+    assert_eq!(streams.live().len(), 1, "the running stream plays on while draining");
+
+    let bye = loop {
+        let m = next(&mut ws).await;
+        if m["type"] == "bye" {
+            break m;
+        }
+    };
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_secs(3), "ended after {waited:?}, before the 4 s deadline");
+    assert!(bye["reason"].as_str().unwrap().contains("shutting down"), "{bye}");
+    drop(ws);
+    tokio::time::timeout(Duration::from_secs(15), server).await.expect("serve returns after the drain").unwrap();
+    assert!(streams.live().is_empty());
+}

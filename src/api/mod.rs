@@ -177,13 +177,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         api.and(warp::path!("ready")).and(warp::get()).and(with(state.clone())).and_then(|s: AppState| async move {
             let db = s.store.ping().await.is_ok();
             let cache = s.cache.is_healthy().await;
+            let draining = s.sessions.is_draining();
+            let ready = db && cache && !*s.shutdown.borrow() && !draining;
             let body = serde_json::json!({
-                "status": if db && cache && !*s.shutdown.borrow() { "ready" } else { "unavailable" },
+                "status": if ready { "ready" } else { "unavailable" },
                 "database": db, "cache": cache, "cache_backend": s.cache.backend(),
-                "shutting_down": *s.shutdown.borrow(),
+                "shutting_down": *s.shutdown.borrow(), "draining": draining,
             });
-            let status =
-                if db && cache && !*s.shutdown.borrow() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
             Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&body), status))
         });
 

@@ -157,6 +157,8 @@ pub struct Manager {
     /// Session tasks not yet finished: a session leaves `live` before its
     /// final statistics and `cleanup` are recorded, and shutdown waits for those too.
     tasks: std::sync::atomic::AtomicUsize,
+    /// Set on SIGTERM with a drain deadline: running sessions play on, new ones go elsewhere.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// What a running session shares with its streams and the API.
@@ -217,6 +219,7 @@ impl Manager {
             bus,
             live: Mutex::new(HashMap::new()),
             tasks: std::sync::atomic::AtomicUsize::new(0),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -271,6 +274,12 @@ impl Manager {
         mut params: BTreeMap<String, serde_json::Value>,
         ephemeral: bool,
     ) -> Result<Arc<Live>, SessionError> {
+        if self.is_draining() {
+            return Err(SessionError::Unavailable(format!(
+                "node `{}` is draining before it stops: it takes no new sessions; retry for another node",
+                self.node
+            )));
+        }
         let entry = self.streams.catalog().get(pipeline).ok_or_else(|| {
             SessionError::BadRequest(format!("no pipeline named `{}`", pipeline.chars().take(64).collect::<String>()))
         })?;
@@ -703,6 +712,15 @@ impl Manager {
             let _ = std::fs::remove_dir_all(self.config.server.data_dir.join("run").join(&row.id));
         }
         Ok(rows.len())
+    }
+
+    /// Stops taking new sessions; the running ones play on.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Ends every live session (the node is going away) and waits for cleanup.
