@@ -13,12 +13,13 @@
 //! and, going back up, the time until the offered rate is back to 90% of
 //! what it was before the drop.
 //!
-//! The same scenario runs with adaptation on (the default) and with the
-//! element estimating only (`serve --abr-estimate-only`): the encoder keeps
-//! its 8 Mbit/s.
+//! The same scenario runs with adaptation on (the default), with the element
+//! estimating only (`serve --abr-estimate-only`: the encoder keeps its
+//! 8 Mbit/s), and through the webrtcsink output
+//! (`pipelines/test-pattern-webrtcsink.toml`) with its own congestion control.
 //!
-//! `cargo bench --bench abr_link [-- --only adaptive|off]` (as root: it
-//! creates network namespaces).
+//! `cargo bench --bench abr_link [-- --only adaptive|off|webrtcsink]` (as
+//! root: it creates network namespaces).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -208,11 +209,18 @@ impl Run<'_> {
     }
 }
 
-async fn scenario(adaptive: bool) -> Vec<StepResult> {
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Adaptive,
+    EstimateOnly,
+    Webrtcsink,
+}
+
+async fn scenario(mode: Mode) -> Vec<StepResult> {
     let server = Netns::create().expect("network namespace (run as root)");
     let player = Netns::create().expect("network namespace");
     let link = server.link(&player).expect("veth link");
-    let args: &[&str] = if adaptive { &[] } else { &["--abr-estimate-only"] };
+    let args: &[&str] = if mode == Mode::EstimateOnly { &["--abr-estimate-only"] } else { &[] };
     let service = Service::start(&server, &common::repo().join("pipelines"), args, &[("RUST_LOG", "warn")]).await;
     let origin = format!("http://{}:{SERVICE_PORT}", link.here);
     let browser =
@@ -224,7 +232,8 @@ async fn scenario(adaptive: bool) -> Vec<StepResult> {
         watch: QueueWatch::start(&server, &link.here_if),
     };
     run.cap(20);
-    let url = format!("{origin}/?width=960&height=540&framerate=30&bitrate=8000000&pattern=snow");
+    let pipeline = if mode == Mode::Webrtcsink { "test-pattern-webrtcsink" } else { "test-pattern" };
+    let url = format!("{origin}/?pipeline={pipeline}&width=960&height=540&framerate=30&bitrate=8000000&pattern=snow");
     browser.client.goto(&url).await.expect("open the client page");
     browser
         .wait_for(
@@ -256,11 +265,16 @@ async fn main() {
     println!("adaptive bitrate, 960x540@30 snow, 8 Mbit/s ceiling, x264enc; tbf link with 300 ms of queue");
     println!("| mode | step | under capacity after (ms) | queueing delay p95 (ms) | freezes | utilisation (last 5 s) | climb back (ms) |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    for (adaptive, name) in [(true, "adaptive (playcastabr)"), (false, "adaptation off (estimate only)")] {
-        if only.as_deref().is_some_and(|o| (o == "adaptive") != adaptive) {
+    let modes = [
+        (Mode::Adaptive, "adaptive", "adaptive (playcastabr)"),
+        (Mode::EstimateOnly, "off", "adaptation off (estimate only)"),
+        (Mode::Webrtcsink, "webrtcsink", "webrtcsink output (its GCC)"),
+    ];
+    for (mode, key, name) in modes {
+        if only.as_deref().is_some_and(|o| o != key) {
             continue;
         }
-        for s in scenario(adaptive).await {
+        for s in scenario(mode).await {
             println!(
                 "| {name} | {} | {} | {:.0} | {:.0} | {:.0}% | {} |",
                 s.label,

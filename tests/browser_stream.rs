@@ -283,3 +283,39 @@ async fn adaptive_bitrate_follows_a_link_from_20_to_3_mbits_and_back() {
     browser.close().await;
     drop(link);
 }
+
+/// The second output: a pipeline file with `output = "webrtcsink"` plays in
+/// the same reference client through Playcast's signaling, auth and session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webrtcsink_output_plays_in_the_reference_client() {
+    require_root();
+    let ns = Netns::create().expect("network namespace");
+    let service = Service::start(&ns, &common::repo().join("pipelines"), &[], &[]).await;
+    let browser = Browser::start(&ns).await;
+    let url = format!(
+        "http://127.0.0.1:{SERVICE_PORT}/?pipeline=test-pattern-webrtcsink&width=640&height=360&framerate=30&overlay=1"
+    );
+    browser.client.goto(&url).await.expect("open the client page");
+    browser
+        .wait_for(
+            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 60",
+            Duration::from_secs(60),
+        )
+        .await;
+    let welcome = browser.eval("window.playcast.welcome").await;
+    assert_eq!(welcome["encoder"], "webrtcsink", "{welcome}");
+    assert_eq!(welcome["pipeline"], "test-pattern-webrtcsink", "{welcome}");
+    let stats = browser.eval("window.playcast.stats").await;
+    assert_eq!(stats["width"], 640, "{stats}");
+    // It is a session like any other: the API sees it active.
+    let admin = service.dev_token("root", "admin").await;
+    let (_, sessions) = service.api(&admin, reqwest::Method::GET, "sessions", None).await;
+    let live = sessions.as_array().unwrap().iter().find(|s| s["state"] == "active").cloned();
+    let live = live.unwrap_or_else(|| panic!("an active session: {sessions}"));
+    assert_eq!(live["pipeline"], "test-pattern-webrtcsink", "{live}");
+    let f0 = browser.eval("window.playcast.stats.framesDecoded").await.as_f64().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let f1 = browser.eval("window.playcast.stats.framesDecoded").await.as_f64().unwrap();
+    assert!(f1 - f0 > 45.0, "{} frames in 3 s at 30 fps", f1 - f0);
+    browser.close().await;
+}

@@ -329,7 +329,7 @@ async fn stopped_streams_release_their_elements() {
     let stream = Stream::start(&loaded, &params, &IceServers::default(), &StreamOptions::default(), tx).unwrap();
     wait_event(&mut rx, "offer", |e| matches!(e, StreamEvent::Offer(_))).await;
     let pipeline = stream.pipeline().downgrade();
-    let webrtc = stream.webrtcbin().downgrade();
+    let webrtc = stream.webrtcbin().expect("a webrtcbin output").downgrade();
     tokio::task::spawn_blocking(move || drop(stream)).await.unwrap();
     assert!(webrtc.upgrade().is_none(), "webrtcbin is still referenced after the stream was dropped");
     assert!(pipeline.upgrade().is_none(), "the pipeline is still referenced after the stream was dropped");

@@ -8,6 +8,7 @@ pub mod frames;
 pub mod ice;
 pub mod quality;
 pub mod select;
+pub mod sink;
 pub mod spec;
 pub mod stamp;
 pub mod stream;
@@ -22,6 +23,8 @@ pub fn init() -> Result<(), gst::glib::Error> {
             gstplaycastplayoutdelay::plugin_register_static()
                 .and_then(|()| gstplaycastx11capture::plugin_register_static())
                 .and_then(|()| gstplaycastabr::plugin_register_static())
+                .and_then(|()| gstrswebrtc::plugin_register_static())
+                .and_then(|()| gstrsrtp::plugin_register_static())
                 .map_err(|e| e.to_string())
         })
         .clone()

@@ -158,6 +158,18 @@ pub struct AudioSpec {
     pub encoder: Fragment,
 }
 
+/// Which WebRTC element a file's streams end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// webrtcbin with Playcast's own adaptive bitrate, input channels and
+    /// quality monitor (the default).
+    #[default]
+    Webrtcbin,
+    /// webrtcsink (gst-plugins-rs): its own encoders and congestion control.
+    Webrtcsink,
+}
+
 /// Adaptive bitrate for the file's streams (the `playcastabr` element).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AbrSpec {
@@ -193,6 +205,7 @@ pub struct PipelineSpec {
     pub video: VideoSpec,
     pub audio: Option<AudioSpec>,
     pub abr: AbrSpec,
+    pub output: OutputKind,
 }
 
 pub const DEFAULT_AUDIO_ENCODER: &str = "opusenc bitrate=96000 frame-size=10 audio-type=restricted-lowdelay";
@@ -210,6 +223,8 @@ struct RawSpec {
     video: RawVideo,
     audio: Option<RawAudio>,
     abr: Option<RawAbr>,
+    #[serde(default)]
+    output: OutputKind,
 }
 
 #[derive(Deserialize)]
@@ -475,6 +490,7 @@ impl PipelineSpec {
                 }),
             }),
             abr,
+            output: raw.output,
         };
 
         for f in spec.fragments() {
@@ -800,6 +816,15 @@ source = "audiotestsrc"
             let e = &errs.0[0];
             assert!(e.message.contains(want) && e.line == line && e.field.starts_with(field), "{abr}: {errs}");
         }
+    }
+
+    #[test]
+    fn the_output_is_webrtcbin_unless_the_file_says_webrtcsink() {
+        assert_eq!(parse(GOOD).unwrap().output, OutputKind::Webrtcbin);
+        let sink = format!("output = \"webrtcsink\"\n{GOOD}");
+        assert_eq!(parse(&sink).unwrap().output, OutputKind::Webrtcsink);
+        let e = parse(&format!("output = \"janus\"\n{GOOD}")).unwrap_err().to_string();
+        assert!(e.starts_with("pipelines/t.toml:1:") && e.contains("webrtcbin") && e.contains("webrtcsink"), "{e}");
     }
 
     #[test]

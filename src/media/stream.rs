@@ -14,6 +14,8 @@ use super::datachannel::InputPort;
 use super::frames::FrameCounters;
 use super::ice::IceServers;
 use super::quality::AbrSlot;
+use super::sink::{self, PlaycastSignaller};
+use super::spec::OutputKind;
 use super::spec::Params;
 use super::stamp;
 
@@ -122,13 +124,21 @@ pub struct StreamOptions {
 /// A running stream. Stopping is idempotent and also happens on drop.
 pub struct Stream {
     pipeline: gst::Pipeline,
-    webrtc: gst::Element,
+    output: Output,
     encoder: String,
     stopped: AtomicBool,
     pauser: Pauser,
-    input: InputPort,
+    input: Option<InputPort>,
     abr: AbrSlot,
     frames: Option<Arc<FrameCounters>>,
+}
+
+/// Which WebRTC element the stream ends in.
+enum Output {
+    /// Our own: webrtcbin, the server offers, `playcastabr` adapts.
+    Webrtcbin(gst::Element),
+    /// gst-plugins-rs' webrtcsink, driven through our signaller.
+    Webrtcsink(PlaycastSignaller),
 }
 
 impl Stream {
@@ -142,6 +152,9 @@ impl Stream {
         let spec = &loaded.spec;
         if !loaded.runnable {
             return Err(MediaError::NotRunnable(spec.name.clone(), loaded.selection.explain()));
+        }
+        if spec.output == OutputKind::Webrtcsink {
+            return Self::start_sink(loaded, params, ice, options, events);
         }
         let pipeline = gst::Pipeline::new();
         let webrtc = gst::ElementFactory::make("webrtcbin")
@@ -215,30 +228,19 @@ impl Stream {
                 return Err(e);
             }
         };
-        let bus = pipeline.bus().ok_or_else(|| MediaError::Gst("pipeline has no bus".into()))?;
-        let tx = events.clone();
-        bus.set_sync_handler(move |_, msg| {
-            match msg.view() {
-                gst::MessageView::Error(e) => {
-                    let src = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
-                    if is_data_channel_element(msg.src()) {
-                        // The input channels' transport broke (the browser left or
-                        // reset the association); the media does not depend on it.
-                        tracing::info!(%src, error = %e.error(), "data channel transport ended");
-                    } else {
-                        let _ = tx.send(StreamEvent::Ended(format!("pipeline error in {src}: {}", e.error())));
-                    }
-                }
-                gst::MessageView::Eos(_) => {
-                    let _ = tx.send(StreamEvent::Ended("end of stream".into()));
-                }
-                _ => {}
-            }
-            gst::BusSyncReply::Drop
-        });
+        watch_bus(&pipeline, &events)?;
 
         let encoder = loaded.selection.chosen_element().unwrap_or_default().to_string();
-        let stream = Stream { pipeline, webrtc, encoder, stopped: AtomicBool::new(false), pauser, input, abr, frames };
+        let stream = Stream {
+            pipeline,
+            output: Output::Webrtcbin(webrtc),
+            encoder,
+            stopped: AtomicBool::new(false),
+            pauser,
+            input: Some(input),
+            abr,
+            frames,
+        };
         stream
             .pipeline
             .set_state(gst::State::Playing)
@@ -254,13 +256,20 @@ impl Stream {
         self.pauser.clone()
     }
 
-    /// The input data channels.
-    pub fn input_port(&self) -> InputPort {
+    /// The input data channels (the webrtcbin output only).
+    pub fn input_port(&self) -> Option<InputPort> {
         self.input.clone()
     }
 
-    pub fn quality_probe(&self) -> super::quality::QualityProbe {
-        super::quality::QualityProbe::new(&self.webrtc, self.abr.clone(), self.frames.clone())
+    /// The quality monitor's view (the webrtcbin output only: webrtcsink
+    /// keeps its peer connection to itself).
+    pub fn quality_probe(&self) -> Option<super::quality::QualityProbe> {
+        match &self.output {
+            Output::Webrtcbin(webrtc) => {
+                Some(super::quality::QualityProbe::new(webrtc, self.abr.clone(), self.frames.clone()))
+            }
+            Output::Webrtcsink(_) => None,
+        }
     }
 
     /// The adaptive-bitrate element, once webrtcbin has placed it.
@@ -276,7 +285,12 @@ impl Stream {
             return Err(MediaError::Sdp("no media sections".into()));
         }
         let answer = gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, msg);
-        self.webrtc.emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
+        match &self.output {
+            Output::Webrtcbin(webrtc) => {
+                webrtc.emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>])
+            }
+            Output::Webrtcsink(signaller) => signaller.answer(&answer),
+        }
         Ok(())
     }
 
@@ -288,7 +302,10 @@ impl Stream {
         if candidate.len() > 1024 || candidate.contains(['\r', '\n', '\0']) {
             return Err(MediaError::Candidate("too long or holds line breaks".into()));
         }
-        self.webrtc.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+        match &self.output {
+            Output::Webrtcbin(webrtc) => webrtc.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]),
+            Output::Webrtcsink(signaller) => signaller.candidate(mline, candidate),
+        }
         Ok(())
     }
 
@@ -296,6 +313,9 @@ impl Stream {
     pub fn stop(&self) {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
+        }
+        if let Output::Webrtcsink(signaller) = &self.output {
+            signaller.detach();
         }
         let _ = self.pipeline.set_state(gst::State::Null);
         if let Some(bus) = self.pipeline.bus() {
@@ -307,8 +327,84 @@ impl Stream {
         &self.pipeline
     }
 
-    pub fn webrtcbin(&self) -> &gst::Element {
-        &self.webrtc
+    /// The webrtcbin this stream ends in (the webrtcbin output only).
+    pub fn webrtcbin(&self) -> Option<&gst::Element> {
+        match &self.output {
+            Output::Webrtcbin(webrtc) => Some(webrtc),
+            Output::Webrtcsink(_) => None,
+        }
+    }
+
+    /// The webrtcsink output: raw video and audio from the file's sources
+    /// into webrtcsink, which encodes, negotiates and adapts by itself.
+    fn start_sink(
+        loaded: &Arc<Loaded>,
+        params: &Params,
+        ice: &IceServers,
+        options: &StreamOptions,
+        events: UnboundedSender<StreamEvent>,
+    ) -> Result<Self, MediaError> {
+        let spec = &loaded.spec;
+        let pipeline = gst::Pipeline::new();
+        let signaller = PlaycastSignaller::new(events.clone());
+        let max = params.int("bitrate").map_or(spec.abr.max_bps, |b| b.max(0) as u64).min(u64::from(u32::MAX));
+        let turn: Vec<String> = ice.turn_for_webrtcbin().into_iter().collect();
+        let sink = sink::make_sink(&signaller, ice.stun_for_webrtcbin(), turn, max as u32)?;
+        pipeline.add(&sink)?;
+        let paused = Arc::new(AtomicBool::new(false));
+
+        let mut chain = vec![params.substitute(&spec.video.source.text)];
+        chain.extend(spec.video.filters.as_ref().map(|f| params.substitute(&f.text)));
+        chain.push("queue name=vqueue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream".into());
+        let video = parse_bin("video", &chain.join(" ! "))?;
+        ghost_src(&video, "vqueue")?;
+        watch_eos(&video, &events);
+        if let Some(pad) = video.by_name("vqueue").and_then(|q| q.static_pad("sink")) {
+            gate(&pad, &paused);
+        }
+        pipeline.add(&video)?;
+        link_to_sink(&video, &sink, "video_%u")?;
+        if let Some(audio) = &spec.audio {
+            if params.bool("audio") != Some(false) {
+                let desc = format!(
+                    "{} ! audioconvert name=aconv ! audioresample ! audio/x-raw,rate=48000,channels=2 ! queue name=aqueue",
+                    params.substitute(&audio.source.text)
+                );
+                let bin = parse_bin("audio", &desc)?;
+                ghost_src(&bin, "aqueue")?;
+                if let Some(pad) = bin.by_name("aconv").and_then(|c| c.static_pad("sink")) {
+                    gate(&pad, &paused);
+                }
+                if let Some(server) = &options.audio_server {
+                    for e in bin.iterate_recurse().into_iter().flatten() {
+                        if e.factory().is_some_and(|f| f.name() == "pulsesrc") {
+                            e.set_property("server", server);
+                        }
+                    }
+                }
+                pipeline.add(&bin)?;
+                link_to_sink(&bin, &sink, "audio_%u")?;
+            }
+        }
+        let tx = events.clone();
+        sink::on_consumer(&sink, move |webrtcbin| watch_connection(webrtcbin, &tx));
+        watch_bus(&pipeline, &events)?;
+        let stream = Stream {
+            pipeline,
+            output: Output::Webrtcsink(signaller),
+            encoder: "webrtcsink".into(),
+            stopped: AtomicBool::new(false),
+            // webrtcsink's encoders answer the browser's key-frame requests themselves.
+            pauser: Pauser { paused, encoder: glib::WeakRef::new() },
+            input: None,
+            abr: AbrSlot::default(),
+            frames: None,
+        };
+        stream
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| MediaError::Gst("the pipeline refused to start".into()))?;
+        Ok(stream)
     }
 }
 
@@ -423,6 +519,11 @@ fn connect_signals(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>)
         None
     });
 
+    watch_connection(webrtc, events);
+}
+
+/// Ends the stream when ICE or the peer connection fails; says when it is up.
+fn watch_connection(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>) {
     let tx = events.clone();
     webrtc.connect_notify(Some("ice-connection-state"), move |w, _| {
         let state = w.property::<gst_webrtc::WebRTCICEConnectionState>("ice-connection-state");
@@ -445,6 +546,52 @@ fn connect_signals(webrtc: &gst::Element, events: &UnboundedSender<StreamEvent>)
             _ => {}
         }
     });
+}
+
+/// Errors end the stream (except the data channels' transport); so does EOS.
+fn watch_bus(pipeline: &gst::Pipeline, events: &UnboundedSender<StreamEvent>) -> Result<(), MediaError> {
+    let bus = pipeline.bus().ok_or_else(|| MediaError::Gst("pipeline has no bus".into()))?;
+    let tx = events.clone();
+    bus.set_sync_handler(move |_, msg| {
+        match msg.view() {
+            gst::MessageView::Error(e) => {
+                let src = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
+                if is_data_channel_element(msg.src()) {
+                    // The input channels' transport broke (the browser left or
+                    // reset the association); the media does not depend on it.
+                    tracing::info!(%src, error = %e.error(), "data channel transport ended");
+                } else {
+                    let _ = tx.send(StreamEvent::Ended(format!("pipeline error in {src}: {}", e.error())));
+                }
+            }
+            gst::MessageView::Eos(_) => {
+                let _ = tx.send(StreamEvent::Ended("end of stream".into()));
+            }
+            _ => {}
+        }
+        gst::BusSyncReply::Drop
+    });
+    Ok(())
+}
+
+/// Exposes `last`'s src pad as the bin's `src`.
+fn ghost_src(bin: &gst::Bin, last: &str) -> Result<(), MediaError> {
+    let pad = bin
+        .by_name(last)
+        .and_then(|e| e.static_pad("src"))
+        .ok_or_else(|| MediaError::Gst(format!("{last} has no src pad")))?;
+    let ghost = gst::GhostPad::builder_with_target(&pad)?.name("src").build();
+    ghost.set_active(true)?;
+    bin.add_pad(&ghost)?;
+    Ok(())
+}
+
+fn link_to_sink(bin: &gst::Bin, sink: &gst::Element, template: &str) -> Result<(), MediaError> {
+    let pad = sink
+        .request_pad_simple(template)
+        .ok_or_else(|| MediaError::Gst(format!("webrtcsink gave no {template} pad")))?;
+    let src = bin.static_pad("src").ok_or_else(|| MediaError::Gst("bin without src".into()))?;
+    src.link(&pad).map(|_| ()).map_err(|e| MediaError::Gst(format!("linking to webrtcsink: {e}")))
 }
 
 fn parse_bin(field: &str, desc: &str) -> Result<gst::Bin, MediaError> {

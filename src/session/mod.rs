@@ -208,11 +208,11 @@ impl StreamControl for LiveStream {
     }
 
     fn quality(&self) -> Option<crate::media::quality::QualityProbe> {
-        Some(self.stream.quality_probe())
+        self.stream.quality_probe()
     }
 
     fn input(&self) -> Option<crate::media::datachannel::InputPort> {
-        Some(self.stream.input_port())
+        self.stream.input_port()
     }
 }
 
