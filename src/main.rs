@@ -123,6 +123,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let probe = GstProbe::default();
             let mut failed = false;
+            // Names in one column, however long the longest is.
+            let width = files.iter().filter_map(|f| f.file_stem()).map(|s| s.len()).max().unwrap_or(0).max(20);
             for f in files {
                 let report = check_file(&f, &GstRegistry, &probe);
                 failed |= !report.ok();
@@ -136,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         };
                         let encoder = report.selection.as_ref().and_then(|s| s.chosen_element()).unwrap_or("-");
                         let desc = report.spec.as_ref().map(|s| s.description.as_str()).unwrap_or("");
-                        println!("{:<20} {:<16} {:<12} {}", report.name, status, encoder, desc);
+                        println!("{:<width$} {:<16} {:<12} {}", report.name, status, encoder, desc);
                     }
                 }
             }

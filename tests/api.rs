@@ -88,7 +88,7 @@ async fn pipelines_say_what_runs_here_and_why() {
     let list = json_ok(c.get(s.url("/api/v1/pipelines")).send().await.unwrap()).await;
     let list = list.as_array().expect("an array");
     let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["linux-x11", "test-pattern", "windows-d3d11"]);
+    assert_eq!(names, ["linux-x11", "test-pattern", "test-pattern-webrtcsink", "windows-d3d11"]);
     let get = |name: &str| list.iter().find(|p| p["name"] == name).unwrap().clone();
 
     let tp = get("test-pattern");

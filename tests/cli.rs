@@ -156,7 +156,13 @@ async fn pipeline_list_says_what_runs_here() {
     assert!(win.contains(" cannot run here "), "{win}");
     let x11 = row("linux-x11");
     assert!(x11.contains(" runs here ") || x11.contains(" cannot run here "), "{x11}");
-    assert_eq!(run.stdout.lines().count(), 3, "{run}");
+    let sink = row("test-pattern-webrtcsink");
+    assert!(sink.contains(" runs here "), "{sink}");
+    assert_eq!(run.stdout.lines().count(), 4, "{run}");
+    // One column for names, whatever their length.
+    let status_at: Vec<usize> =
+        run.stdout.lines().map(|l| l.find(" runs here ").or(l.find(" cannot run ")).unwrap()).collect();
+    assert!(status_at.windows(2).all(|w| w[0] == w[1]), "{run}");
 
     // A folder with a broken file lists it as invalid and fails.
     let dir = tempfile::tempdir().unwrap();

@@ -77,6 +77,13 @@ impl QualityProbe {
             q.estimate_bps = Some(u64::from(abr.property::<u32>("estimated-bitrate")));
             q.target_bps = Some(u64::from(abr.property::<u32>("target-bitrate"))).filter(|&t| t > 0);
             q.ladder_step = Some(abr.property::<u32>("ladder-step"));
+            // A browser that sends no transport-wide feedback still sends
+            // receiver reports: their loss is what the element adapts to.
+            if abr.property::<u64>("feedback-reports") == 0 {
+                if let Some(loss) = q.loss {
+                    abr.emit_by_name::<()>("receiver-report", &[&loss]);
+                }
+            }
         }
         let now = Instant::now();
         let totals = self.frames.as_ref().map(|f| f.read()).unwrap_or_default();

@@ -50,6 +50,10 @@ const BETA: f64 = 0.85;
 const BASE_DELAY_WINDOW_US: i64 = 10_000_000;
 /// The delivered rate a decrease starts from is measured over this span.
 const DELIVERED_WINDOW_US: i64 = 300_000;
+/// The deepest single cut, as a fraction of the delivered rate.
+const MIN_CUT: f64 = 0.4;
+/// Queueing delay that counts as overuse without waiting for the trend.
+const QUEUE_GUARD_US: i64 = 60_000;
 /// On overuse, a standing queue is drained in about this long.
 const DRAIN_US: i64 = 200_000;
 /// Without feedback for this long the link is presumed congested.
@@ -270,6 +274,12 @@ impl Estimator {
             let trend = slope(&self.history).unwrap_or(self.prev_trend);
             self.detect(trend, arrival_ms, send_delta as f64 / 1000.0);
         }
+        // A queue far above the empty-link delay is overuse whatever the trend
+        // says yet: the trend needs a window of groups to turn, a capacity
+        // drop fills the queue faster than that.
+        if self.deltas >= 2 && self.queue_us() > QUEUE_GUARD_US && self.usage == Usage::Normal {
+            self.usage = Usage::Overusing;
+        }
     }
 
     /// The overuse detector with its adaptive threshold.
@@ -328,7 +338,7 @@ impl Estimator {
                 // a capacity drop the older arrivals still show the old rate.
                 let delivered = self.incoming_bps_over(DELIVERED_WINDOW_US).unwrap_or(self.delay_bps);
                 let queue = self.queue_us() as f64;
-                let factor = (1.0 - queue / DRAIN_US as f64).clamp(0.5, BETA);
+                let factor = (1.0 - queue / DRAIN_US as f64).clamp(MIN_CUT, BETA);
                 self.delay_bps = (factor * delivered).min(self.delay_bps);
                 // One decrease per overuse episode.
                 self.usage = Usage::Normal;
