@@ -13,7 +13,7 @@ run_pkgs=(
   gstreamer1.0-nice gstreamer1.0-x gstreamer1.0-pulseaudio
   xvfb x11-utils pulseaudio
 )
-test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server joystick xclip python3-venv)
+test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server joystick xclip python3-venv coturn)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
