@@ -60,6 +60,9 @@ pub struct SessionsConfig {
 pub struct NodeConfig {
     /// Empty: an id created once and kept in `server.data_dir`.
     pub id: String,
+    /// Where clients and other nodes reach this node (`http://host:port`),
+    /// published with its heartbeat. Empty: `http://` + `server.listen`.
+    pub advertise: String,
     /// CPU cores sessions may reserve; 0: the machine's.
     pub cpu_cores: u32,
     /// Memory sessions may reserve, MiB; 0: the machine's.
@@ -244,6 +247,10 @@ impl Config {
         if self.media.max_streams == 0 {
             return Err(invalid("media.max_streams", "must be at least 1"));
         }
+        let a = &self.node.advertise;
+        if !(a.is_empty() || a.starts_with("http://") || a.starts_with("https://")) {
+            return Err(invalid("node.advertise", "an http:// or https:// URL, or empty"));
+        }
         if self.server.drain_secs > 86_400 {
             return Err(invalid("server.drain_secs", "at most 86400 (a day)"));
         }
@@ -366,6 +373,7 @@ struct PartialSessions {
 #[allow(dead_code)]
 struct PartialNode {
     id: Option<String>,
+    advertise: Option<String>,
     cpu_cores: Option<u32>,
     memory_mb: Option<u64>,
     gpu_encoder_slots: Option<Vec<u32>>,

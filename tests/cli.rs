@@ -446,6 +446,15 @@ async fn environment_errors_name_the_variable() {
         assert!(run.stderr.contains(&format!("environment variable {name}: ")), "{name}: {run}");
         assert!(run.stderr.contains(what), "{name}: {run}");
     }
+    // Values that parse but make no sense name the variable and the setting.
+    for (name, value, what) in [
+        ("PLAYCAST__NODE__ADVERTISE", "ftp://x", "node.advertise: an http:// or https:// URL, or empty"),
+        ("PLAYCAST__SERVER__DRAIN_SECS", "999999", "server.drain_secs: at most 86400"),
+    ] {
+        let run = playcast(&["config", "check"], &[(name, value)]).await;
+        assert_eq!(run.code, 2, "{name}={value}: {run}");
+        assert!(run.stderr.contains(&format!("{name}: {what}")), "{name}: {run}");
+    }
     // The same check guards every command, not just `config check`.
     let run = playcast(&["pipeline", "list"], &[("PLAYCAST__MEDIA__MAX_STREAMS", "abc")]).await;
     assert_eq!(run.code, 2, "{run}");

@@ -75,6 +75,34 @@ async fn a_sign_out_on_one_node_closes_the_sockets_on_another_and_events_cross()
         (node["cache"]["live_nodes"] == json!(["node-a", "node-b"])).then_some(())
     })
     .await;
+    // Admins list every node with its address, capacity and load, from any node.
+    let nodes = common::eventually("both nodes listed with A's session", WAIT, || async {
+        let list: Value = reqwest::Client::new()
+            .get(b.url("/api/v1/nodes"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let a_node = list.as_array()?.iter().find(|n| n["node"] == "node-a")?.clone();
+        (list.as_array()?.len() == 2 && a_node["sessions"] == 1).then_some(list)
+    })
+    .await;
+    for n in nodes.as_array().unwrap() {
+        assert!(n["address"].as_str().is_some_and(|a| a.starts_with("http://127.0.0.1:")), "{n}");
+        assert!(n["budget"]["total"]["cpu_cores"].as_u64().is_some_and(|c| c > 0), "{n}");
+        assert_eq!(n["draining"], false, "{n}");
+    }
+    assert_eq!(nodes[0]["node"], "node-a", "in id order: {nodes}");
+    assert!(
+        nodes[0]["budget"]["used"]["cpu_cores"].as_u64().is_some_and(|c| c > 0),
+        "A's session holds cores: {nodes}"
+    );
+    // Players may not see the fleet.
+    let res = reqwest::Client::new().get(a.url("/api/v1/nodes")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 403);
 
     // Signing out through A closes the sockets on B too.
     let res = reqwest::Client::new().post(a.url("/api/v1/logout")).bearer_auth(&token).send().await.unwrap();

@@ -203,7 +203,22 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
             };
             warp::reply::json(&view)
         });
+    let nodes = api
+        .and(warp::path!("nodes"))
+        .and(warp::get())
+        .and(auth::require(s.verifier.clone(), Role::Admin))
+        .and(with(s.clone()))
+        .and_then(|_: Identity, s: AppState| async move {
+            let nodes = s.sessions.nodes().await.map_err(|e| {
+                warp::reject::custom(
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "cache-unavailable", format!("the cache: {e}"))
+                        .retry_after(5),
+                )
+            })?;
+            Ok::<_, warp::Rejection>(warp::reply::json(&nodes))
+        });
     create
+        .or(nodes)
         .or(list)
         .or(share)
         .or(history)

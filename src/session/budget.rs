@@ -39,6 +39,7 @@ pub struct BudgetView {
     pub used: Usage,
 }
 
+#[derive(Clone)]
 pub struct Budget {
     total: Usage,
     used: Arc<Mutex<Usage>>,

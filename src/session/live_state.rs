@@ -28,6 +28,8 @@ pub fn node_key(node: &str) -> String {
     format!("node/{node}")
 }
 
+pub type Describe = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 enum Update {
     Put(String, String),
     Gone(String),
@@ -45,9 +47,11 @@ impl Drop for LiveState {
 }
 
 impl LiveState {
-    pub fn start(cache: Cache, node: String) -> Self {
+    /// `describe` gives what the heartbeat publishes of the node (address,
+    /// capacity, load); the session count is added to it.
+    pub fn start(cache: Cache, node: String, describe: Describe) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(cache, node, rx));
+        let task = tokio::spawn(run(cache, node, rx, describe));
         LiveState { tx, task }
     }
 
@@ -62,7 +66,7 @@ impl LiveState {
     }
 }
 
-async fn run(cache: Cache, node: String, mut rx: mpsc::UnboundedReceiver<Update>) {
+async fn run(cache: Cache, node: String, mut rx: mpsc::UnboundedReceiver<Update>, describe: Describe) {
     let mut sessions: HashMap<String, String> = HashMap::new();
     let mut beat = tokio::time::interval(HEARTBEAT);
     // Failed writes are not retried one by one: the next heartbeat rewrites all.
@@ -82,7 +86,10 @@ async fn run(cache: Cache, node: String, mut rx: mpsc::UnboundedReceiver<Update>
                 None => return,
             },
             _ = beat.tick() => {
-                let alive = serde_json::json!({"node": node, "sessions": sessions.len()}).to_string();
+                let mut alive = describe();
+                alive["node"] = node.clone().into();
+                alive["sessions"] = sessions.len().into();
+                let alive = alive.to_string();
                 let mut r = cache.heartbeat(&node_key(&node), &alive, TTL).await;
                 for (id, json) in &sessions {
                     if r.is_err() {

@@ -158,7 +158,7 @@ pub struct Manager {
     /// final statistics and `cleanup` are recorded, and shutdown waits for those too.
     tasks: std::sync::atomic::AtomicUsize,
     /// Set on SIGTERM with a drain deadline: running sessions play on, new ones go elsewhere.
-    draining: std::sync::atomic::AtomicBool,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a running session shares with its streams and the API.
@@ -207,19 +207,35 @@ enum Command {
 impl Manager {
     pub fn new(config: Arc<Config>, store: Store, streams: Arc<Streams>, bus: EventBus, node: String) -> Self {
         let budget = Budget::from_config(&config.node);
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let describe = {
+            let (budget, draining) = (budget.clone(), draining.clone());
+            let address = if config.node.advertise.is_empty() {
+                format!("http://{}", config.server.listen)
+            } else {
+                config.node.advertise.clone()
+            };
+            Box::new(move || {
+                serde_json::json!({
+                    "address": address,
+                    "budget": budget.view(),
+                    "draining": draining.load(std::sync::atomic::Ordering::SeqCst),
+                })
+            })
+        };
         Manager {
             config,
             store,
             streams,
             games: Mutex::new(Arc::default()),
             budget,
-            live_state: LiveState::start(bus.cache().clone(), node.clone()),
+            live_state: LiveState::start(bus.cache().clone(), node.clone(), describe),
             views: Mutex::default(),
             node,
             bus,
             live: Mutex::new(HashMap::new()),
             tasks: std::sync::atomic::AtomicUsize::new(0),
-            draining: std::sync::atomic::AtomicBool::new(false),
+            draining,
         }
     }
 
@@ -737,6 +753,19 @@ impl Manager {
         while Instant::now() < until && busy() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Every node whose heartbeat the cache holds: what it published (id,
+    /// address, budget, sessions, draining), in id order.
+    pub async fn nodes(&self) -> Result<Vec<serde_json::Value>, crate::store::cache::CacheError> {
+        let mut out = Vec::new();
+        for id in self.live_nodes().await? {
+            if let Some(v) = self.bus.cache().get(&node_key(&id)).await? {
+                out.push(serde_json::from_str(&v).unwrap_or_else(|_| serde_json::json!({ "node": id })));
+            }
+        }
+        out.sort_by(|a, b| a["node"].as_str().cmp(&b["node"].as_str()));
+        Ok(out)
     }
 
     /// Nodes whose heartbeat the cache holds (this one included while the cache is up).
