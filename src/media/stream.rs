@@ -15,8 +15,7 @@ use super::frames::FrameCounters;
 use super::ice::IceServers;
 use super::quality::AbrSlot;
 use super::sink::{self, PlaycastSignaller};
-use super::spec::OutputKind;
-use super::spec::Params;
+use super::spec::{OutputKind, Params, PipelineSpec};
 use super::stamp;
 
 /// RTP header extension for transport-wide congestion control feedback.
@@ -186,17 +185,7 @@ impl Stream {
         pipeline.add(&video)?;
         video.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking video to webrtcbin: {e}")))?;
         if let Some(audio) = build_audio_bin(loaded, params, options)? {
-            if let Some(pad) = audio.by_name("aconv").and_then(|c| c.static_pad("sink")) {
-                gate(&pad, &paused);
-            }
-            if let Some(server) = &options.audio_server {
-                // A session's private sound server: every PulseAudio source of the chain uses it.
-                for e in audio.iterate_recurse().into_iter().flatten() {
-                    if e.factory().is_some_and(|f| f.name() == "pulsesrc") {
-                        e.set_property("server", server);
-                    }
-                }
-            }
+            prepare_audio(&audio, &paused, options);
             pipeline.add(&audio)?;
             audio.link(&webrtc).map_err(|e| MediaError::Gst(format!("linking audio to webrtcbin: {e}")))?;
         }
@@ -353,10 +342,7 @@ impl Stream {
         pipeline.add(&sink)?;
         let paused = Arc::new(AtomicBool::new(false));
 
-        let mut chain = vec![params.substitute(&spec.video.source.text)];
-        chain.extend(spec.video.filters.as_ref().map(|f| params.substitute(&f.text)));
-        chain.push("queue name=vqueue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream".into());
-        let video = parse_bin("video", &chain.join(" ! "))?;
+        let video = parse_bin("video", &raw_video_chain(spec, params, false, false).join(" ! "))?;
         ghost_src(&video, "vqueue")?;
         watch_eos(&video, &events);
         if let Some(pad) = video.by_name("vqueue").and_then(|q| q.static_pad("sink")) {
@@ -364,27 +350,12 @@ impl Stream {
         }
         pipeline.add(&video)?;
         link_to_sink(&video, &sink, "video_%u")?;
-        if let Some(audio) = &spec.audio {
-            if params.bool("audio") != Some(false) {
-                let desc = format!(
-                    "{} ! audioconvert name=aconv ! audioresample ! audio/x-raw,rate=48000,channels=2 ! queue name=aqueue",
-                    params.substitute(&audio.source.text)
-                );
-                let bin = parse_bin("audio", &desc)?;
-                ghost_src(&bin, "aqueue")?;
-                if let Some(pad) = bin.by_name("aconv").and_then(|c| c.static_pad("sink")) {
-                    gate(&pad, &paused);
-                }
-                if let Some(server) = &options.audio_server {
-                    for e in bin.iterate_recurse().into_iter().flatten() {
-                        if e.factory().is_some_and(|f| f.name() == "pulsesrc") {
-                            e.set_property("server", server);
-                        }
-                    }
-                }
-                pipeline.add(&bin)?;
-                link_to_sink(&bin, &sink, "audio_%u")?;
-            }
+        if let Some(raw) = raw_audio_chain(spec, params) {
+            let bin = parse_bin("audio", &format!("{raw} ! queue name=aqueue"))?;
+            ghost_src(&bin, "aqueue")?;
+            prepare_audio(&bin, &paused, options);
+            pipeline.add(&bin)?;
+            link_to_sink(&bin, &sink, "audio_%u")?;
         }
         let tx = events.clone();
         sink::on_consumer(&sink, move |webrtcbin| watch_connection(webrtcbin, &tx));
@@ -600,6 +571,54 @@ fn parse_bin(field: &str, desc: &str) -> Result<gst::Bin, MediaError> {
     element.downcast::<gst::Bin>().map_err(|_| MediaError::Build { field: field.into(), message: "not a bin".into() })
 }
 
+/// The raw video in front of an encoder: source, filters, the ladder's
+/// scaler when asked for, and the queue `vqueue`.
+fn raw_video_chain(spec: &PipelineSpec, params: &Params, scaler: bool, bare: bool) -> Vec<String> {
+    let mut chain = vec![params.substitute(&spec.video.source.text)];
+    chain.extend(spec.video.filters.as_ref().map(|f| params.substitute(&f.text)));
+    if scaler {
+        // The ladder's scaler: passes frames through untouched until the
+        // adaptive-bitrate element asks for a smaller picture.
+        chain.push("videoscale name=vscale ! capsfilter name=vscaler".to_string());
+    }
+    // Never hold more than one frame in front of the encoder: a late frame is
+    // dropped rather than adding a frame of delay to every frame after it.
+    chain.push(if bare {
+        "queue name=vqueue".to_string()
+    } else {
+        "queue name=vqueue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream".to_string()
+    });
+    chain
+}
+
+/// The raw audio in front of an encoder, 48 kHz stereo after `aconv`;
+/// `None` when the file has no audio or the `audio` parameter is off.
+fn raw_audio_chain(spec: &PipelineSpec, params: &Params) -> Option<String> {
+    let audio = spec.audio.as_ref()?;
+    if params.bool("audio") == Some(false) {
+        return None;
+    }
+    Some(format!(
+        "{} ! audioconvert name=aconv ! audioresample ! audio/x-raw,rate=48000,channels=2",
+        params.substitute(&audio.source.text)
+    ))
+}
+
+/// Pauses the audio with the stream and points every PulseAudio source at
+/// the session's private sound server, if it has one.
+fn prepare_audio(bin: &gst::Bin, paused: &Arc<AtomicBool>, options: &StreamOptions) {
+    if let Some(pad) = bin.by_name("aconv").and_then(|c| c.static_pad("sink")) {
+        gate(&pad, paused);
+    }
+    if let Some(server) = &options.audio_server {
+        for e in bin.iterate_recurse().into_iter().flatten() {
+            if e.factory().is_some_and(|f| f.name() == "pulsesrc") {
+                e.set_property("server", server);
+            }
+        }
+    }
+}
+
 /// Source, filters, encoder and payloader of the video, ending in RTP.
 pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions) -> Result<gst::Bin, MediaError> {
     let spec = &loaded.spec;
@@ -608,20 +627,8 @@ pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions
         .chosen
         .ok_or_else(|| MediaError::NotRunnable(spec.name.clone(), loaded.selection.explain()))?;
     let enc = &spec.video.encoders[index];
-    let mut chain = vec![params.substitute(&spec.video.source.text)];
-    chain.extend(spec.video.filters.as_ref().map(|f| params.substitute(&f.text)));
-    if spec.abr.enabled && !spec.abr.ladder.is_empty() && !options.bare {
-        // The ladder's scaler: passes frames through untouched until the
-        // adaptive-bitrate element asks for a smaller picture.
-        chain.push("videoscale name=vscale ! capsfilter name=vscaler".to_string());
-    }
-    // Never hold more than one frame in front of the encoder: a late frame is
-    // dropped rather than adding a frame of delay to every frame after it.
-    chain.push(if options.bare {
-        "queue name=vqueue".to_string()
-    } else {
-        "queue name=vqueue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream".to_string()
-    });
+    let scaler = spec.abr.enabled && !spec.abr.ladder.is_empty() && !options.bare;
+    let mut chain = raw_video_chain(spec, params, scaler, options.bare);
     chain.extend(enc.before.as_ref().map(|b| params.substitute(&b.text)));
     chain.push(format!(
         "{} name=venc {}",
@@ -668,13 +675,11 @@ pub fn build_audio_bin(
     params: &Params,
     options: &StreamOptions,
 ) -> Result<Option<gst::Bin>, MediaError> {
-    let Some(audio) = &loaded.spec.audio else { return Ok(None) };
-    if params.bool("audio") == Some(false) {
+    let (Some(raw), Some(audio)) = (raw_audio_chain(&loaded.spec, params), &loaded.spec.audio) else {
         return Ok(None);
-    }
+    };
     let desc = format!(
-        "{} ! audioconvert name=aconv ! audioresample ! audio/x-raw,rate=48000,channels=2 ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU}",
-        params.substitute(&audio.source.text),
+        "{raw} ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU}",
         params.substitute(&audio.encoder.text),
     );
     let bin = parse_bin("audio", &desc)?;
@@ -693,15 +698,8 @@ pub fn build_audio_bin(
 /// Puts the RTP caps after the payloader and exposes them as the bin's `src`.
 fn finish_bin(bin: &gst::Bin, payloader: &str, caps: gst::Caps) -> Result<(), MediaError> {
     let pay = bin.by_name(payloader).ok_or_else(|| MediaError::Gst(format!("{payloader} missing")))?;
-    let filter = gst::ElementFactory::make("capsfilter").property("caps", caps).build()?;
+    let filter = gst::ElementFactory::make("capsfilter").name("rtpcaps").property("caps", caps).build()?;
     bin.add(&filter)?;
     pay.link(&filter).map_err(|e| MediaError::Gst(e.to_string()))?;
-    let ghost = gst::GhostPad::builder_with_target(
-        &filter.static_pad("src").ok_or_else(|| MediaError::Gst("capsfilter src".into()))?,
-    )?
-    .name("src")
-    .build();
-    ghost.set_active(true)?;
-    bin.add_pad(&ghost.clone().upcast::<gst::Pad>())?;
-    Ok(())
+    ghost_src(bin, "rtpcaps")
 }
