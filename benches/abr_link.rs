@@ -137,11 +137,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn cap(&self, mbit: u32) {
-        let mut tc = self.server.command("tc");
-        tc.args(["qdisc", "replace", "dev", &self.dev, "root", "tbf", "rate", &format!("{mbit}mbit")]);
-        tc.args(["burst", "32kb", "latency", "300ms"]);
-        let out = tc.output().expect("tc runs");
-        assert!(out.status.success(), "tc: {}", String::from_utf8_lossy(&out.stderr));
+        common::tbf(self.server, &self.dev, Some(&format!("{mbit}mbit")), "32kb", "300ms");
     }
 
     async fn freezes(&self) -> f64 {
@@ -223,8 +219,7 @@ async fn scenario(mode: Mode) -> Vec<StepResult> {
     let args: &[&str] = if mode == Mode::EstimateOnly { &["--abr-estimate-only"] } else { &[] };
     let service = Service::start(&server, &common::repo().join("pipelines"), args, &[("RUST_LOG", "warn")]).await;
     let origin = format!("http://{}:{SERVICE_PORT}", link.here);
-    let browser =
-        Browser::start_with(&player, &[&format!("--unsafely-treat-insecure-origin-as-secure={origin}")]).await;
+    let browser = Browser::start_for_origin(&player, &origin).await;
     let run = Run {
         server: &server,
         dev: link.here_if.clone(),
@@ -234,13 +229,7 @@ async fn scenario(mode: Mode) -> Vec<StepResult> {
     run.cap(20);
     let pipeline = if mode == Mode::Webrtcsink { "test-pattern-webrtcsink" } else { "test-pattern" };
     let url = format!("{origin}/?pipeline={pipeline}&width=960&height=540&framerate=30&bitrate=8000000&pattern=snow");
-    browser.client.goto(&url).await.expect("open the client page");
-    browser
-        .wait_for(
-            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 0",
-            Duration::from_secs(40),
-        )
-        .await;
+    browser.play(&url, 0, Duration::from_secs(40)).await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let mut out = Vec::new();
     let steady = run.recent_bps(Duration::from_secs(5));

@@ -93,20 +93,6 @@ async fn chromium_decodes_the_stream_with_audio() {
     browser.close().await;
 }
 
-/// Shapes traffic leaving `dev` in the namespace with a token bucket, or
-/// removes the shaping.
-fn shape(ns: &Netns, dev: &str, rate: Option<&str>) {
-    let mut tc = ns.command("tc");
-    match rate {
-        Some(r) => {
-            tc.args(["qdisc", "replace", "dev", dev, "root", "tbf", "rate", r, "burst", "64kb", "latency", "600ms"])
-        }
-        None => tc.args(["qdisc", "del", "dev", dev, "root"]),
-    };
-    let out = tc.output().expect("tc runs (iproute2)");
-    assert!(out.status.success(), "tc failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
     require_root();
@@ -116,21 +102,11 @@ async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
     // Noise does not compress: the encoder really sends its 3 Mbit/s.
     let url =
         format!("http://127.0.0.1:{SERVICE_PORT}/?width=640&height=360&framerate=30&bitrate=3000000&pattern=snow");
-    browser.client.goto(&url).await.expect("open the client page");
-    browser
-        .wait_for(
-            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 0",
-            Duration::from_secs(30),
-        )
-        .await;
+    browser.play(&url, 0, Duration::from_secs(30)).await;
     let admin = service.dev_token("root", "admin").await;
+    let id = service.active_session(&admin).await;
     let (svc, admin) = (&service, admin.as_str());
     let get = |path: String| async move { svc.api(admin, reqwest::Method::GET, &path, None).await.1 };
-    let id = common::eventually("an active session", Duration::from_secs(10), || async {
-        let all = get("sessions".into()).await;
-        all.as_array()?.iter().find(|s| s["state"] == "active").map(|s| s["id"].as_str().unwrap().to_string())
-    })
-    .await;
     let alerts = |history: &serde_json::Value, alert: &str| {
         history.as_array().map_or(0, |h| {
             h.iter().filter(|e| e["event"]["event"] == "quality" && e["event"]["alert"] == alert).count()
@@ -140,7 +116,7 @@ async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
     // A link of 200 kbit/s, under even the adaptive bitrate's floor (300
     // kbit/s of video and the audio): queues fill, delay and loss climb.
     // (The service and the browser talk over the namespace's loopback.)
-    shape(&ns, "lo", Some("200kbit"));
+    common::tbf(&ns, "lo", Some("200kbit"), "64kb", "600ms");
     let history = common::eventually("a `degraded` quality alert", Duration::from_secs(40), || async {
         let h = get(format!("sessions/{id}/events")).await;
         (alerts(&h, "degraded") > 0).then_some(h)
@@ -150,7 +126,7 @@ async fn a_congested_link_raises_a_quality_alert_and_recovery_clears_it() {
     assert_eq!(view["state"], "active", "an alert does not end the session: {view}");
 
     // The link recovers: so does the session, with a `recovered` alert.
-    shape(&ns, "lo", None);
+    common::tbf(&ns, "lo", None, "", "");
     common::eventually("a `recovered` quality alert", Duration::from_secs(40), || async {
         let h = get(format!("sessions/{id}/events")).await;
         (alerts(&h, "recovered") > 0).then_some(())
@@ -172,46 +148,17 @@ async fn adaptive_bitrate_follows_a_link_from_20_to_3_mbits_and_back() {
     let link = server_ns.link(&player_ns).expect("veth link between the namespaces");
     let service = Service::start(&server_ns, &common::repo().join("pipelines"), &[], &[]).await;
     let origin = format!("http://{}:{SERVICE_PORT}", link.here);
-    let browser =
-        Browser::start_with(&player_ns, &[&format!("--unsafely-treat-insecure-origin-as-secure={origin}")]).await;
+    let browser = Browser::start_for_origin(&player_ns, &origin).await;
     // The link as the media sees it: only the server's sending side is capped.
-    let cap = |rate: &str| {
-        let mut tc = server_ns.command("tc");
-        tc.args([
-            "qdisc",
-            "replace",
-            "dev",
-            &link.here_if,
-            "root",
-            "tbf",
-            "rate",
-            rate,
-            "burst",
-            "32kb",
-            "latency",
-            "300ms",
-        ]);
-        let out = tc.output().expect("tc runs (iproute2)");
-        assert!(out.status.success(), "tc failed: {}", String::from_utf8_lossy(&out.stderr));
-    };
+    let cap = |rate: &str| common::tbf(&server_ns, &link.here_if, Some(rate), "32kb", "300ms");
     cap("20mbit");
     // Noise does not compress: the encoder really spends what it is given.
     let url = format!("{origin}/?width=960&height=540&framerate=30&bitrate=8000000&pattern=snow&overlay=1");
-    browser.client.goto(&url).await.expect("open the client page");
-    browser
-        .wait_for(
-            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 0",
-            Duration::from_secs(40),
-        )
-        .await;
+    browser.play(&url, 0, Duration::from_secs(40)).await;
     let admin = service.dev_token("root", "admin").await;
+    let id = service.active_session(&admin).await;
     let (svc, admin) = (&service, admin.as_str());
     let get = |path: String| async move { svc.api(admin, reqwest::Method::GET, &path, None).await.1 };
-    let id = common::eventually("an active session", Duration::from_secs(10), || async {
-        let all = get("sessions".into()).await;
-        all.as_array()?.iter().find(|s| s["state"] == "active").map(|s| s["id"].as_str().unwrap().to_string())
-    })
-    .await;
     let quality = |field: &'static str| {
         let id = id.clone();
         move |v: &serde_json::Value| v["quality"][field].as_f64().unwrap_or_else(|| panic!("{field} of {id}: {v}"))
@@ -295,13 +242,7 @@ async fn the_webrtcsink_output_plays_in_the_reference_client() {
     let url = format!(
         "http://127.0.0.1:{SERVICE_PORT}/?pipeline=test-pattern-webrtcsink&width=640&height=360&framerate=30&overlay=1"
     );
-    browser.client.goto(&url).await.expect("open the client page");
-    browser
-        .wait_for(
-            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 60",
-            Duration::from_secs(60),
-        )
-        .await;
+    browser.play(&url, 60, Duration::from_secs(60)).await;
     let welcome = browser.eval("window.playcast.welcome").await;
     assert_eq!(welcome["encoder"], "webrtcsink", "{welcome}");
     assert_eq!(welcome["pipeline"], "test-pattern-webrtcsink", "{welcome}");

@@ -15,23 +15,33 @@ async fn next(ws: &mut Ws) -> serde_json::Value {
     serde_json::from_str(msg.unwrap().to_text().unwrap()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_ends_streams_with_a_reason() {
+/// A served service with one signed-in player whose stream is open.
+struct Served {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+    streams: std::sync::Arc<playcast::session::Streams>,
+    store: playcast::store::Store,
+    token: String,
+    ws: Ws,
+    _data: tempfile::TempDir,
+}
+
+async fn serve_with_a_stream(edit: impl FnOnce(&mut Config)) -> Served {
     let mut config = Config::load_with_env(None, Vec::new()).unwrap();
     config.media.pipelines_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
     let data = tempfile::tempdir().unwrap();
     config.server.data_dir = data.path().to_owned();
+    edit(&mut config);
     let service = Service::start(config, Default::default()).await.unwrap();
-    let streams = service.state.streams.clone();
-    let verifier = service.state.verifier.clone();
-    let store = service.state.store.clone();
+    let (streams, verifier, store) =
+        (service.state.streams.clone(), service.state.verifier.clone(), service.state.store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(service.serve(listener, async move {
         let _ = stopped.await;
     }));
-
     let token =
         verifier.dev_issuer().unwrap().mint("p1", playcast::auth::Role::Player, Duration::from_secs(60)).unwrap();
     let login = reqwest::Client::new().post(format!("http://{addr}/api/v1/login")).bearer_auth(&token).send();
@@ -43,14 +53,26 @@ async fn shutdown_ends_streams_with_a_reason() {
     ws.send(Message::text(hello)).await.unwrap();
     assert_eq!(next(&mut ws).await["type"], "welcome");
     assert_eq!(streams.live().len(), 1);
+    Served { addr, stop, server, streams, store, token, ws, _data: data }
+}
+
+/// The next `bye` on the connection.
+async fn bye(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        let m = next(ws).await;
+        if m["type"] == "bye" {
+            return m;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_streams_with_a_reason() {
+    // `_data` keeps the state folder for the whole test.
+    let Served { stop, server, streams, store, mut ws, _data, .. } = serve_with_a_stream(|_| {}).await;
 
     stop.send(()).unwrap();
-    let bye = loop {
-        let m = next(&mut ws).await;
-        if m["type"] == "bye" {
-            break m;
-        }
-    };
+    let bye = bye(&mut ws).await;
     assert!(bye["reason"].as_str().unwrap().contains("shutting down"), "{bye}");
     drop(ws);
     tokio::time::timeout(Duration::from_secs(15), server).await.expect("serve returns after shutdown").unwrap();
@@ -66,32 +88,9 @@ async fn shutdown_ends_streams_with_a_reason() {
 /// then ends it at the deadline with the same clean `bye`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_keeps_running_sessions_until_its_deadline_and_refuses_new_ones() {
-    let mut config = Config::load_with_env(None, Vec::new()).unwrap();
-    config.media.pipelines_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
-    let data = tempfile::tempdir().unwrap();
-    config.server.data_dir = data.path().to_owned();
-    config.server.drain_secs = 4;
-    let service = Service::start(config, Default::default()).await.unwrap();
-    let (streams, verifier) = (service.state.streams.clone(), service.state.verifier.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(service.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    let token =
-        verifier.dev_issuer().unwrap().mint("p1", playcast::auth::Role::Player, Duration::from_secs(60)).unwrap();
+    let Served { addr, stop, server, streams, token, mut ws, _data, .. } =
+        serve_with_a_stream(|c| c.server.drain_secs = 4).await;
     let http = reqwest::Client::new();
-    assert_eq!(
-        http.post(format!("http://{addr}/api/v1/login")).bearer_auth(&token).send().await.unwrap().status(),
-        200
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/signal")).await.unwrap();
-    ws.send(Message::text(serde_json::json!({"type": "auth", "token": token}).to_string())).await.unwrap();
-    assert_eq!(next(&mut ws).await["type"], "authenticated");
-    let hello = r#"{"type":"hello","version":1,"params":{"width":320,"height":240,"framerate":15}}"#;
-    ws.send(Message::text(hello)).await.unwrap();
-    assert_eq!(next(&mut ws).await["type"], "welcome");
 
     let t0 = std::time::Instant::now();
     stop.send(()).unwrap();
@@ -113,12 +112,7 @@ async fn a_drain_keeps_running_sessions_until_its_deadline_and_refuses_new_ones(
     assert!(problem["detail"].as_str().unwrap().contains("draining"), "{problem}");
     assert_eq!(streams.live().len(), 1, "the running stream plays on while draining");
 
-    let bye = loop {
-        let m = next(&mut ws).await;
-        if m["type"] == "bye" {
-            break m;
-        }
-    };
+    let bye = bye(&mut ws).await;
     let waited = t0.elapsed();
     assert!(waited >= Duration::from_secs(3), "ended after {waited:?}, before the 4 s deadline");
     assert!(bye["reason"].as_str().unwrap().contains("shutting down"), "{bye}");

@@ -82,15 +82,8 @@ async fn the_stream_plays_through_coturn_when_no_other_path_exists() {
         }
     });
     let origin = format!("http://{}:18080", player.outer);
-    let browser =
-        Browser::start_with(&player, &[&format!("--unsafely-treat-insecure-origin-as-secure={origin}")]).await;
-    browser.client.goto(&format!("{origin}/?width=640&height=360&framerate=30")).await.expect("open the client page");
-    browser
-        .wait_for(
-            "window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > 60",
-            Duration::from_secs(60),
-        )
-        .await;
+    let browser = Browser::start_for_origin(&player, &origin).await;
+    browser.play(&format!("{origin}/?width=640&height=360&framerate=30"), 60, Duration::from_secs(60)).await;
     let welcome = browser.eval("window.playcast.welcome").await;
     let servers = welcome["ice_servers"].to_string();
     assert!(servers.contains(&turn_url) && servers.contains("credential"), "{welcome}");

@@ -99,6 +99,15 @@ impl Service {
         (status, res.json().await.unwrap_or_default())
     }
 
+    /// The id of the session that becomes `active` first, as `token` sees it.
+    pub async fn active_session(&self, token: &str) -> String {
+        eventually("an active session", Duration::from_secs(10), || async {
+            let (_, all) = self.api(token, reqwest::Method::GET, "sessions", None).await;
+            all.as_array()?.iter().find(|s| s["state"] == "active").map(|s| s["id"].as_str().unwrap().to_string())
+        })
+        .await
+    }
+
     /// The service's data folder (sessions' runtime folders are in `run/`).
     pub fn data_dir(&self) -> &Path {
         self._data.path()
@@ -245,6 +254,21 @@ impl Browser {
         Browser { client, _driver: driver, _profile: profile }
     }
 
+    /// Starts Chromium trusting `origin` (plain HTTP on a namespace's address)
+    /// as a secure context, as a page on localhost would be.
+    pub async fn start_for_origin(ns: &Netns, origin: &str) -> Browser {
+        Self::start_with(ns, &[&format!("--unsafely-treat-insecure-origin-as-secure={origin}")]).await
+    }
+
+    /// Opens the reference client at `url` and waits until it is live and has
+    /// decoded more than `frames` frames.
+    pub async fn play(&self, url: &str, frames: u32, timeout: Duration) {
+        self.client.goto(url).await.expect("open the client page");
+        let live =
+            format!("window.playcast.state === 'live' && (window.playcast.stats?.framesDecoded ?? 0) > {frames}");
+        self.wait_for(&live, timeout).await;
+    }
+
     /// Evaluates `expr` (a JS expression, awaited) in the page and returns its JSON.
     pub async fn eval(&self, expr: &str) -> serde_json::Value {
         let script = format!("const done = arguments[arguments.length - 1]; Promise.resolve((async () => ({expr}))()).then(v => done(v), e => done({{__error: String(e)}}));");
@@ -270,6 +294,20 @@ impl Browser {
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
+}
+
+/// Shapes what leaves `dev` in `ns` with a token bucket (`tc … tbf`), or
+/// removes the shaping when `rate` is `None`.
+pub fn tbf(ns: &Netns, dev: &str, rate: Option<&str>, burst: &str, latency: &str) {
+    let mut tc = ns.command("tc");
+    match rate {
+        Some(r) => {
+            tc.args(["qdisc", "replace", "dev", dev, "root", "tbf", "rate", r, "burst", burst, "latency", latency])
+        }
+        None => tc.args(["qdisc", "del", "dev", dev, "root"]),
+    };
+    let out = tc.output().expect("tc runs (iproute2)");
+    assert!(out.status.success(), "tc failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The service running inside the test process on an ephemeral loopback port.
