@@ -69,6 +69,10 @@ pub struct NodeConfig {
     pub memory_mb: u64,
     /// Hardware encoder sessions per GPU.
     pub gpu_encoder_slots: Vec<u32>,
+    /// How often the node says it is alive (cache and database), ms.
+    pub heartbeat_ms: u64,
+    /// A node silent this long is presumed dead and its sessions fail, ms.
+    pub heartbeat_ttl_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -251,6 +255,12 @@ impl Config {
         if !(a.is_empty() || a.starts_with("http://") || a.starts_with("https://")) {
             return Err(invalid("node.advertise", "an http:// or https:// URL, or empty"));
         }
+        if !(100..=60_000).contains(&self.node.heartbeat_ms) {
+            return Err(invalid("node.heartbeat_ms", "100 to 60000"));
+        }
+        if self.node.heartbeat_ttl_ms < 2 * self.node.heartbeat_ms || self.node.heartbeat_ttl_ms > 600_000 {
+            return Err(invalid("node.heartbeat_ttl_ms", "at least twice node.heartbeat_ms and at most 600000"));
+        }
         if self.server.drain_secs > 86_400 {
             return Err(invalid("server.drain_secs", "at most 86400 (a day)"));
         }
@@ -377,6 +387,8 @@ struct PartialNode {
     cpu_cores: Option<u32>,
     memory_mb: Option<u64>,
     gpu_encoder_slots: Option<Vec<u32>>,
+    heartbeat_ms: Option<u64>,
+    heartbeat_ttl_ms: Option<u64>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

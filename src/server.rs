@@ -112,6 +112,8 @@ impl Service {
         let routes = routes(state.clone());
         let sessions = state.sessions.clone();
         let drain = std::time::Duration::from_secs(state.config.server.drain_secs);
+        // Only a shared cache can tell that another node is alive.
+        let watcher = (state.cache.backend() == "redis").then(|| tokio::spawn(sessions.clone().watch_nodes()));
         drop(state);
         let draining = sessions.clone();
         let signal = async move {
@@ -128,6 +130,9 @@ impl Service {
             let _ = tell.send(true);
         };
         warp::serve(routes).incoming(listener).graceful(signal).run().await;
+        if let Some(w) = watcher {
+            w.abort();
+        }
         // The routes (holding a connection sender) are gone with the server;
         // what remains are connections still ending their streams.
         if tokio::time::timeout(DRAIN_TIMEOUT, connections.recv()).await.is_err() {

@@ -141,7 +141,7 @@ impl Conn {
 
     async fn error(&mut self, code: ErrorCode) -> (String, Option<StreamId>) {
         match self.recv().await {
-            ServerMessage::Error { code: got, message, stream_id } => {
+            ServerMessage::Error { code: got, message, stream_id, .. } => {
                 assert_eq!(got, code, "error code; message: {message}");
                 assert!(!message.is_empty(), "an error says what is wrong");
                 (message, stream_id)

@@ -100,6 +100,40 @@ pub fn render(manager: &Manager) -> String {
         &n,
         manager.running() as f64,
     );
+    let mut f = Family::new(&mut out, "playcast_sessions", "gauge", "This node's unfinished sessions by state");
+    for (state, count) in manager.states() {
+        f.sample("playcast_sessions", &[("node", &node), ("state", state)], count as f64);
+    }
+    Family::new(&mut out, "playcast_node_draining", "gauge", "1 while the node drains before it stops").sample(
+        "playcast_node_draining",
+        &n,
+        if manager.is_draining() { 1.0 } else { 0.0 },
+    );
+    let beats = manager.heartbeats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    Family::new(&mut out, "playcast_heartbeats_total", "counter", "Heartbeats this node sent").sample(
+        "playcast_heartbeats_total",
+        &n,
+        load(&beats.sent),
+    );
+    let mut f =
+        Family::new(&mut out, "playcast_heartbeat_failures_total", "counter", "Heartbeats a witness did not record");
+    f.sample("playcast_heartbeat_failures_total", &[("node", &node), ("witness", "cache")], load(&beats.cache_failed));
+    f.sample("playcast_heartbeat_failures_total", &[("node", &node), ("witness", "database")], load(&beats.db_failed));
+    let p = &manager.placements;
+    for (name, help, value) in [
+        ("playcast_placements_total", "Placement decisions this node made", load(&p.decisions)),
+        ("playcast_placement_failures_total", "New sessions that fit on no node (503)", load(&p.failures)),
+        ("playcast_placements_forwarded_total", "Sessions this node placed on another node", load(&p.forwarded)),
+        ("playcast_placement_seconds_total", "Time spent deciding placements", load(&p.decision_micros) / 1e6),
+        (
+            "playcast_lost_node_sessions_closed_total",
+            "Sessions of lost nodes this node closed",
+            load(&p.orphans_closed),
+        ),
+    ] {
+        Family::new(&mut out, name, "counter", help).sample(name, &n, value);
+    }
     let budget = manager.budget().view();
     let mut f = Family::new(&mut out, "playcast_node_cpu_cores", "gauge", "CPU cores: the budget and reserved");
     f.sample("playcast_node_cpu_cores", &[("node", &node), ("of", "total")], f64::from(budget.total.cpu_cores));

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod forward;
 pub mod metrics;
 pub mod problem;
 pub mod sessions;

@@ -8,6 +8,7 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use super::forward::{forward, Forwarded};
 use super::problem::Problem;
 use super::{auth, store_problem, with, AppState};
 use crate::auth::{Identity, Role};
@@ -23,7 +24,9 @@ pub fn problem(e: SessionError) -> Rejection {
         SessionError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "no-such-session", detail),
         SessionError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail),
         SessionError::BadRequest(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail),
-        SessionError::NoRoom(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-room", detail).retry_after(10),
+        SessionError::NoRoom(_) | SessionError::Nowhere(_) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-room", detail).retry_after(10)
+        }
         SessionError::Transition(_) => Problem::new(StatusCode::CONFLICT, "illegal-transition", detail),
         SessionError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
         SessionError::Unavailable(_) => {
@@ -78,6 +81,79 @@ pub struct CacheView {
     pub live_nodes: Option<Vec<String>>,
 }
 
+/// What a request says of where it came from: the caller's `Authorization`
+/// (passed on when the call belongs to another node) and, for a call that
+/// another node forwarded, that node.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    authorization: Option<String>,
+    forwarded_by: Option<String>,
+}
+
+fn peer_headers() -> impl Filter<Extract = (Peer,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and(warp::header::optional::<String>(super::forward::FORWARDED_BY))
+        .map(|authorization, forwarded_by| Peer { authorization, forwarded_by })
+}
+
+/// `POST /api/v1/sessions`: placed on the least loaded node with room; this
+/// node creates it or asks the chosen one to, and the next in line when
+/// that one filled up meanwhile or does not answer.
+async fn create(s: &AppState, caller: &Caller, peer: Peer, req: CreateRequest) -> Result<Box<dyn Reply>, Rejection> {
+    let created =
+        |view| Box::new(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED)) as Box<dyn Reply>;
+    let m = &s.sessions;
+    let (Some(auth), None) = (&peer.authorization, &peer.forwarded_by) else {
+        return Box::pin(m.create(caller, req)).await.map(created).map_err(problem);
+    };
+    let mut last = None;
+    for node in m.place(&req).await.map_err(problem)? {
+        if node.node == m.node() {
+            // Boxed: a session start is a deep future, and this one holds two.
+            match Box::pin(m.create(caller, req.clone())).await {
+                Ok(view) => return Ok(created(view)),
+                Err(e @ SessionError::NoRoom(_)) => last = Some(problem(e)),
+                Err(e) => return Err(problem(e)),
+            }
+            continue;
+        }
+        let body = serde_json::to_value(&req).ok();
+        match Box::pin(forward(reqwest::Method::POST, &node.address, "/api/v1/sessions", auth, m.node(), body)).await {
+            Ok(f) if f.is_no_room() => last = Some(warp::reject::custom(f.into_problem())),
+            Ok(f) => {
+                if f.status.is_success() {
+                    m.placements.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(node = %node.node, user = %caller.user_id, game = %req.game, "session placed on another node");
+                }
+                return Ok(Box::new(f));
+            }
+            Err(p) => last = Some(warp::reject::custom(p)),
+        }
+    }
+    Err(last.unwrap_or_else(|| problem(SessionError::Unavailable("no node could be asked".into()))))
+}
+
+/// Forwards a call on a session that another (live) node runs to that node.
+async fn elsewhere(
+    s: &AppState,
+    caller: &Caller,
+    sid: &str,
+    peer: &Peer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<Option<Forwarded>, Rejection> {
+    let (Some(auth), None) = (&peer.authorization, &peer.forwarded_by) else {
+        return Ok(None);
+    };
+    match s.sessions.owner_elsewhere(caller, sid).await.map_err(problem)? {
+        Some(base) => {
+            Ok(Some(forward(method, &base, path, auth, s.sessions.node(), body).await.map_err(warp::reject::custom)?))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Boxed: the combined filter is deep, and its future would otherwise sit on
 /// the stack of whichever task polls it.
 pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
@@ -87,11 +163,11 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         .and(warp::path!("sessions"))
         .and(warp::post())
         .and(authed.clone())
+        .and(peer_headers())
         .and(json_body::<CreateRequest>())
         .and(with(s.clone()))
-        .and_then(|id: Identity, req: CreateRequest, s: AppState| async move {
-            let view = s.sessions.create(&Caller::from(&id), req).await.map_err(problem)?;
-            Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
+        .and_then(|id: Identity, peer: Peer, req: CreateRequest, s: AppState| async move {
+            Box::pin(create(&s, &Caller::from(&id), peer, req)).await
         });
     let list = api.and(warp::path!("sessions")).and(warp::get()).and(authed.clone()).and(with(s.clone())).and_then(
         |id: Identity, s: AppState| async move {
@@ -111,8 +187,13 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         .and(warp::post())
         .and(authed.clone())
         .and(with(s.clone()))
-        .and_then(|sid: String, action: String, id: Identity, s: AppState| async move {
+        .and(peer_headers())
+        .and_then(|sid: String, action: String, id: Identity, s: AppState, peer: Peer| async move {
             let caller = Caller::from(&id);
+            let path = format!("/api/v1/sessions/{sid}/{action}");
+            if let Some(f) = Box::pin(elsewhere(&s, &caller, &sid, &peer, reqwest::Method::POST, &path, None)).await? {
+                return Ok::<_, Rejection>(Box::new(f) as Box<dyn Reply>);
+            }
             let m = &s.sessions;
             let view = match action.as_str() {
                 "pause" => m.pause(&caller, &sid).await,
@@ -128,16 +209,23 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
             }
             .map_err(problem)?;
             tracing::info!(session = %sid, user = %caller.user_id, action, "session action");
-            Ok::<_, Rejection>(warp::reply::json(&view))
+            Ok::<_, Rejection>(Box::new(warp::reply::json(&view)) as Box<dyn Reply>)
         });
     let delete = api
         .and(warp::path!("sessions" / String))
         .and(warp::delete())
         .and(authed.clone())
         .and(with(s.clone()))
-        .and_then(|sid: String, id: Identity, s: AppState| async move {
-            let view = s.sessions.end(&Caller::from(&id), &sid).await.map_err(problem)?;
-            Ok::<_, Rejection>(warp::reply::json(&view))
+        .and(peer_headers())
+        .and_then(|sid: String, id: Identity, s: AppState, peer: Peer| async move {
+            let caller = Caller::from(&id);
+            let path = format!("/api/v1/sessions/{sid}");
+            if let Some(f) = Box::pin(elsewhere(&s, &caller, &sid, &peer, reqwest::Method::DELETE, &path, None)).await?
+            {
+                return Ok::<_, Rejection>(Box::new(f) as Box<dyn Reply>);
+            }
+            let view = s.sessions.end(&caller, &sid).await.map_err(problem)?;
+            Ok::<_, Rejection>(Box::new(warp::reply::json(&view)) as Box<dyn Reply>)
         });
     let share = api
         .and(warp::path!("sessions" / String / "viewers"))
@@ -145,9 +233,16 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         .and(authed.clone())
         .and(json_body::<ShareRequest>())
         .and(with(s.clone()))
-        .and_then(|sid: String, id: Identity, req: ShareRequest, s: AppState| async move {
-            let view = s.sessions.share(&Caller::from(&id), &sid, req.viewers).await.map_err(problem)?;
-            Ok::<_, Rejection>(warp::reply::json(&view))
+        .and(peer_headers())
+        .and_then(|sid: String, id: Identity, req: ShareRequest, s: AppState, peer: Peer| async move {
+            let caller = Caller::from(&id);
+            let path = format!("/api/v1/sessions/{sid}/viewers");
+            let body = Some(serde_json::json!({ "viewers": req.viewers }));
+            if let Some(f) = Box::pin(elsewhere(&s, &caller, &sid, &peer, reqwest::Method::PUT, &path, body)).await? {
+                return Ok::<_, Rejection>(Box::new(f) as Box<dyn Reply>);
+            }
+            let view = s.sessions.share(&caller, &sid, req.viewers).await.map_err(problem)?;
+            Ok::<_, Rejection>(Box::new(warp::reply::json(&view)) as Box<dyn Reply>)
         });
     let history = api
         .and(warp::path!("sessions" / String / "events"))

@@ -240,6 +240,7 @@ pub async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
                     code: ErrorCode::Unauthorized,
                     message: "signed out: this sign-in was revoked".into(),
                     stream_id: None,
+                    location: None,
                 });
                 "signed out".to_string()
             }

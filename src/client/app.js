@@ -45,7 +45,11 @@ let endReason = '';
 
 // --- signaling --------------------------------------------------------------------------
 
+// Set when a node answers `moved`: the session's own node, where its media and input are.
+let signalElsewhere = null;
+
 function signalUrl() {
+  if (signalElsewhere) return signalElsewhere;
   // Never carry the `token` query parameter here: URLs end up in proxy and server logs.
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}/api/v1/signal`;
@@ -126,6 +130,13 @@ function onServerError(s, msg) {
   if (msg.code === 'unauthorized' && !s.streamId) {
     // The sign-in is gone (revoked, or a server with fresh state): sign in again, then retry.
     signIn(query).then(() => restart(s, 'signed in again'), (e) => stop(`sign-in failed: ${e.message}`));
+    return;
+  }
+  if (msg.code === 'moved' && !s.streamId && /^wss?:\/\//.test(msg.location ?? '')) {
+    signalElsewhere = msg.location;
+    pub.movedTo = msg.location;
+    backoffMs = BACKOFF_MIN_MS;
+    restart(s, `the session runs on another node: ${msg.location}`);
     return;
   }
   if (!s.streamId) {

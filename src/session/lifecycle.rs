@@ -139,6 +139,10 @@ impl SessionState {
     }
 
     /// Stable name, as stored and shown.
+    /// Every state's name, in lifecycle order.
+    pub const NAMES: [&'static str; 8] =
+        ["idle", "initializing", "connecting", "active", "paused", "terminated", "error", "cleanup"];
+
     pub fn name(&self) -> &'static str {
         match self {
             SessionState::Idle => "idle",

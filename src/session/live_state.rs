@@ -2,12 +2,16 @@
 //! session's latest view and `node/<id>` says the node is alive, both with a
 //! TTL that a heartbeat renews. A node that dies leaves nothing stale behind
 //! for long, and a cache that lost everything (a Redis restart) is refilled at
-//! the next heartbeat from what this node knows.
+//! the next heartbeat from what this node knows. Each heartbeat is also
+//! written to the database (`nodes.last_seen`): a second witness, so a node
+//! that lost only Redis is not taken for dead by the others.
 //!
 //! One task does every write, in order, so a slow or absent cache never holds
 //! up a transition and two quick transitions never land reversed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -15,10 +19,28 @@ use tokio::sync::mpsc;
 use super::lifecycle::SessionState;
 use super::manager::SessionView;
 use crate::store::cache::Cache;
+use crate::store::Store;
 
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Three missed heartbeats and an entry is gone.
-pub const TTL: Duration = Duration::from_secs(15);
+/// How often a node beats and how long its entries outlive a missed beat.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub every: Duration,
+    pub ttl: Duration,
+}
+
+impl Timing {
+    pub fn from_config(node: &crate::config::NodeConfig) -> Self {
+        Timing { every: Duration::from_millis(node.heartbeat_ms), ttl: Duration::from_millis(node.heartbeat_ttl_ms) }
+    }
+}
+
+/// Heartbeats written, and those the cache or the database refused.
+#[derive(Debug, Default)]
+pub struct Beats {
+    pub sent: AtomicU64,
+    pub cache_failed: AtomicU64,
+    pub db_failed: AtomicU64,
+}
 
 pub fn session_key(id: &str) -> String {
     format!("session/{id}")
@@ -33,11 +55,26 @@ pub type Describe = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
 enum Update {
     Put(String, String),
     Gone(String),
+    /// Publish the node now (it started draining, say), not at the next tick.
+    Beat,
 }
 
 pub struct LiveState {
     tx: mpsc::UnboundedSender<Update>,
     task: tokio::task::JoinHandle<()>,
+    beats: Arc<Beats>,
+}
+
+/// Where a heartbeat goes and what it says.
+pub struct Heartbeat {
+    pub cache: Cache,
+    pub store: Store,
+    pub node: String,
+    pub address: String,
+    pub timing: Timing,
+    /// What the heartbeat publishes of the node (address, capacity, load);
+    /// the session count is added to it.
+    pub describe: Describe,
 }
 
 impl Drop for LiveState {
@@ -47,12 +84,19 @@ impl Drop for LiveState {
 }
 
 impl LiveState {
-    /// `describe` gives what the heartbeat publishes of the node (address,
-    /// capacity, load); the session count is added to it.
-    pub fn start(cache: Cache, node: String, describe: Describe) -> Self {
+    pub fn start(heartbeat: Heartbeat) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(cache, node, rx, describe));
-        LiveState { tx, task }
+        let beats = Arc::new(Beats::default());
+        let task = tokio::spawn(run(heartbeat, rx, beats.clone()));
+        LiveState { tx, task, beats }
+    }
+
+    pub fn beat_now(&self) {
+        let _ = self.tx.send(Update::Beat);
+    }
+
+    pub fn beats(&self) -> &Beats {
+        &self.beats
     }
 
     /// Records `view`; a session in its final state is removed.
@@ -66,16 +110,19 @@ impl LiveState {
     }
 }
 
-async fn run(cache: Cache, node: String, mut rx: mpsc::UnboundedReceiver<Update>, describe: Describe) {
+async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<Beats>) {
+    let Heartbeat { cache, store, node, address, timing, describe } = hb;
     let mut sessions: HashMap<String, String> = HashMap::new();
-    let mut beat = tokio::time::interval(HEARTBEAT);
+    let mut beat = tokio::time::interval(timing.every);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Failed writes are not retried one by one: the next heartbeat rewrites all.
     let mut healthy = true;
+    let mut db_healthy = true;
     loop {
         tokio::select! {
             update = rx.recv() => match update {
                 Some(Update::Put(id, json)) => {
-                    let r = cache.put(&session_key(&id), &json, Some(TTL)).await;
+                    let r = cache.put(&session_key(&id), &json, Some(timing.ttl)).await;
                     healthy = note(healthy, r);
                     sessions.insert(id, json);
                 }
@@ -83,19 +130,35 @@ async fn run(cache: Cache, node: String, mut rx: mpsc::UnboundedReceiver<Update>
                     sessions.remove(&id);
                     healthy = note(healthy, cache.delete(&session_key(&id)).await);
                 }
+                Some(Update::Beat) => beat.reset_immediately(),
                 None => return,
             },
             _ = beat.tick() => {
                 let mut alive = describe();
                 alive["node"] = node.clone().into();
+                alive["address"] = address.clone().into();
                 alive["sessions"] = sessions.len().into();
                 let alive = alive.to_string();
-                let mut r = cache.heartbeat(&node_key(&node), &alive, TTL).await;
+                beats.sent.fetch_add(1, Ordering::Relaxed);
+                // The database witness first: it does not wait on a dead cache.
+                let db = tokio::time::timeout(timing.every, store.node_seen(&node, &address)).await;
+                let db_ok = matches!(db, Ok(Ok(())));
+                if !db_ok {
+                    beats.db_failed.fetch_add(1, Ordering::Relaxed);
+                    if db_healthy {
+                        tracing::warn!("heartbeat not recorded in the database; retrying at each heartbeat");
+                    }
+                }
+                db_healthy = db_ok;
+                let mut r = cache.heartbeat(&node_key(&node), &alive, timing.ttl).await;
                 for (id, json) in &sessions {
                     if r.is_err() {
                         break;
                     }
-                    r = cache.put(&session_key(id), json, Some(TTL)).await;
+                    r = cache.put(&session_key(id), json, Some(timing.ttl)).await;
+                }
+                if r.is_err() {
+                    beats.cache_failed.fetch_add(1, Ordering::Relaxed);
                 }
                 let was = healthy;
                 healthy = note(healthy, r);

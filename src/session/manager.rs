@@ -19,7 +19,8 @@ use super::events::EventBus;
 use super::games::Game;
 use super::launch::{LaunchSpec, Launched};
 use super::lifecycle::{EndReason, Event, QualityAlert, SessionState, TransitionError};
-use super::live_state::{node_key, LiveState};
+use super::live_state::{node_key, Heartbeat, LiveState, Timing};
+use super::placement::{self, Ask, NodeInfo, Nowhere};
 use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
@@ -60,6 +61,9 @@ pub enum SessionError {
     BadRequest(String),
     #[error(transparent)]
     NoRoom(#[from] NoRoom),
+    /// No node of the fleet has room (or none can run the pipeline).
+    #[error(transparent)]
+    Nowhere(#[from] Nowhere),
     #[error(transparent)]
     Transition(TransitionError),
     #[error("session `{0}` changed at the same time; retry")]
@@ -83,7 +87,7 @@ impl From<StoreError> for SessionError {
 }
 
 /// `POST /api/v1/sessions`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     pub game: String,
@@ -159,6 +163,24 @@ pub struct Manager {
     tasks: std::sync::atomic::AtomicUsize,
     /// Set on SIGTERM with a drain deadline: running sessions play on, new ones go elsewhere.
     draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Where clients and other nodes reach this node.
+    address: String,
+    timing: Timing,
+    /// What the heartbeat publishes; placement reads this node's own fresh.
+    describe: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+    pub placements: FleetCounters,
+}
+
+/// What this node did for the fleet, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct FleetCounters {
+    /// Sessions of lost nodes this node closed.
+    pub orphans_closed: std::sync::atomic::AtomicU64,
+    pub decisions: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
+    /// Sessions created elsewhere on this node's decision.
+    pub forwarded: std::sync::atomic::AtomicU64,
+    pub decision_micros: std::sync::atomic::AtomicU64,
 }
 
 /// What a running session shares with its streams and the API.
@@ -208,34 +230,143 @@ impl Manager {
     pub fn new(config: Arc<Config>, store: Store, streams: Arc<Streams>, bus: EventBus, node: String) -> Self {
         let budget = Budget::from_config(&config.node);
         let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let describe = {
-            let (budget, draining) = (budget.clone(), draining.clone());
-            let address = if config.node.advertise.is_empty() {
-                format!("http://{}", config.server.listen)
-            } else {
-                config.node.advertise.clone()
-            };
-            Box::new(move || {
+        let address = if config.node.advertise.is_empty() {
+            format!("http://{}", config.server.listen)
+        } else {
+            config.node.advertise.trim_end_matches('/').to_string()
+        };
+        let describe: Arc<dyn Fn() -> serde_json::Value + Send + Sync> = {
+            let (budget, draining, catalog) = (budget.clone(), draining.clone(), streams.catalog().clone());
+            Arc::new(move || {
+                let runnable: BTreeMap<String, String> = catalog
+                    .list()
+                    .into_iter()
+                    .filter_map(|(name, e)| {
+                        let c = e.current.filter(|c| c.runnable)?;
+                        Some((name, c.selection.chosen_element().unwrap_or_default().to_string()))
+                    })
+                    .collect();
                 serde_json::json!({
-                    "address": address,
                     "budget": budget.view(),
                     "draining": draining.load(std::sync::atomic::Ordering::SeqCst),
+                    "runnable": runnable,
                 })
             })
         };
+        let timing = Timing::from_config(&config.node);
+        let beat_describe = describe.clone();
+        let live_state = LiveState::start(Heartbeat {
+            cache: bus.cache().clone(),
+            store: store.clone(),
+            node: node.clone(),
+            address: address.clone(),
+            timing,
+            describe: Box::new(move || beat_describe()),
+        });
         Manager {
             config,
             store,
             streams,
             games: Mutex::new(Arc::default()),
             budget,
-            live_state: LiveState::start(bus.cache().clone(), node.clone(), describe),
+            live_state,
             views: Mutex::default(),
             node,
             bus,
             live: Mutex::new(HashMap::new()),
             tasks: std::sync::atomic::AtomicUsize::new(0),
             draining,
+            address,
+            timing,
+            describe,
+            placements: FleetCounters::default(),
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn heartbeats(&self) -> &super::live_state::Beats {
+        self.live_state.beats()
+    }
+
+    /// This node as its heartbeat describes it, read now.
+    pub fn local_info(&self) -> Option<NodeInfo> {
+        let mut v = (self.describe)();
+        v["node"] = self.node.clone().into();
+        v["address"] = self.address.clone().into();
+        serde_json::from_value(v).ok()
+    }
+
+    /// The nodes that could run a new session of `req`'s game, best first.
+    /// On the in-process cache this node is the whole fleet, and it answers
+    /// for itself (with its own reasons when it is full).
+    pub async fn place(&self, req: &CreateRequest) -> Result<Vec<NodeInfo>, SessionError> {
+        let started = std::time::Instant::now();
+        let game = self.games().get(&req.game).cloned().ok_or_else(|| {
+            SessionError::BadRequest(format!("no game named `{}`", req.game.chars().take(64).collect::<String>()))
+        })?;
+        let local = self.local_info().into_iter().collect::<Vec<_>>();
+        if self.bus.cache().backend() == "memory" {
+            return Ok(local);
+        }
+        let published = self.nodes().await.map_err(|e| {
+            self.placements.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            SessionError::Unavailable(format!("the cache cannot be read, so no new session can be placed: {e}"))
+        })?;
+        let ranked = self.rank(published, local, &game);
+        let c = &self.placements;
+        c.decisions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        c.decision_micros.fetch_add(started.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+        ranked.inspect_err(|_| {
+            c.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+    }
+
+    /// The ranking alone (what the placement benchmark times).
+    pub fn rank(
+        &self,
+        published: Vec<serde_json::Value>,
+        local: Vec<NodeInfo>,
+        game: &Game,
+    ) -> Result<Vec<NodeInfo>, SessionError> {
+        let mut nodes: Vec<NodeInfo> = published
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<NodeInfo>(v).ok())
+            .filter(|n| n.node != self.node)
+            .collect();
+        nodes.extend(local);
+        let ask = Ask { pipeline: &game.pipeline, cpu_cores: game.cpu_cores, memory_mb: game.memory_mb };
+        Ok(placement::rank(&nodes, ask)?.into_iter().cloned().collect())
+    }
+
+    /// Where a session another node runs is reached: `Some(address)` when
+    /// it is unfinished and its node is alive elsewhere.
+    pub async fn owner_elsewhere(&self, caller: &Caller, id: &str) -> Result<Option<String>, SessionError> {
+        if self.live.lock().unwrap_or_else(|e| e.into_inner()).contains_key(id) {
+            return Ok(None);
+        }
+        let view = self.view(caller, id).await?;
+        if view.node == self.node || view.state.is_final() {
+            return Ok(None);
+        }
+        let published = self.bus.cache().get(&node_key(&view.node)).await.ok().flatten();
+        let info = published.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok());
+        match info.as_ref().and_then(|v| v["address"].as_str()) {
+            Some(a) => Ok(Some(a.trim_end_matches('/').to_string())),
+            None => Err(SessionError::Unavailable(format!(
+                "session `{id}` runs on node `{}`, which is not answering; retry, or wait for it to be closed",
+                view.node
+            ))),
         }
     }
 
@@ -416,11 +547,17 @@ impl Manager {
     }
 
     async fn transition(&self, id: &str, event: Event) -> Result<SessionView, SessionError> {
-        let (row, _, record) = self.store.transition(id, event).await?;
-        self.bus.publish(&record).await;
-        let view = SessionView::from_row(&row);
+        let view = self.record(id, event).await?;
         self.remember(&view);
         Ok(view)
+    }
+
+    /// Records and announces a transition, without keeping the session as
+    /// one of this node's own (for sessions of lost nodes and earlier runs).
+    pub(super) async fn record(&self, id: &str, event: Event) -> Result<SessionView, SessionError> {
+        let (row, _, record) = self.store.transition(id, event).await?;
+        self.bus.publish(&record).await;
+        Ok(SessionView::from_row(&row))
     }
 
     /// One session's life from `Connecting` to `Cleanup`.
@@ -577,6 +714,8 @@ impl Manager {
         if view.state.is_final() {
             views.remove(&view.id);
             self.live_state.update(view);
+            // The fleet sees the freed room at once, not at the next beat.
+            self.live_state.beat_now();
             return;
         }
         match views.get_mut(&view.id) {
@@ -592,6 +731,7 @@ impl Manager {
             None => {
                 views.insert(view.id.clone(), view.clone());
                 self.live_state.update(view);
+                self.live_state.beat_now();
             }
         }
     }
@@ -712,18 +852,9 @@ impl Manager {
         }
         for row in &rows {
             let state: SessionState = serde_json::from_str(&row.state).unwrap_or(SessionState::Idle);
-            if !matches!(state, SessionState::Terminated { .. } | SessionState::Error { .. }) {
-                let reason = format!("the service stopped while the session was {}", state.name());
-                if let Err(e) = self.transition(&row.id, Event::Fail { reason }).await {
-                    tracing::error!(session = %row.id, error = %e, "reconciling");
-                    continue;
-                }
-            }
-            if row.stats.is_none() {
-                let _ = self.store.set_stats(&row.id, &serde_json::json!({"reconciled": true})).await;
-            }
-            if let Err(e) = self.transition(&row.id, Event::CleanedUp).await {
-                tracing::error!(session = %row.id, error = %e, "reconciling");
+            let reason = format!("the service stopped while the session was {}", state.name());
+            if !self.close_orphan(row, &reason, &serde_json::json!({"reconciled": true})).await {
+                tracing::error!(session = %row.id, "reconciling: the session could not be closed");
             }
             let _ = std::fs::remove_dir_all(self.config.server.data_dir.join("run").join(&row.id));
         }
@@ -733,6 +864,8 @@ impl Manager {
     /// Stops taking new sessions; the running ones play on.
     pub fn drain(&self) {
         self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The other nodes stop placing here at once, not at the next beat.
+        self.live_state.beat_now();
     }
 
     pub fn is_draining(&self) -> bool {
@@ -790,6 +923,16 @@ impl Manager {
         out
     }
 
+    /// This node's unfinished sessions by state (every state named, zeros too).
+    pub fn states(&self) -> BTreeMap<&'static str, usize> {
+        let mut out: BTreeMap<&'static str, usize> =
+            SessionState::NAMES.iter().filter(|n| **n != "cleanup").map(|n| (*n, 0)).collect();
+        for v in self.views.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            *out.entry(v.state.name()).or_default() += 1;
+        }
+        out
+    }
+
     /// Number of sessions running on this node.
     pub fn running(&self) -> usize {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -813,9 +956,23 @@ impl Manager {
                     ));
                 }
                 let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
-                live.ok_or_else(|| {
-                    ProtocolError::new(ErrorCode::UnknownSession, format!("session `{id}` is {}", view.state.name()))
-                })?
+                match live {
+                    Some(l) => l,
+                    None => {
+                        // Media, input and signaling stay on the node that runs the
+                        // session: the client goes there (docs/DEPLOY.md).
+                        if let Some(base) = rt.block_on(self.owner_elsewhere(caller, id)).map_err(protocol_error)? {
+                            return Err(ProtocolError::moved(
+                                signal_url(&base),
+                                format!("session `{id}` runs on node `{}`: connect there", view.node),
+                            ));
+                        }
+                        return Err(ProtocolError::new(
+                            ErrorCode::UnknownSession,
+                            format!("session `{id}` is {}", view.state.name()),
+                        ));
+                    }
+                }
             }
             None => {
                 if caller.role == Role::Viewer {
@@ -899,12 +1056,22 @@ impl Manager {
     }
 }
 
+/// The signaling WebSocket of the node at `base` (`http://host:port`).
+fn signal_url(base: &str) -> String {
+    let ws = match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => format!("ws://{base}"),
+    };
+    format!("{}/api/v1/signal", ws.trim_end_matches('/'))
+}
+
 fn protocol_error(e: SessionError) -> ProtocolError {
     let code = match &e {
         SessionError::NotFound(_) => ErrorCode::UnknownSession,
         SessionError::Forbidden(_) => ErrorCode::Forbidden,
         SessionError::BadRequest(_) => ErrorCode::BadRequest,
-        SessionError::NoRoom(_) => ErrorCode::Busy,
+        SessionError::NoRoom(_) | SessionError::Nowhere(_) => ErrorCode::Busy,
         SessionError::Unavailable(_) => ErrorCode::Pipeline,
         SessionError::Transition(_) | SessionError::Conflict(_) => ErrorCode::OutOfOrder,
         SessionError::Store(_) => ErrorCode::Internal,
@@ -1069,7 +1236,14 @@ fn safe_dir(user: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{safe_dir, CreateRequest};
+    use super::{safe_dir, signal_url, CreateRequest};
+
+    #[test]
+    fn signaling_urls_follow_the_node_address() {
+        assert_eq!(signal_url("http://10.0.0.5:8080"), "ws://10.0.0.5:8080/api/v1/signal");
+        assert_eq!(signal_url("https://node-a.example/"), "wss://node-a.example/api/v1/signal");
+        assert_eq!(signal_url("node-b:8080"), "ws://node-b:8080/api/v1/signal");
+    }
 
     #[test]
     fn create_requests_refuse_unknown_fields() {

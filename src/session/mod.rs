@@ -3,11 +3,13 @@
 
 pub mod budget;
 pub mod events;
+pub mod failover;
 pub mod games;
 pub mod launch;
 pub mod lifecycle;
 pub mod live_state;
 pub mod manager;
+pub mod placement;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

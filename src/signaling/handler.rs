@@ -121,7 +121,12 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
     fn send_error(&self, code: ErrorCode, message: impl Into<String>, stream_id: Option<StreamId>) {
         let message = message.into();
         tracing::debug!(?code, %message, "signaling error");
-        self.send(ServerMessage::Error { code, message, stream_id });
+        self.send(ServerMessage::Error { code, message, stream_id, location: None });
+    }
+
+    fn send_protocol_error(&self, e: ProtocolError, stream_id: Option<StreamId>) {
+        tracing::debug!(code = ?e.code, message = %e.message, "signaling error");
+        self.send(ServerMessage::Error { code: e.code, message: e.message, stream_id, location: e.location });
     }
 
     async fn on_frame(&mut self, frame: Frame) {
@@ -159,10 +164,10 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
                         ErrorCode::UnknownStream => named,
                         _ => self.live.as_ref().map(|l| l.id.clone()),
                     };
-                    self.send_error(e.code, e.message, sid);
+                    self.send_protocol_error(e, sid);
                 }
             }
-            Err(e) => self.send_error(e.code, e.message, None),
+            Err(e) => self.send_protocol_error(e, None),
         }
     }
 

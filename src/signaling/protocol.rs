@@ -98,6 +98,9 @@ pub enum ServerMessage {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stream_id: Option<StreamId>,
+        /// With `moved`: the signaling URL of the node that runs the session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
     },
     Pong {
         id: u64,
@@ -129,6 +132,8 @@ pub enum ErrorCode {
     Pipeline,
     StreamFailed,
     Busy,
+    /// The session runs on another node: reconnect to `location` and say hello there.
+    Moved,
     Internal,
 }
 
@@ -138,11 +143,17 @@ pub enum ErrorCode {
 pub struct ProtocolError {
     pub code: ErrorCode,
     pub message: String,
+    pub location: Option<String>,
 }
 
 impl ProtocolError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), location: None }
+    }
+
+    /// The session lives at `location` (another node's signaling URL).
+    pub fn moved(location: String, message: impl Into<String>) -> Self {
+        Self { code: ErrorCode::Moved, message: message.into(), location: Some(location) }
     }
 }
 
@@ -249,7 +260,8 @@ mod tests {
             for m in [
                 ServerMessage::Offer { stream_id: StreamId(id.clone()), sdp: s.clone() },
                 ServerMessage::Bye { stream_id: StreamId(id.clone()), reason: s.clone() },
-                ServerMessage::Error { code: ErrorCode::OutOfOrder, message: s.clone(), stream_id: None },
+                ServerMessage::Error { code: ErrorCode::OutOfOrder, message: s.clone(), stream_id: None, location: None },
+                ServerMessage::Error { code: ErrorCode::Moved, message: s.clone(), stream_id: None, location: Some(s.clone()) },
                 ServerMessage::Pong { id: n },
             ] {
                 let back: ServerMessage = serde_json::from_str(&encode(&m)).unwrap();

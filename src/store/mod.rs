@@ -21,7 +21,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::auth::Role;
 use crate::session::lifecycle::{Event, SessionState, TransitionError};
-use entity::{game, login_session, session, session_event, user};
+use entity::{game, login_session, node, session, session_event, user};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -348,6 +348,30 @@ impl Store {
             .order_by_asc(session_event::Column::Seq)
             .all(&self.db)
             .await?)
+    }
+
+    /// Records that `id` (reachable at `address`) is alive now.
+    pub async fn node_seen(&self, id: &str, address: &str) -> Result<(), StoreError> {
+        use sea_orm::sea_query::OnConflict;
+        let am = node::ActiveModel {
+            id: Set(id.to_string()),
+            address: Set(address.to_string()),
+            last_seen: Set(chrono::Utc::now()),
+        };
+        node::Entity::insert(am)
+            .on_conflict(
+                OnConflict::column(node::Column::Id)
+                    .update_columns([node::Column::Address, node::Column::LastSeen])
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// When `id` last recorded a sign of life, if ever.
+    pub async fn node_last_seen(&self, id: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(node::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(|n| n.last_seen))
     }
 
     /// Sessions not yet cleaned up (to reconcile after a crash).

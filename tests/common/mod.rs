@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use playcast::netns::Netns;
 
+pub mod proxy;
 pub mod redis;
 
 /// Port the service listens on inside its own namespace (the port space is private).
@@ -444,10 +445,14 @@ pub async fn serve_on(backends: Backends, edit: impl FnOnce(&mut playcast::confi
         }
     };
     edit(&mut config);
-    let service = playcast::server::Service::start(config, Default::default()).await.expect("service starts");
-    let state = service.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let addr = listener.local_addr().expect("local address");
+    if config.node.advertise.is_empty() {
+        // Where the other nodes of a test reach this one.
+        config.node.advertise = format!("http://{addr}");
+    }
+    let service = playcast::server::Service::start(config, Default::default()).await.expect("service starts");
+    let state = service.state.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(service.serve(listener, async move {
         let _ = stopped.await;

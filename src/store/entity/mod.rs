@@ -2,6 +2,7 @@
 
 pub mod game;
 pub mod login_session;
+pub mod node;
 pub mod session;
 pub mod session_event;
 pub mod user;

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_tables;
 mod m20261126_000002_games_and_logins;
+mod m20261130_000003_nodes;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261126_000002_games_and_logins::Migration),
+            Box::new(m20261130_000003_nodes::Migration),
         ]
     }
 }
