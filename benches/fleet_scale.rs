@@ -309,10 +309,25 @@ async fn placement(shared: &Shared, rounds: usize) {
         percentile(&rank, 99.0),
         percentile(&place, 99.0) / percentile(&rank, 99.0)
     );
-    // End to end: a create on this node that lands on the other (forwarded) or here.
+    // End to end: a create on this node that lands here (both empty: the lower
+    // id) or, while a session pinned here makes this node the busier, on the other.
     let mut here = Vec::new();
     let mut there = Vec::new();
-    for _ in 0..20 {
+    let mut pinned = None;
+    for i in 0..40 {
+        if i == 20 {
+            let res = reqwest::Client::new()
+                .post(format!("{base}/api/v1/sessions"))
+                .bearer_auth(&token)
+                .header(playcast::api::forward::FORWARDED_BY, "bench")
+                .json(&json!({"game": "test-pattern"}))
+                .send()
+                .await
+                .unwrap();
+            let view: Value = res.json().await.unwrap();
+            pinned = Some(view["id"].as_str().unwrap().to_string());
+            until_published(&base, &admin, 1).await;
+        }
         let t = Instant::now();
         let (status, view) =
             call(&base, &token, reqwest::Method::POST, "/api/v1/sessions", Some(json!({"game": "test-pattern"}))).await;
@@ -321,7 +336,10 @@ async fn placement(shared: &Shared, rounds: usize) {
         if view["node"] == "node-p" { &mut here } else { &mut there }.push(ms);
         let id = view["id"].as_str().unwrap();
         call(&base, &token, reqwest::Method::DELETE, &format!("/api/v1/sessions/{id}"), None).await;
-        until_published(&base, &admin, 0).await;
+        until_published(&base, &admin, u64::from(pinned.is_some())).await;
+    }
+    if let Some(id) = pinned {
+        call(&base, &token, reqwest::Method::DELETE, &format!("/api/v1/sessions/{id}"), None).await;
     }
     for (label, v) in [("created here", &mut here), ("created on the other node", &mut there)] {
         v.sort_by(f64::total_cmp);
@@ -338,6 +356,9 @@ async fn failover(shared: &Shared, rounds: usize) {
     let (b, base) = shared.local("node-s").await;
     let ttl = b.sessions.timing().ttl;
     let token = b.verifier.dev_issuer().unwrap().mint("bench", Role::Player, Duration::from_secs(3600)).unwrap();
+    // The events stream wants a sign-in.
+    let (status, _) = call(&base, &token, reqwest::Method::POST, "/api/v1/login", None).await;
+    assert_eq!(status, 200);
     let mut times = Vec::new();
     for round in 0..rounds {
         let (mut a, a_base) = shared.spawn("node-k").await;

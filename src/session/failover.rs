@@ -11,7 +11,7 @@
 //! Several survivors may close the same session at once; the store lets one
 //! transition win and the others see a conflict, which is fine.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,15 +20,18 @@ use super::manager::Manager;
 use crate::store::entity::session;
 use crate::store::StoreError;
 
+/// Every this many looks, one reads all unfinished sessions (30 s at 1 s beats).
+const FULL_SCAN_EVERY: u64 = 60;
+
 impl Manager {
     /// Watches for lost nodes for as long as the service runs. Only a shared
     /// cache can say another node is alive, so this runs on Redis only.
     pub async fn watch_nodes(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.timing().every / 2);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for n in 0u64.. {
             tick.tick().await;
-            match self.close_lost_nodes().await {
+            match self.close_lost_nodes(n % FULL_SCAN_EVERY == 0).await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(sessions = n, "closed the sessions of lost nodes"),
                 Err(e) => tracing::debug!(error = %e, "looking for lost nodes"),
@@ -37,21 +40,29 @@ impl Manager {
     }
 
     /// One look: closes the unfinished sessions of every node that is gone,
-    /// and says how many this node closed.
-    pub async fn close_lost_nodes(&self) -> Result<usize, LostError> {
+    /// and says how many this node closed. Usually only nodes whose database
+    /// heartbeat went stale are suspects (a small table); a `full` look also
+    /// reads every unfinished session, for nodes that never recorded one.
+    pub async fn close_lost_nodes(&self, full: bool) -> Result<usize, LostError> {
         let alive: HashSet<String> = self.live_nodes().await.map_err(LostError::Cache)?.into_iter().collect();
-        let mut by_node: BTreeMap<String, Vec<session::Model>> = BTreeMap::new();
-        for row in self.store().unfinished_sessions().await? {
-            if row.node != self.node() && !row.node.is_empty() && !alive.contains(&row.node) {
-                by_node.entry(row.node.clone()).or_default().push(row);
-            }
-        }
         let ttl = self.timing().ttl;
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(ttl).unwrap_or_default();
+        let mut suspects: BTreeSet<String> = self.store().nodes_silent_since(cutoff).await?.into_iter().collect();
+        if full {
+            suspects.extend(self.store().unfinished_sessions().await?.into_iter().map(|r| r.node));
+        }
+        suspects.retain(|n| n != self.node() && !n.is_empty() && !alive.contains(n));
         let mut closed = 0;
-        for (node, rows) in by_node {
+        for node in suspects {
             let seen = self.store().node_last_seen(&node).await?;
             let silent = seen.map(|at| (chrono::Utc::now() - at).to_std().unwrap_or(Duration::ZERO));
             if silent.is_some_and(|s| s < ttl) {
+                continue;
+            }
+            let rows = self.store().unfinished_on(&node).await?;
+            if rows.is_empty() {
+                // Gone and left nothing open: nothing to watch for any more.
+                self.store().forget_node(&node).await?;
                 continue;
             }
             let reason = match silent {

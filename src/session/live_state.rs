@@ -62,6 +62,9 @@ enum Update {
 pub struct LiveState {
     tx: mpsc::UnboundedSender<Update>,
     task: tokio::task::JoinHandle<()>,
+    /// The database witness beats on its own, so a cache that hangs on its
+    /// timeouts never makes the node look dead there too.
+    db_task: tokio::task::JoinHandle<()>,
     beats: Arc<Beats>,
 }
 
@@ -80,6 +83,7 @@ pub struct Heartbeat {
 impl Drop for LiveState {
     fn drop(&mut self) {
         self.task.abort();
+        self.db_task.abort();
     }
 }
 
@@ -87,8 +91,15 @@ impl LiveState {
     pub fn start(heartbeat: Heartbeat) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let beats = Arc::new(Beats::default());
+        let db_task = tokio::spawn(witness(
+            heartbeat.store.clone(),
+            heartbeat.node.clone(),
+            heartbeat.address.clone(),
+            heartbeat.timing,
+            beats.clone(),
+        ));
         let task = tokio::spawn(run(heartbeat, rx, beats.clone()));
-        LiveState { tx, task, beats }
+        LiveState { tx, task, db_task, beats }
     }
 
     pub fn beat_now(&self) {
@@ -110,14 +121,31 @@ impl LiveState {
     }
 }
 
+/// `nodes.last_seen`, every beat.
+async fn witness(store: Store, node: String, address: String, timing: Timing, beats: Arc<Beats>) {
+    let mut beat = tokio::time::interval(timing.every);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut healthy = true;
+    loop {
+        beat.tick().await;
+        let ok = matches!(tokio::time::timeout(timing.every, store.node_seen(&node, &address)).await, Ok(Ok(())));
+        if !ok {
+            beats.db_failed.fetch_add(1, Ordering::Relaxed);
+            if healthy {
+                tracing::warn!("heartbeat not recorded in the database; retrying at each heartbeat");
+            }
+        }
+        healthy = ok;
+    }
+}
+
 async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<Beats>) {
-    let Heartbeat { cache, store, node, address, timing, describe } = hb;
+    let Heartbeat { cache, store: _, node, address, timing, describe } = hb;
     let mut sessions: HashMap<String, String> = HashMap::new();
     let mut beat = tokio::time::interval(timing.every);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Failed writes are not retried one by one: the next heartbeat rewrites all.
     let mut healthy = true;
-    let mut db_healthy = true;
     loop {
         tokio::select! {
             update = rx.recv() => match update {
@@ -140,16 +168,6 @@ async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<
                 alive["sessions"] = sessions.len().into();
                 let alive = alive.to_string();
                 beats.sent.fetch_add(1, Ordering::Relaxed);
-                // The database witness first: it does not wait on a dead cache.
-                let db = tokio::time::timeout(timing.every, store.node_seen(&node, &address)).await;
-                let db_ok = matches!(db, Ok(Ok(())));
-                if !db_ok {
-                    beats.db_failed.fetch_add(1, Ordering::Relaxed);
-                    if db_healthy {
-                        tracing::warn!("heartbeat not recorded in the database; retrying at each heartbeat");
-                    }
-                }
-                db_healthy = db_ok;
                 let mut r = cache.heartbeat(&node_key(&node), &alive, timing.ttl).await;
                 for (id, json) in &sessions {
                     if r.is_err() {

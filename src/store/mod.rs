@@ -369,6 +369,18 @@ impl Store {
         Ok(())
     }
 
+    /// Nodes whose last sign of life is older than `cutoff`.
+    pub async fn nodes_silent_since(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<Vec<String>, StoreError> {
+        let rows = node::Entity::find().filter(node::Column::LastSeen.lt(cutoff)).all(&self.db).await?;
+        Ok(rows.into_iter().map(|n| n.id).collect())
+    }
+
+    /// Forgets a node that is gone and left nothing open.
+    pub async fn forget_node(&self, id: &str) -> Result<(), StoreError> {
+        node::Entity::delete_by_id(id.to_string()).exec(&self.db).await?;
+        Ok(())
+    }
+
     /// When `id` last recorded a sign of life, if ever.
     pub async fn node_last_seen(&self, id: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
         Ok(node::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(|n| n.last_seen))
