@@ -55,6 +55,8 @@ impl Fleet {
             c.server.data_dir = dir;
             c.node.id = id;
             c.sessions.connect_timeout_secs = 600;
+            // Streams opened here are never answered; they must outlast the test.
+            c.signaling.answer_timeout_secs = 600;
             edit(c);
         })
         .await
@@ -301,6 +303,23 @@ async fn session_on(node: &common::InProcess, token: &str) -> String {
     view["id"].as_str().unwrap().to_string()
 }
 
+/// Opens the player's stream of session `id` on `node`: signaling up to
+/// `welcome`, with the session's pipeline running.
+async fn stream_of(node: &common::InProcess, token: &str, id: &str) -> common::Ws {
+    let mut ws = common::ws_connect(&node.ws_url(), token).await;
+    ws.send(Message::text(json!({"type": "hello", "version": 1, "session_id": id}).to_string())).await.unwrap();
+    common::recv_kind(&mut ws, "welcome").await;
+    assert_eq!(node.state.streams.live().len(), 1);
+    ws
+}
+
+/// The stream is still there and its signaling connection still answers.
+async fn still_streaming(node: &common::InProcess, ws: &mut common::Ws, ping: u64) {
+    assert_eq!(node.state.streams.live().len(), 1, "the stream is gone");
+    ws.send(Message::text(json!({"type": "ping", "id": ping}).to_string())).await.unwrap();
+    assert_eq!(common::recv_kind(ws, "pong").await["id"], ping);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_loses_redis_keeps_its_sessions_refuses_new_ones_and_recovers() {
     let fleet = Fleet::new().await;
@@ -312,6 +331,7 @@ async fn a_node_that_loses_redis_keeps_its_sessions_refuses_new_ones_and_recover
     let admin = a.sign_in("root", Role::Admin).await;
     until_loads(&b.base, &admin, &[("node-a", 0), ("node-b", 0)]).await;
     let on_a = session_on(&a, &alice).await;
+    let mut stream = stream_of(&a, &alice, &on_a).await;
     until_loads(&b.base, &admin, &[("node-a", 1), ("node-b", 0)]).await;
 
     relay.cut();
@@ -333,6 +353,7 @@ async fn a_node_that_loses_redis_keeps_its_sessions_refuses_new_ones_and_recover
     let (_, record) = call(&b.base, &alice, Method::GET, &format!("/api/v1/sessions/{on_a}"), None).await;
     assert_eq!(record["state"], "connecting", "{record}");
     assert_eq!(a.state.sessions.running(), 1);
+    still_streaming(&a, &mut stream, 1).await;
 
     relay.restore();
     common::eventually("A takes sessions again", WAIT, || async {
@@ -345,6 +366,7 @@ async fn a_node_that_loses_redis_keeps_its_sessions_refuses_new_ones_and_recover
         (reqwest::get(a.url("/api/v1/ready")).await.ok()?.status() == 200).then_some(())
     })
     .await;
+    still_streaming(&a, &mut stream, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,6 +391,7 @@ async fn a_node_that_loses_postgresql_keeps_its_sessions_refuses_new_ones_and_re
     assert_eq!(res.status(), 201);
     until_loads(&a.base, &admin, &[("node-a", 0), ("node-b", 1)]).await;
     let on_a = session_on(&a, &alice).await;
+    let mut stream = stream_of(&a, &alice, &on_a).await;
 
     relay.cut();
     let refused = common::eventually("A refuses new sessions", WAIT, || async {
@@ -387,6 +410,7 @@ async fn a_node_that_loses_postgresql_keeps_its_sessions_refuses_new_ones_and_re
     let (_, record) = call(&b.base, &alice, Method::GET, &format!("/api/v1/sessions/{on_a}"), None).await;
     assert_eq!(record["state"], "connecting", "{record}");
     assert_eq!(a.state.sessions.running(), 1);
+    still_streaming(&a, &mut stream, 1).await;
 
     relay.restore();
     common::eventually("A's database back", WAIT, || async {
@@ -402,4 +426,45 @@ async fn a_node_that_loses_postgresql_keeps_its_sessions_refuses_new_ones_and_re
         (steps == ["idle", "initializing", "connecting", "terminated", "cleanup"]).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_and_garbled_fleet_entries_do_not_stop_placement() {
+    let fleet = Fleet::new().await;
+    let b = fleet.node("node-b", |c| c.node.cpu_cores = 1).await;
+    let alice = b.sign_in("alice", Role::Player).await;
+    let admin = b.sign_in("root", Role::Admin).await;
+    // B is full.
+    let res = reqwest::Client::new()
+        .post(b.url("/api/v1/sessions"))
+        .bearer_auth(&alice)
+        .header(playcast::api::forward::FORWARDED_BY, "test")
+        .json(&json!({"game": "test-pattern"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // A node that looks empty and huge but does not answer, and entries that are not heartbeats.
+    let cache = playcast::store::cache::Cache::redis(common::REDIS_URL, &fleet.prefix).await.unwrap();
+    let ghost = json!({
+        "node": "node-0", "address": "http://127.0.0.1:9", "sessions": 0, "draining": false,
+        "runnable": {"test-pattern": "x264enc"},
+        "budget": {"total": {"cpu_cores": 1000, "memory_mb": 1_000_000, "gpu_slots": []},
+                   "used": {"cpu_cores": 0, "memory_mb": 0, "gpu_slots": []}}
+    });
+    let ttl = Some(Duration::from_secs(60));
+    cache.put("node/node-0", &ghost.to_string(), ttl).await.unwrap();
+    cache.put("node/node-garbled", "{not json", ttl).await.unwrap();
+    cache.put("node/node-odd", &json!({"node": "node-odd", "budget": "lots"}).to_string(), ttl).await.unwrap();
+    // Only the ghost has room: a clear 503 saying it did not answer.
+    let (status, p) = create(&b.base, &alice).await;
+    assert_eq!(status, 503, "{p}");
+    assert!(p["type"].as_str().unwrap().ends_with("/node-unreachable"), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("127.0.0.1:9"), "{p}");
+    assert!(p["retry-after"].is_string(), "{p}");
+    // With a real node beside it, the ghost is tried, fails, and the next in line takes the session.
+    let _a = fleet.node("node-a", |_| {}).await;
+    until_loads(&b.base, &admin, &[("node-a", 0), ("node-b", 1)]).await;
+    let (status, view) = create(&b.base, &alice).await;
+    assert_eq!((status, view["node"].as_str()), (201, Some("node-a")), "{view}");
 }
