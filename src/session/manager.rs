@@ -356,6 +356,12 @@ impl Manager {
             return Ok(None);
         }
         let view = self.view(caller, id).await?;
+        self.owner_of(&view).await
+    }
+
+    /// The address of the node that runs `view`'s session, when that is
+    /// another live node and the session is unfinished.
+    async fn owner_of(&self, view: &SessionView) -> Result<Option<String>, SessionError> {
         if view.node == self.node || view.state.is_final() {
             return Ok(None);
         }
@@ -364,8 +370,8 @@ impl Manager {
         match info.as_ref().and_then(|v| v["address"].as_str()) {
             Some(a) => Ok(Some(a.trim_end_matches('/').to_string())),
             None => Err(SessionError::Unavailable(format!(
-                "session `{id}` runs on node `{}`, which is not answering; retry, or wait for it to be closed",
-                view.node
+                "session `{}` runs on node `{}`, which is not answering; retry, or wait for it to be closed",
+                view.id, view.node
             ))),
         }
     }
@@ -961,7 +967,7 @@ impl Manager {
                     None => {
                         // Media, input and signaling stay on the node that runs the
                         // session: the client goes there (docs/DEPLOY.md).
-                        if let Some(base) = rt.block_on(self.owner_elsewhere(caller, id)).map_err(protocol_error)? {
+                        if let Some(base) = rt.block_on(self.owner_of(&view)).map_err(protocol_error)? {
                             return Err(ProtocolError::moved(
                                 signal_url(&base),
                                 format!("session `{id}` runs on node `{}`: connect there", view.node),
