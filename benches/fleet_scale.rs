@@ -23,14 +23,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{percentile, Browser};
+use common::{call, percentile, Browser};
 use playcast::auth::Role;
 use playcast::netns::Netns;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const MIN_FPS: f64 = 29.0;
 const MEASURE: Duration = Duration::from_secs(10);
@@ -96,37 +95,14 @@ impl Shared {
     /// Another node as its own process, to kill.
     async fn spawn(&self, id: &str) -> (common::Proc, String) {
         let port = std::net::TcpListener::bind((self.host, 0)).unwrap().local_addr().unwrap().port();
-        let base = format!("http://{}:{port}", self.host);
-        let c = self.config(id);
-        let child = Command::new(env!("CARGO_BIN_EXE_playcast"))
-            .args(["serve", "--listen", &format!("{}:{port}", self.host), "--pipelines"])
-            .arg(&c.media.pipelines_dir)
-            .env("PLAYCAST__SERVER__DATA_DIR", self.data.path())
-            .env("PLAYCAST__STATE__DATABASE_URL", self.db.url())
-            .env("PLAYCAST__CACHE__URL", common::REDIS_URL)
-            .env("PLAYCAST__CACHE__PREFIX", &self.prefix)
-            .env("PLAYCAST__NODE__ID", id)
-            .env("PLAYCAST__NODE__ADVERTISE", &base)
-            .env("PLAYCAST__NODE__CPU_CORES", "256")
-            .env("PLAYCAST__MEDIA__MAX_STREAMS", "256")
-            .env("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "600")
-            .env("RUST_LOG", "warn")
-            .current_dir(common::repo())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawning playcast serve");
+        let listen = format!("{}:{port}", self.host);
+        let mut cmd = common::node_process(id, &listen, self.data.path(), &self.db.url(), &self.prefix);
+        cmd.env("PLAYCAST__NODE__CPU_CORES", "256").env("PLAYCAST__MEDIA__MAX_STREAMS", "256").env("RUST_LOG", "warn");
+        let proc = common::Proc(cmd.spawn().expect("spawning playcast serve"), "playcast");
+        let base = format!("http://{listen}");
         common::wait_http(&format!("{base}/api/v1/health"), Duration::from_secs(60)).await;
-        (common::Proc(child, "playcast"), base)
+        (proc, base)
     }
-}
-
-async fn call(base: &str, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{base}{path}")).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("API call");
-    (res.status().as_u16(), res.json().await.unwrap_or_default())
 }
 
 const SESSION: &str =
@@ -359,15 +335,7 @@ async fn placement(shared: &Shared, rounds: usize) {
     let mut pinned = None;
     for i in 0..40 {
         if i == 20 {
-            let res = reqwest::Client::new()
-                .post(format!("{base}/api/v1/sessions"))
-                .bearer_auth(&token)
-                .header(playcast::api::forward::FORWARDED_BY, "bench")
-                .json(&json!({"game": "test-pattern"}))
-                .send()
-                .await
-                .unwrap();
-            let view: Value = res.json().await.unwrap();
+            let view = common::create_pinned(&base, &token).await;
             pinned = Some(view["id"].as_str().unwrap().to_string());
             until_published(&base, &admin, 1).await;
         }
@@ -410,15 +378,7 @@ async fn failover(shared: &Shared, rounds: usize) {
         let mut ids = std::collections::HashSet::new();
         for _ in 0..3 {
             // Pinned to the node to be killed: a request marked as forwarded is served where it lands.
-            let res = reqwest::Client::new()
-                .post(format!("{a_base}/api/v1/sessions"))
-                .bearer_auth(&token)
-                .header(playcast::api::forward::FORWARDED_BY, "bench")
-                .json(&json!({"game": "test-pattern"}))
-                .send()
-                .await
-                .unwrap();
-            let view: Value = res.json().await.unwrap();
+            let view = common::create_pinned(&a_base, &token).await;
             assert_eq!(view["node"], "node-k", "{view}");
             ids.insert(view["id"].as_str().unwrap().to_string());
         }

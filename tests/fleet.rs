@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::call;
 use common::proxy::Relay;
 use futures_util::SinkExt;
 use playcast::auth::Role;
@@ -17,10 +16,6 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// What the nodes of one test share: a database, a cache prefix, and the
 /// development issuer's key (one deployment shares its issuer).
@@ -68,44 +63,14 @@ impl Fleet {
 
     /// A node as its own process (to kill or stop with a signal).
     async fn spawn(&self, id: &str, extra_env: &[(&str, &str)]) -> (common::Proc, String) {
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_playcast"));
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--pipelines"])
-            .arg(common::repo().join("pipelines"))
-            .env("PLAYCAST__SERVER__DATA_DIR", self.shared.path())
-            .env("PLAYCAST__STATE__DATABASE_URL", self.db.url())
-            .env("PLAYCAST__CACHE__URL", common::REDIS_URL)
-            .env("PLAYCAST__CACHE__PREFIX", &self.prefix)
-            .env("PLAYCAST__NODE__ID", id)
-            .env("PLAYCAST__NODE__ADVERTISE", &base)
-            .env("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "600")
-            .env("RUST_LOG", "playcast=debug,warn")
-            .current_dir(common::repo())
-            .stdin(Stdio::null());
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawning playcast serve");
-        let proc = common::Proc(child, "playcast");
+        let listen = format!("127.0.0.1:{}", common::free_port());
+        let mut cmd = common::node_process(id, &listen, self.shared.path(), &self.db.url(), &self.prefix);
+        cmd.env("RUST_LOG", "playcast=debug,warn").envs(extra_env.iter().copied());
+        let proc = common::Proc(cmd.spawn().expect("spawning playcast serve"), "playcast");
+        let base = format!("http://{listen}");
         common::wait_http(&format!("{base}/api/v1/health"), WAIT).await;
         (proc, base)
     }
-}
-
-async fn call(base: &str, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{base}{path}")).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let mut v: Value = res.json().await.unwrap_or_default();
-    if let Some(r) = retry {
-        v["retry-after"] = r.into();
-    }
-    (status, v)
 }
 
 async fn create(base: &str, token: &str) -> (u16, Value) {
@@ -380,15 +345,7 @@ async fn a_node_that_loses_postgresql_keeps_its_sessions_refuses_new_ones_and_re
     let admin = a.sign_in("root", Role::Admin).await;
     until_loads(&b.base, &admin, &[("node-a", 0), ("node-b", 0)]).await;
     // B full, so new sessions belong on A.
-    let res = reqwest::Client::new()
-        .post(b.url("/api/v1/sessions"))
-        .bearer_auth(&alice)
-        .header(playcast::api::forward::FORWARDED_BY, "test")
-        .json(&json!({"game": "test-pattern"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    common::create_pinned(&b.base, &alice).await;
     until_loads(&a.base, &admin, &[("node-a", 0), ("node-b", 1)]).await;
     let on_a = session_on(&a, &alice).await;
     let mut stream = stream_of(&a, &alice, &on_a).await;
@@ -435,15 +392,7 @@ async fn dead_and_garbled_fleet_entries_do_not_stop_placement() {
     let alice = b.sign_in("alice", Role::Player).await;
     let admin = b.sign_in("root", Role::Admin).await;
     // B is full.
-    let res = reqwest::Client::new()
-        .post(b.url("/api/v1/sessions"))
-        .bearer_auth(&alice)
-        .header(playcast::api::forward::FORWARDED_BY, "test")
-        .json(&json!({"game": "test-pattern"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    common::create_pinned(&b.base, &alice).await;
     // A node that looks empty and huge but does not answer, and entries that are not heartbeats.
     let cache = playcast::store::cache::Cache::redis(common::REDIS_URL, &fleet.prefix).await.unwrap();
     let ghost = json!({

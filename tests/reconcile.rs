@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -11,10 +10,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn serve(data: &Path, games: &Path, port: u16) -> common::Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_playcast"))
@@ -72,7 +67,7 @@ pipeline = "test-pattern"
 "#,
     )
     .unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut first = serve(data.path(), &games, port);
     common::wait_http(&format!("{base}/api/v1/health"), WAIT).await;

@@ -166,6 +166,69 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Polls a URL until it answers 200.
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `method base+path` as `token` with an optional JSON body: the status and
+/// the JSON answer (null when not JSON), with a `Retry-After` header copied
+/// into it as `"retry-after"`.
+pub async fn call(
+    base: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{base}{path}")).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("API call");
+    let status = res.status().as_u16();
+    let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut v: serde_json::Value = res.json().await.unwrap_or_default();
+    if let Some(r) = retry {
+        v["retry-after"] = r.into();
+    }
+    (status, v)
+}
+
+/// A test-pattern session on the node at `base` itself: the request is
+/// marked as forwarded, so that node serves it without placing it elsewhere.
+pub async fn create_pinned(base: &str, token: &str) -> serde_json::Value {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/sessions"))
+        .bearer_auth(token)
+        .header(playcast::api::forward::FORWARDED_BY, "test")
+        .json(&serde_json::json!({"game": "test-pattern"}))
+        .send()
+        .await
+        .expect("API call");
+    assert_eq!(res.status(), 201, "a pinned session on {base}");
+    res.json().await.expect("JSON")
+}
+
+/// `playcast serve` as a node of a fleet on PostgreSQL (`db_url`) and the
+/// shared Redis under `prefix`, listening on `listen` and advertising
+/// `http://listen`; sessions wait 600 s for their player.
+pub fn node_process(id: &str, listen: &str, data: &Path, db_url: &str, prefix: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_playcast"));
+    cmd.args(["serve", "--listen", listen, "--pipelines"])
+        .arg(repo().join("pipelines"))
+        .env("PLAYCAST__SERVER__DATA_DIR", data)
+        .env("PLAYCAST__STATE__DATABASE_URL", db_url)
+        .env("PLAYCAST__CACHE__URL", REDIS_URL)
+        .env("PLAYCAST__CACHE__PREFIX", prefix)
+        .env("PLAYCAST__NODE__ID", id)
+        .env("PLAYCAST__NODE__ADVERTISE", format!("http://{listen}"))
+        .env("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "600")
+        .current_dir(repo())
+        .stdin(Stdio::null());
+    cmd
+}
+
 pub async fn wait_http(url: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
