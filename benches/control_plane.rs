@@ -9,10 +9,10 @@
 //! - event fan-out: 100 subscribers on the events WebSocket, every transition
 //!   counted by sequence number (lost, duplicated) and timed from its record.
 //!
-//! `cargo bench --bench control_plane -- [--seconds S] [--connections N] [--subscribers K] [--backends sqlite,pg]`
+//! `cargo bench --bench control_plane -- [--seconds S] [--connections N] [--subscribers K] [--backends sqlite,pg] [--event-rate R]`
 //! PostgreSQL at 127.0.0.1:5432 (database `test`) and Redis at 127.0.0.1:6379.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,10 +29,13 @@ struct Args {
     connections: usize,
     subscribers: usize,
     backends: Vec<String>,
+    event_rate: u32,
 }
 
 fn args() -> Args {
-    let mut a = Args { seconds: 5, connections: 32, subscribers: 100, backends: vec!["sqlite".into(), "pg".into()] };
+    let mut a = Args { seconds: 5, connections: 32, subscribers: 100, backends: vec!["sqlite".into(), "pg".into()],
+        event_rate: 250,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -41,6 +44,7 @@ fn args() -> Args {
             "--connections" => a.connections = value().parse().expect("--connections N"),
             "--subscribers" => a.subscribers = value().parse().expect("--subscribers N"),
             "--backends" => a.backends = value().split(',').map(str::to_string).collect(),
+            "--event-rate" => a.event_rate = value().parse().expect("--event-rate N"),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -118,28 +122,40 @@ struct Load {
     errors: usize,
 }
 
-/// `connections` clients, each in a loop, for `seconds`.
+/// `connections` clients, each in a loop, for `seconds`. Each is a bare
+/// HTTP/1.1 keep-alive connection writing one prepared request and reading
+/// the answer by its `content-length`: a full HTTP client would take a larger
+/// share of the two cores the service runs on.
 async fn load(url: &str, token: Option<&str>, connections: usize, seconds: u64) -> Load {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request: Arc<[u8]> = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n{auth}\r\n").into_bytes().into();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
-            let url = url.to_string();
-            let token = token.map(str::to_string);
+            let (host, request) = (host.to_string(), request.clone());
             tokio::spawn(async move {
-                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
                 let (mut lat, mut errors) = (Vec::new(), 0usize);
+                let mut conn = None;
+                let mut buf = Vec::with_capacity(16 * 1024);
                 while Instant::now() < deadline {
-                    let mut req = client.get(&url);
-                    if let Some(t) = &token {
-                        req = req.bearer_auth(t);
+                    if conn.is_none() {
+                        let s = tokio::net::TcpStream::connect(&host).await.expect("the service listens");
+                        s.set_nodelay(true).unwrap();
+                        conn = Some(s);
                     }
+                    let s = conn.as_mut().unwrap();
                     let t0 = Instant::now();
-                    match req.send().await {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
+                    match exchange(s, &request, &mut buf).await {
+                        Some(status) if (200..300).contains(&status) => {
                             lat.push(t0.elapsed().as_secs_f64() * 1000.0);
                         }
-                        _ => errors += 1,
+                        Some(_) => errors += 1,
+                        None => {
+                            errors += 1;
+                            conn = None;
+                        }
                     }
                 }
                 (lat, errors)
@@ -156,6 +172,29 @@ async fn load(url: &str, token: Option<&str>, connections: usize, seconds: u64) 
     let took = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Load { rps: all.len() as f64 / took, p50: pct(&all, 0.5), p99: pct(&all, 0.99), errors }
+}
+
+/// One request and its whole answer; the status, or `None` when the
+/// connection failed or answered something unreadable.
+async fn exchange(s: &mut tokio::net::TcpStream, request: &[u8], buf: &mut Vec<u8>) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(request).await.ok()?;
+    buf.clear();
+    let mut chunk = [0u8; 16 * 1024];
+    let (head, length) = loop {
+        let n = s.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).ok()?.to_ascii_lowercase();
+            let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:"))?.trim().parse().ok()?;
+            break (head, end + 4 + length);
+        }
+    };
+    while buf.len() < length {
+        let n = s.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    head.get(9..12)?.parse().ok()
 }
 
 async fn rest(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str) {
@@ -232,56 +271,31 @@ async fn create_time(r: &Running, out: &mut Vec<String>, backend: &str) {
     ));
 }
 
-async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str) {
-    let admin = sign_in(r, "bench-admin", Role::Admin).await;
-    let player = sign_in(r, "bench-events", Role::Player).await;
-    let url = format!("{}/api/v1/events", r.ws);
-    let mut subscribers = Vec::new();
-    for _ in 0..a.subscribers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-        ws.send(Message::text(json!({"type": "auth", "token": admin}).to_string())).await.unwrap();
-        let first = ws.next().await.unwrap().unwrap();
-        assert!(first.to_text().unwrap().contains("authenticated"));
-        subscribers.push(ws);
-    }
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let readers: Vec<_> = subscribers
-        .into_iter()
-        .map(|mut ws| {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
-                let mut lat = Vec::new();
-                loop {
-                    tokio::select! {
-                        m = ws.next() => match m {
-                            Some(Ok(Message::Text(t))) => {
-                                let v: Value = serde_json::from_str(&t).unwrap();
-                                if let (Some(seq), Some(at)) = (v["seq"].as_i64(), v["at"].as_str()) {
-                                    *seen.entry(seq).or_default() += 1;
-                                    let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
-                                    let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-                                    lat.push(ms);
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            _ => break,
-                        },
-                        _ = stop.notified() => break,
-                    }
-                }
-                (seen, lat)
-            })
-        })
-        .collect();
-    // Producers: sessions created and ended back to back, 5 events each.
-    let before = r.state.store.last_event_id().await.unwrap();
+/// What a subscriber reads of each message.
+#[derive(serde::Deserialize)]
+struct Stamp<'a> {
+    seq: Option<i64>,
+    #[serde(borrow)]
+    at: Option<&'a str>,
+}
+
+/// Where the fan-out's events come from.
+#[derive(Clone, Copy)]
+enum Producers {
+    /// Sessions created and ended back to back through the API, 5 events each.
+    Api,
+    /// Transitions recorded and published as the session manager does
+    /// (`Store::transition`, then `EventBus::publish`), paced at this many
+    /// events a second, on sessions that cycle pause/resume: the delivery path
+    /// without the cost of launching sessions.
+    Bus(u32),
+}
+
+async fn api_producers(r: &Running, player: &str, deadline: Instant) {
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(a.seconds);
-    let started = Instant::now();
     let producers: Vec<_> = (0..4)
         .map(|_| {
-            let (client, base, player) = (client.clone(), r.base.clone(), player.clone());
+            let (client, base, player) = (client.clone(), r.base.clone(), player.to_string());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let v: Value = client
@@ -303,16 +317,137 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str) {
     for p in producers {
         p.await.unwrap();
     }
+}
+
+/// When each event was handed to the bus.
+type Published = Arc<std::sync::Mutex<HashMap<i64, Instant>>>;
+
+async fn bus_producers(r: &Running, rate: u32, deadline: Instant, published: Published) {
+    use playcast::session::lifecycle::{EndReason, Event};
+    // Transitions commit one at a time (event ids commit in order); more
+    // tasks than that keep one always waiting, so the pace holds.
+    const TASKS: u32 = 8;
+    let producers: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let state = r.state.clone();
+            let published = published.clone();
+            tokio::spawn(async move {
+                let publish = |record: playcast::store::EventRecord| {
+                    let (bus, published) = (state.sessions.bus(), published.clone());
+                    async move {
+                        published.lock().unwrap().insert(record.event.id, Instant::now());
+                        bus.publish(&record).await;
+                    }
+                };
+                let store = &state.store;
+                let id = uuid::Uuid::new_v4().to_string();
+                let new = playcast::store::NewSession {
+                    id: &id,
+                    owner: "bench-events",
+                    game: "test-pattern",
+                    pipeline: "test-pattern",
+                    node: state.sessions.node(),
+                    params: "{}".into(),
+                };
+                let (_, record) = store.create_session(new).await.unwrap();
+                publish(record).await;
+                let step = |e: Event| async {
+                    let (_, _, record) = store.transition(&id, e).await.unwrap();
+                    publish(record).await;
+                };
+                for e in [Event::Start, Event::Launched, Event::Connected] {
+                    step(e).await;
+                }
+                let mut tick = tokio::time::interval(Duration::from_secs_f64(TASKS as f64 / rate as f64));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                let mut paused = false;
+                while Instant::now() < deadline {
+                    tick.tick().await;
+                    step(if paused { Event::Resume } else { Event::Pause }).await;
+                    paused = !paused;
+                }
+                step(Event::End { reason: EndReason::User }).await;
+                step(Event::CleanedUp).await;
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await.unwrap();
+    }
+}
+
+async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, producers: Producers) {
+    let admin = sign_in(r, "bench-admin", Role::Admin).await;
+    let player = sign_in(r, "bench-events", Role::Player).await;
+    let source = match producers {
+        Producers::Api => "API create + end".to_string(),
+        Producers::Bus(rate) => format!("bus, {rate} events/s"),
+    };
+    let url = format!("{}/api/v1/events", r.ws);
+    let mut subscribers = Vec::new();
+    for _ in 0..a.subscribers {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        ws.send(Message::text(json!({"type": "auth", "token": admin}).to_string())).await.unwrap();
+        let first = ws.next().await.unwrap().unwrap();
+        assert!(first.to_text().unwrap().contains("authenticated"));
+        subscribers.push(ws);
+    }
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let readers: Vec<_> = subscribers
+        .into_iter()
+        .map(|mut ws| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
+                let (mut lat, mut received) = (Vec::new(), Vec::new());
+                loop {
+                    tokio::select! {
+                        m = ws.next() => match m {
+                            Some(Ok(Message::Text(t))) => {
+                                let v: Stamp = serde_json::from_str(&t).unwrap();
+                                if let (Some(seq), Some(at)) = (v.seq, v.at) {
+                                    *seen.entry(seq).or_default() += 1;
+                                    received.push((seq, Instant::now()));
+                                    let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+                                    let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                                    lat.push(ms);
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            _ => break,
+                        },
+                        _ = stop.notified() => break,
+                    }
+                }
+                (seen, lat, received)
+            })
+        })
+        .collect();
+    let before = r.state.store.last_event_id().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let started = Instant::now();
+    let published = Published::default();
+    match producers {
+        Producers::Api => api_producers(r, &player, deadline).await,
+        Producers::Bus(rate) => bus_producers(r, rate, deadline, published.clone()).await,
+    }
     // Let cleanup transitions land and reach everyone.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let took = started.elapsed().as_secs_f64();
     let recorded: Vec<i64> =
         r.state.store.events_after(before, 10_000_000).await.unwrap().iter().map(|e| e.event.id).collect();
     stop.notify_waiters();
     let (mut lost, mut dup, mut delivered, mut lat) = (0usize, 0usize, 0usize, Vec::new());
+    let (mut from_publish, mut last) = (Vec::new(), started);
+    let published = published.lock().unwrap().clone();
     for rd in readers {
-        let (seen, l) = rd.await.unwrap();
+        let (seen, l, received) = rd.await.unwrap();
         lat.extend(l);
+        for (seq, at) in received {
+            last = last.max(at);
+            if let Some(p) = published.get(&seq) {
+                from_publish.push(at.duration_since(*p).as_secs_f64() * 1000.0);
+            }
+        }
         for id in &recorded {
             match seen.get(id).copied().unwrap_or(0) {
                 0 => lost += 1,
@@ -325,10 +460,19 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str) {
         }
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    from_publish.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // Up to the last delivery: the wait for stragglers is not delivery time.
+    let took = last.duration_since(started).as_secs_f64();
+    let publish_pcts = if from_publish.is_empty() {
+        "— | —".to_string()
+    } else {
+        format!("{:.2} | {:.2}", pct(&from_publish, 0.5), pct(&from_publish, 0.99))
+    };
     out.push(format!(
-        "| {backend} | {} | {} | {:.0} | {:.2} | {:.2} | {lost} | {dup} |",
+        "| {backend} | {source} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {publish_pcts} | {lost} | {dup} |",
         a.subscribers,
         recorded.len(),
+        recorded.len() as f64 / took,
         delivered as f64 / took,
         pct(&lat, 0.5),
         pct(&lat, 0.99),
@@ -348,7 +492,9 @@ fn main() {
             eprintln!("{label}: create times");
             create_time(&r, &mut create_rows, label).await;
             eprintln!("{label}: event fan-out");
-            fanout(&r, &a, &mut fan_rows, label).await;
+            fanout(&r, &a, &mut fan_rows, label, Producers::Api).await;
+            eprintln!("{label}: event fan-out, {} events/s through the bus", a.event_rate);
+            fanout(&r, &a, &mut fan_rows, label, Producers::Bus(a.event_rate)).await;
             drop(r);
             drop_db(db).await;
         }
@@ -359,8 +505,8 @@ fn main() {
         println!("\n| state | step | p50 ms | p95 ms | p99 ms | samples |");
         println!("| --- | --- | ---: | ---: | ---: | ---: |");
         create_rows.iter().for_each(|r| println!("{r}"));
-        println!("\n| state | subscribers | events | delivered msg/s | p50 ms | p99 ms | lost | duplicated |");
-        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("\n| state | producers | subscribers | events | events/s | delivered msg/s | from record p50 ms | p99 ms | from publish p50 ms | p99 ms | lost | duplicated |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         fan_rows.iter().for_each(|r| println!("{r}"));
     });
 }

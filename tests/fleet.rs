@@ -139,6 +139,11 @@ async fn sessions_go_to_the_least_loaded_node_and_calls_reach_the_node_that_runs
     assert!(metrics.contains("playcast_placements_forwarded_total{node=\"node-b\"} 1"), "{metrics}");
     assert!(metrics.contains("playcast_sessions{node=\"node-b\",state=\"connecting\"} 2"), "{metrics}");
 
+    // Bob's list, read (and kept) on A before anything is shared with him.
+    let bob = a.sign_in("bob", Role::Player).await;
+    let (status, listed) = call(&a.base, &bob, Method::GET, "/api/v1/sessions", None).await;
+    assert_eq!((status, &listed), (200, &json!([])), "{listed}");
+
     // A call on B's session through A is answered by B, which runs it.
     let on_b = &placed[1];
     let (status, shared) = call(
@@ -150,6 +155,17 @@ async fn sessions_go_to_the_least_loaded_node_and_calls_reach_the_node_that_runs
     )
     .await;
     assert_eq!((status, &shared["viewers"]), (200, &json!(["bob"])), "{shared}");
+    // B announces the share; A drops bob's kept list well before it would expire.
+    let deadline = std::time::Instant::now() + playcast::session::listing::MAX_AGE * 3 / 5;
+    loop {
+        let (status, listed) = call(&a.base, &bob, Method::GET, "/api/v1/sessions", None).await;
+        assert_eq!(status, 200, "{listed}");
+        if listed.as_array().is_some_and(|l| l.iter().any(|s| s["id"] == on_b.as_str())) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "A still lists bob's sessions as {listed}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Others' sessions stay others', through any node.
     let mallory = a.sign_in("mallory", Role::Player).await;
     let (status, p) = call(&a.base, &mallory, Method::POST, &format!("/api/v1/sessions/{on_b}/end"), None).await;

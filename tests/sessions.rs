@@ -133,6 +133,10 @@ async fn a_session_goes_from_request_to_cleanup_with_every_step_recorded(b: comm
     let ended = alice.ok(Method::POST, &format!("/api/v1/sessions/{id}/end"), None).await;
     assert_eq!(ended["state"], "terminated", "{ended}");
     assert_eq!(ended["reason"], "user", "{ended}");
+    // The list read above is not answered again once the session changed.
+    let listed = alice.ok(Method::GET, "/api/v1/sessions", None).await;
+    let mine = listed.as_array().unwrap().iter().find(|v| v["id"] == id.as_str()).unwrap();
+    assert!(["terminated", "cleanup"].contains(&mine["state"].as_str().unwrap()), "{listed}");
     let done = alice.until_cleanup(&id).await;
     assert_eq!(done["stats"]["ended"], "ended by the user", "{done}");
     // Final: ending again is refused, the record stays.
@@ -180,6 +184,9 @@ async fn players_can_neither_see_signal_pause_nor_end_anothers_session(b: common
     let shared = alice.ok(Method::PUT, &format!("{path}/viewers"), Some(json!({"viewers": ["carol"]}))).await;
     assert_eq!(shared["viewers"], json!(["carol"]));
     assert_eq!(carol.state_of(&id).await["owner"], "alice");
+    // Her list (read above, and kept) shows it at once.
+    let listed = carol.ok(Method::GET, "/api/v1/sessions", None).await;
+    assert_eq!(listed.as_array().unwrap().iter().map(|v| &v["id"]).collect::<Vec<_>>(), [&json!(id)], "{listed}");
     for action in ["pause", "resume", "end"] {
         carol.problem(Method::POST, &format!("{path}/{action}"), None, 403, "forbidden").await;
     }
@@ -191,6 +198,7 @@ async fn players_can_neither_see_signal_pause_nor_end_anothers_session(b: common
     alice.ok(Method::PUT, &format!("{path}/viewers"), Some(json!({"viewers": []}))).await;
     let bye = common::recv_kind(&mut watch, "bye").await;
     assert!(bye["reason"].as_str().unwrap().contains("no longer shared"), "{bye}");
+    assert_eq!(carol.ok(Method::GET, "/api/v1/sessions", None).await, json!([]));
 
     // Admins see and end every session; the owner sees the end.
     let all = admin.ok(Method::GET, "/api/v1/sessions", None).await;

@@ -16,7 +16,6 @@ use crate::session::manager::{Caller, CreateRequest, SessionError};
 
 /// Largest JSON body a session call accepts.
 const MAX_BODY: u64 = 16 * 1024;
-const LIST_LIMIT: u64 = 200;
 
 pub fn problem(e: SessionError) -> Rejection {
     let detail = e.to_string();
@@ -171,7 +170,7 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         });
     let list = api.and(warp::path!("sessions")).and(warp::get()).and(authed.clone()).and(with(s.clone())).and_then(
         |id: Identity, s: AppState| async move {
-            let views = s.sessions.list(&Caller::from(&id), LIST_LIMIT).await.map_err(problem)?;
+            let views = s.sessions.list(&Caller::from(&id)).await.map_err(problem)?;
             Ok::<_, Rejection>(warp::reply::json(&views))
         },
     );

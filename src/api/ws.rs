@@ -120,6 +120,10 @@ async fn send_json(sink: &mut Sink, v: &serde_json::Value) -> bool {
     sink.send(warp::ws::Message::text(v.to_string())).await.is_ok()
 }
 
+async fn send_text(sink: &mut Sink, text: &str) -> bool {
+    sink.send(warp::ws::Message::text(text)).await.is_ok()
+}
+
 fn error(code: ErrorCode, message: &str) -> serde_json::Value {
     json!({"type": "error", "code": code, "message": message})
 }
@@ -280,7 +284,7 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
                         continue;
                     }
                     last = m.seq;
-                    if visible(&m) && !send_json(&mut sink, &event_json(&m)).await {
+                    if visible(&m) && !send_text(&mut sink, m.client_text()).await {
                         break;
                     }
                 }
@@ -315,12 +319,6 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
     let _ = sink.close().await;
 }
 
-fn event_json(m: &EventMessage) -> serde_json::Value {
-    let mut v = serde_json::to_value(m).unwrap_or_default();
-    v["type"] = "event".into();
-    v
-}
-
 /// Sends recorded events after `last` until the database has no more.
 async fn catch_up(s: &AppState, sink: &mut Sink, last: &mut i64, visible: &impl Fn(&EventMessage) -> bool) -> bool {
     loop {
@@ -338,7 +336,7 @@ async fn catch_up(s: &AppState, sink: &mut Sink, last: &mut i64, visible: &impl 
         }
         for m in &page {
             *last = m.seq;
-            if visible(m) && !send_json(sink, &event_json(m)).await {
+            if visible(m) && !send_text(sink, m.client_text()).await {
                 return false;
             }
         }

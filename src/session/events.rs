@@ -28,7 +28,7 @@ const PAGE: u64 = 500;
 const POLL: Duration = Duration::from_secs(1);
 
 /// One event as subscribers get it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventMessage {
     pub seq: i64,
     pub session_id: String,
@@ -43,6 +43,9 @@ pub struct EventMessage {
     pub owner: String,
     #[serde(skip_serializing, default)]
     pub viewers: Vec<String>,
+    /// [`EventMessage::client_text`], made once for every subscriber.
+    #[serde(skip)]
+    client_text: std::sync::OnceLock<String>,
 }
 
 impl EventMessage {
@@ -57,7 +60,17 @@ impl EventMessage {
             at: r.event.at.to_rfc3339(),
             owner: r.owner.clone(),
             viewers: r.viewers.clone(),
+            client_text: Default::default(),
         }
+    }
+
+    /// The WebSocket text of this event (`{"type":"event",…}`).
+    pub fn client_text(&self) -> &str {
+        self.client_text.get_or_init(|| {
+            let mut v = serde_json::to_value(self).unwrap_or_default();
+            v["type"] = "event".into();
+            v.to_string()
+        })
     }
 
     /// May `user` (with `admin` rights or not) see this event?

@@ -18,6 +18,7 @@ use super::budget::{is_hardware_encoder, Budget, Need, NoRoom, Reservation};
 use super::events::EventBus;
 use super::games::Game;
 use super::launch::{LaunchSpec, Launched};
+use super::listing::{Key, Listings};
 use super::lifecycle::{EndReason, Event, QualityAlert, SessionState, TransitionError};
 use super::live_state::{node_key, Heartbeat, LiveState, Timing};
 use super::placement::{self, Ask, NodeInfo, Nowhere};
@@ -33,6 +34,9 @@ use crate::store::{NewSession, Store, StoreError};
 
 /// The player's connection is looked at this often while the session is active.
 const QUALITY_EVERY: Duration = Duration::from_secs(2);
+
+/// The most sessions a list answers with.
+pub const LIST_LIMIT: u64 = 200;
 
 /// How long ending streams get to stop their pipelines before the display goes.
 const STREAMS_STOP_WAIT: Duration = Duration::from_secs(5);
@@ -169,6 +173,14 @@ pub struct Manager {
     /// What the heartbeat publishes; placement reads this node's own fresh.
     describe: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     pub placements: FleetCounters,
+    listings: Arc<Listings>,
+    listings_watch: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.listings_watch.abort();
+    }
 }
 
 /// What this node did for the fleet, for `/metrics`.
@@ -263,6 +275,8 @@ impl Manager {
             timing,
             describe: Box::new(move || beat_describe()),
         });
+        let listings = Arc::new(Listings::default());
+        let listings_watch = listings.watch(&bus);
         Manager {
             config,
             store,
@@ -280,6 +294,8 @@ impl Manager {
             timing,
             describe,
             placements: FleetCounters::default(),
+            listings,
+            listings_watch,
         }
     }
 
@@ -479,6 +495,7 @@ impl Manager {
         let new =
             NewSession { id: &id, owner: &caller.user_id, game: game_id, pipeline, node: &self.node, params: recorded };
         let (row, event) = self.store.create_session(new).await?;
+        self.listings.touch([row.owner.as_str()]);
         self.bus.publish(&event).await;
         self.remember(&SessionView::from_row(&row));
         self.transition(&id, Event::Start).await?;
@@ -562,6 +579,7 @@ impl Manager {
     /// one of this node's own (for sessions of lost nodes and earlier runs).
     pub(super) async fn record(&self, id: &str, event: Event) -> Result<SessionView, SessionError> {
         let (row, _, record) = self.store.transition(id, event).await?;
+        self.listings.touch(std::iter::once(record.owner.as_str()).chain(record.viewers.iter().map(String::as_str)));
         self.bus.publish(&record).await;
         Ok(SessionView::from_row(&row))
     }
@@ -765,13 +783,23 @@ impl Manager {
         }
     }
 
-    pub async fn list(&self, caller: &Caller, limit: u64) -> Result<Vec<SessionView>, SessionError> {
-        let rows = if caller.role == Role::Admin {
-            self.store.all_sessions(limit).await?
-        } else {
-            self.store.sessions_visible_to(&caller.user_id, limit).await?
+    /// The sessions the caller may see, newest first (at most [`LIST_LIMIT`]).
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<SessionView>, SessionError> {
+        let key = if caller.role == Role::Admin { Key::Admin } else { Key::User(caller.user_id.clone()) };
+        let views = match self.listings.get(&key) {
+            Some(v) => v,
+            None => {
+                let ticket = self.listings.ticket();
+                let rows = match &key {
+                    Key::Admin => self.store.all_sessions(LIST_LIMIT).await?,
+                    Key::User(u) => self.store.sessions_visible_to(u, LIST_LIMIT).await?,
+                };
+                let views = Arc::new(rows.iter().map(SessionView::from_row).collect::<Vec<_>>());
+                self.listings.put(key, ticket, views.clone());
+                views
+            }
         };
-        Ok(rows.iter().map(|r| self.with_live(SessionView::from_row(r))).collect())
+        Ok(views.iter().map(|v| self.with_live(v.clone())).collect())
     }
 
     /// Adds what only this node knows of a session it runs: quality and input.
@@ -835,6 +863,12 @@ impl Manager {
             return Err(SessionError::BadRequest("at most 32 viewers, each a user id of 1 to 128 characters".into()));
         }
         let row = self.store.set_viewers(id, &viewers).await?;
+        let concerned: Vec<String> = std::iter::once(view.owner.clone())
+            .chain(view.viewers.iter().cloned())
+            .chain(viewers.iter().cloned())
+            .collect();
+        self.listings.touch(concerned.iter().map(String::as_str));
+        self.listings.announce(self.bus.cache(), &concerned).await;
         self.remember_viewers(id, &viewers);
         if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             *live.viewers.lock().unwrap_or_else(|e| e.into_inner()) = viewers.clone();

@@ -7,6 +7,7 @@ pub mod failover;
 pub mod games;
 pub mod launch;
 pub mod lifecycle;
+pub mod listing;
 pub mod live_state;
 pub mod manager;
 pub mod placement;
