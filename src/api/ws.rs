@@ -114,6 +114,9 @@ struct Session {
 }
 
 type Sink = SplitSink<warp::ws::WebSocket, warp::ws::Message>;
+
+/// Most events an events connection queues before it flushes.
+const MAX_BURST: usize = 64;
 type Source = SplitStream<warp::ws::WebSocket>;
 
 async fn send_json(sink: &mut Sink, v: &serde_json::Value) -> bool {
@@ -280,11 +283,34 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
         tokio::select! {
             m = live.recv() => match m {
                 Ok(m) => {
-                    if m.seq <= last {
-                        continue;
+                    // A burst goes out with one flush: whatever else is
+                    // already waiting is queued behind this one.
+                    let (mut next, mut lagged, mut ok, mut burst) = (Some(m), false, true, 0);
+                    while let Some(m) = next.take() {
+                        burst += 1;
+                        if m.seq > last {
+                            last = m.seq;
+                            if visible(&m) && sink.feed(warp::ws::Message::text(m.client_text())).await.is_err() {
+                                ok = false;
+                                break;
+                            }
+                        }
+                        if burst == MAX_BURST {
+                            break;
+                        }
+                        next = match live.try_recv() {
+                            Ok(m) => Some(m),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                                lagged = true;
+                                None
+                            }
+                            Err(_) => None,
+                        };
                     }
-                    last = m.seq;
-                    if visible(&m) && !send_text(&mut sink, m.client_text()).await {
+                    if !ok || sink.flush().await.is_err() {
+                        break;
+                    }
+                    if lagged && !catch_up(&s, &mut sink, &mut last, &visible).await {
                         break;
                     }
                 }
