@@ -33,7 +33,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { seconds: 5, connections: 32, subscribers: 100, backends: vec!["sqlite".into(), "pg".into()],
+    let mut a = Args {
+        seconds: 5,
+        connections: 32,
+        subscribers: 100,
+        backends: vec!["sqlite".into(), "pg".into()],
         event_rate: 250,
     };
     let mut it = std::env::args().skip(1);

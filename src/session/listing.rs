@@ -38,7 +38,10 @@ pub enum Key {
 }
 
 enum Slot {
-    Kept { views: Arc<Vec<SessionView>>, at: Instant },
+    Kept {
+        views: Arc<Vec<SessionView>>,
+        at: Instant,
+    },
     /// Dropped at this change: an answer read before it must not be kept.
     Dropped(u64),
 }
