@@ -201,22 +201,25 @@ async fn exchange(s: &mut tokio::net::TcpStream, request: &[u8], buf: &mut Vec<u
     head.get(9..12)?.parse().ok()
 }
 
+/// `POST /api/v1/sessions` for a test-pattern session, on `client`'s connections.
+async fn create_session(client: &reqwest::Client, base: &str, token: &str) -> Value {
+    let res = client
+        .post(format!("{base}/api/v1/sessions"))
+        .bearer_auth(token)
+        .json(&json!({"game": "test-pattern"}))
+        .send()
+        .await
+        .unwrap();
+    res.json().await.unwrap()
+}
+
 async fn rest(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str) {
     let token = sign_in(r, "bench-player", Role::Player).await;
     let client = reqwest::Client::new();
     // A few sessions so the list has something to list.
     let mut ids = Vec::new();
     for _ in 0..10 {
-        let v: Value = client
-            .post(format!("{}/api/v1/sessions", r.base))
-            .bearer_auth(&token)
-            .json(&json!({"game": "test-pattern"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = create_session(&client, &r.base, &token).await;
         ids.push(v["id"].as_str().expect("a session").to_string());
     }
     let cases = [
@@ -250,16 +253,7 @@ async fn create_time(r: &Running, out: &mut Vec<String>, backend: &str) {
     let mut times = Vec::new();
     for _ in 0..100 {
         let t0 = Instant::now();
-        let v: Value = client
-            .post(format!("{}/api/v1/sessions", r.base))
-            .bearer_auth(&token)
-            .json(&json!({"game": "test-pattern"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = create_session(&client, &r.base, &token).await;
         times.push(t0.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(v["state"], "connecting", "{v}");
         let id = v["id"].as_str().unwrap();
@@ -302,16 +296,7 @@ async fn api_producers(r: &Running, player: &str, deadline: Instant) {
             let (client, base, player) = (client.clone(), r.base.clone(), player.to_string());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    let v: Value = client
-                        .post(format!("{base}/api/v1/sessions"))
-                        .bearer_auth(&player)
-                        .json(&json!({"game": "test-pattern"}))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let v = create_session(&client, &base, &player).await;
                     let id = v["id"].as_str().unwrap().to_string();
                     client.post(format!("{base}/api/v1/sessions/{id}/end")).bearer_auth(&player).send().await.unwrap();
                 }

@@ -295,6 +295,21 @@ async fn stream_of(node: &common::InProcess, token: &str, id: &str) -> common::W
 }
 
 /// The stream is still there and its signaling connection still answers.
+/// Several TTLs on, B still records A's session as open, and A still streams it.
+async fn kept_open_for_three_ttls(
+    a: &common::InProcess,
+    b: &common::InProcess,
+    token: &str,
+    on_a: &str,
+    stream: &mut common::Ws,
+) {
+    tokio::time::sleep(b.state.sessions.timing().ttl * 3).await;
+    let (_, record) = call(&b.base, token, Method::GET, &format!("/api/v1/sessions/{on_a}"), None).await;
+    assert_eq!(record["state"], "connecting", "{record}");
+    assert_eq!(a.state.sessions.running(), 1);
+    still_streaming(a, stream, 1).await;
+}
+
 async fn still_streaming(node: &common::InProcess, ws: &mut common::Ws, ping: u64) {
     assert_eq!(node.state.streams.live().len(), 1, "the stream is gone");
     ws.send(Message::text(json!({"type": "ping", "id": ping}).to_string())).await.unwrap();
@@ -330,11 +345,7 @@ async fn a_node_that_loses_redis_keeps_its_sessions_refuses_new_ones_and_recover
         (list.as_array()?.len() == 1).then_some(())
     })
     .await;
-    tokio::time::sleep(b.state.sessions.timing().ttl * 3).await;
-    let (_, record) = call(&b.base, &alice, Method::GET, &format!("/api/v1/sessions/{on_a}"), None).await;
-    assert_eq!(record["state"], "connecting", "{record}");
-    assert_eq!(a.state.sessions.running(), 1);
-    still_streaming(&a, &mut stream, 1).await;
+    kept_open_for_three_ttls(&a, &b, &alice, &on_a, &mut stream).await;
 
     relay.restore();
     common::eventually("A takes sessions again", WAIT, || async {
@@ -379,11 +390,7 @@ async fn a_node_that_loses_postgresql_keeps_its_sessions_refuses_new_ones_and_re
     // B keeps it open: A's Redis heartbeat goes on.
     let (status, view) = call(&a.base, &alice, Method::GET, &format!("/api/v1/sessions/{on_a}"), None).await;
     assert_eq!((status, view["state"].as_str()), (200, Some("connecting")), "{view}");
-    tokio::time::sleep(b.state.sessions.timing().ttl * 3).await;
-    let (_, record) = call(&b.base, &alice, Method::GET, &format!("/api/v1/sessions/{on_a}"), None).await;
-    assert_eq!(record["state"], "connecting", "{record}");
-    assert_eq!(a.state.sessions.running(), 1);
-    still_streaming(&a, &mut stream, 1).await;
+    kept_open_for_three_ttls(&a, &b, &alice, &on_a, &mut stream).await;
 
     relay.restore();
     common::eventually("A's database back", WAIT, || async {

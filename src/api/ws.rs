@@ -114,10 +114,10 @@ struct Session {
 }
 
 type Sink = SplitSink<warp::ws::WebSocket, warp::ws::Message>;
+type Source = SplitStream<warp::ws::WebSocket>;
 
 /// Most events an events connection queues before it flushes.
 const MAX_BURST: usize = 64;
-type Source = SplitStream<warp::ws::WebSocket>;
 
 async fn send_json(sink: &mut Sink, v: &serde_json::Value) -> bool {
     sink.send(warp::ws::Message::text(v.to_string())).await.is_ok()
@@ -283,34 +283,10 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
         tokio::select! {
             m = live.recv() => match m {
                 Ok(m) => {
-                    // A burst goes out with one flush: whatever else is
-                    // already waiting is queued behind this one.
-                    let (mut next, mut lagged, mut ok, mut burst) = (Some(m), false, true, 0);
-                    while let Some(m) = next.take() {
-                        burst += 1;
-                        if m.seq > last {
-                            last = m.seq;
-                            if visible(&m) && sink.feed(warp::ws::Message::text(m.client_text())).await.is_err() {
-                                ok = false;
-                                break;
-                            }
-                        }
-                        if burst == MAX_BURST {
-                            break;
-                        }
-                        next = match live.try_recv() {
-                            Ok(m) => Some(m),
-                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
-                                lagged = true;
-                                None
-                            }
-                            Err(_) => None,
-                        };
-                    }
-                    if !ok || sink.flush().await.is_err() {
-                        break;
-                    }
-                    if lagged && !catch_up(&s, &mut sink, &mut last, &visible).await {
+                    let sent = send_burst(&mut sink, &mut live, m, &mut last, &visible).await;
+                    if sent == Burst::Failed
+                        || (sent == Burst::Lagged && !catch_up(&s, &mut sink, &mut last, &visible).await)
+                    {
                         break;
                     }
                 }
@@ -343,6 +319,51 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
         }
     }
     let _ = sink.close().await;
+}
+
+#[derive(PartialEq)]
+enum Burst {
+    Sent,
+    /// Sent, and events were missed after them: catch up from the database.
+    Lagged,
+    Failed,
+}
+
+/// Sends `first` and whatever else is already waiting (up to [`MAX_BURST`])
+/// with one flush.
+async fn send_burst(
+    sink: &mut Sink,
+    live: &mut tokio::sync::broadcast::Receiver<Arc<EventMessage>>,
+    first: Arc<EventMessage>,
+    last: &mut i64,
+    visible: &impl Fn(&EventMessage) -> bool,
+) -> Burst {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let (mut outcome, mut m, mut sent) = (Burst::Sent, first, 0);
+    loop {
+        if m.seq > *last {
+            *last = m.seq;
+            if visible(&m) && sink.feed(warp::ws::Message::text(m.client_text())).await.is_err() {
+                return Burst::Failed;
+            }
+        }
+        sent += 1;
+        if sent == MAX_BURST {
+            break;
+        }
+        m = match live.try_recv() {
+            Ok(m) => m,
+            Err(TryRecvError::Lagged(_)) => {
+                outcome = Burst::Lagged;
+                break;
+            }
+            Err(_) => break,
+        };
+    }
+    if sink.flush().await.is_err() {
+        return Burst::Failed;
+    }
+    outcome
 }
 
 /// Sends recorded events after `last` until the database has no more.
