@@ -7,13 +7,24 @@
 //! - the time from `POST /api/v1/sessions` to the session's answer (Connecting:
 //!   recorded, reserved and launched);
 //! - event fan-out: 100 subscribers on the events WebSocket, every transition
-//!   counted by sequence number (lost, duplicated) and timed from its record.
+//!   counted by sequence number (lost, duplicated) and timed from its record
+//!   and from its publication; on PostgreSQL + Redis once more with every
+//!   subscriber reconnecting once (resuming after its last number) and Redis
+//!   killed and restarted, to count what is lost or repeated across both.
 //!
-//! `cargo bench --bench control_plane -- [--seconds S] [--connections N] [--subscribers K] [--backends sqlite,pg] [--event-rate R]`
-//! PostgreSQL at 127.0.0.1:5432 (database `test`) and Redis at 127.0.0.1:6379.
+//! - signaling: as many signaling WebSockets as subscribers, each sending
+//!   keep-alive pings (paced, `--signal-rate` in all) answered by pongs,
+//!   timed and counted by id.
+//!
+//! `cargo bench --bench control_plane -- [--seconds S] [--connections N] [--subscribers K] [--backends sqlite,pg] [--event-rate R] [--signal-rate R]`
+//! PostgreSQL at 127.0.0.1:5432 (database `test`); Redis is a redis-server of
+//! the benchmark's own on a free loopback port, so it can be restarted.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +41,7 @@ struct Args {
     subscribers: usize,
     backends: Vec<String>,
     event_rate: u32,
+    signal_rate: u32,
 }
 
 fn args() -> Args {
@@ -39,6 +51,7 @@ fn args() -> Args {
         subscribers: 100,
         backends: vec!["sqlite".into(), "pg".into()],
         event_rate: 250,
+        signal_rate: 10_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +62,7 @@ fn args() -> Args {
             "--subscribers" => a.subscribers = value().parse().expect("--subscribers N"),
             "--backends" => a.backends = value().split(',').map(str::to_string).collect(),
             "--event-rate" => a.event_rate = value().parse().expect("--event-rate N"),
+            "--signal-rate" => a.signal_rate = value().parse().expect("--signal-rate N"),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -60,6 +74,8 @@ struct Running {
     base: String,
     ws: String,
     state: playcast::api::AppState,
+    /// The PostgreSQL run's Redis.
+    redis: Option<Arc<Mutex<common::redis::PrivateRedis>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
     _data: tempfile::TempDir,
 }
@@ -74,13 +90,15 @@ async fn serve(backend: &str) -> (Running, Option<String>) {
     config.node.memory_mb = 100_000_000;
     let data = tempfile::tempdir().unwrap();
     config.server.data_dir = data.path().to_owned();
-    let mut db = None;
+    let (mut db, mut redis) = (None, None);
     if backend == "pg" {
         let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
         let admin = sea_orm::Database::connect(format!("{PG}/test")).await.expect("PostgreSQL at 127.0.0.1:5432");
         admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
         config.state.database_url = playcast::config::Secret(format!("{PG}/{name}"));
-        config.cache.url = playcast::config::Secret("redis://127.0.0.1:6379".into());
+        let server = common::redis::PrivateRedis::start();
+        config.cache.url = playcast::config::Secret(server.url());
+        redis = Some(Arc::new(Mutex::new(server)));
         config.cache.prefix = name.clone();
         db = Some(name);
     }
@@ -93,7 +111,7 @@ async fn serve(backend: &str) -> (Running, Option<String>) {
         let _ = stopped.await;
     }));
     let running =
-        Running { base: format!("http://{addr}"), ws: format!("ws://{addr}"), state, _stop: stop, _data: data };
+        Running { base: format!("http://{addr}"), ws: format!("ws://{addr}"), state, redis, _stop: stop, _data: data };
     (running, db)
 }
 
@@ -365,36 +383,72 @@ async fn bus_producers(r: &Running, rate: u32, deadline: Instant, published: Pub
     }
 }
 
-async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, producers: Producers) {
+/// An events connection for `token`, resuming after `after` when given.
+async fn subscribe(url: &str, token: &str, after: Option<i64>) -> common::Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut auth = json!({"type": "auth", "token": token});
+    if let Some(after) = after {
+        auth["after"] = after.into();
+    }
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("authenticated"), "{first:?}");
+    ws
+}
+
+/// Kills the run's Redis `after` into it and starts it again a second later.
+fn restart_redis(r: &Running, after: Duration) -> tokio::task::JoinHandle<()> {
+    let redis = r.redis.clone().expect("the PostgreSQL run has a Redis of its own");
+    tokio::task::spawn_blocking(move || {
+        std::thread::sleep(after);
+        redis.lock().unwrap().kill();
+        std::thread::sleep(Duration::from_secs(1));
+        redis.lock().unwrap().spawn();
+    })
+}
+
+async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, producers: Producers, disrupt: bool) {
     let admin = sign_in(r, "bench-admin", Role::Admin).await;
     let player = sign_in(r, "bench-events", Role::Player).await;
-    let source = match producers {
+    let mut source = match producers {
         Producers::Api => "API create + end".to_string(),
         Producers::Bus(rate) => format!("bus, {rate} events/s"),
     };
+    if disrupt {
+        source += ", every subscriber reconnects once, Redis restarted";
+    }
     let url = format!("{}/api/v1/events", r.ws);
     let mut subscribers = Vec::new();
     for _ in 0..a.subscribers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-        ws.send(Message::text(json!({"type": "auth", "token": admin}).to_string())).await.unwrap();
-        let first = ws.next().await.unwrap().unwrap();
-        assert!(first.to_text().unwrap().contains("authenticated"));
-        subscribers.push(ws);
+        subscribers.push(subscribe(&url, &admin, None).await);
     }
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let run = Duration::from_secs(a.seconds);
+    let n = subscribers.len();
     let readers: Vec<_> = subscribers
         .into_iter()
-        .map(|mut ws| {
-            let stop = stop.clone();
+        .enumerate()
+        .map(|(i, mut ws)| {
+            let mut stopped = stopped.clone();
+            let (url, token) = (url.clone(), admin.clone());
+            // Spread over the run, from a tenth of it to nine tenths.
+            let mut reconnect = disrupt
+                .then(|| tokio::time::Instant::now() + run.mul_f64(0.1 + 0.8 * i as f64 / n as f64));
             tokio::spawn(async move {
                 let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
-                let (mut lat, mut received) = (Vec::new(), Vec::new());
+                let (mut lat, mut received, mut last) = (Vec::new(), Vec::new(), 0);
                 loop {
                     tokio::select! {
+                        _ = async { tokio::time::sleep_until(reconnect.expect("set")).await }, if reconnect.is_some() => {
+                            reconnect = None;
+                            let _ = ws.close(None).await;
+                            ws = subscribe(&url, &token, Some(last)).await;
+                        }
                         m = ws.next() => match m {
                             Some(Ok(Message::Text(t))) => {
                                 let v: Stamp = serde_json::from_str(&t).unwrap();
                                 if let (Some(seq), Some(at)) = (v.seq, v.at) {
+                                    last = seq;
                                     *seen.entry(seq).or_default() += 1;
                                     received.push((seq, Instant::now()));
                                     let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
@@ -405,36 +459,49 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, pro
                             Some(Ok(_)) => {}
                             _ => break,
                         },
-                        _ = stop.notified() => break,
+                        _ = stopped.changed() => break,
                     }
                 }
                 (seen, lat, received)
             })
         })
         .collect();
+    let stats = r.state.sessions.bus().stats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let (db_events, db_reads) = (load(&stats.from_database), load(&stats.database_reads));
     let before = r.state.store.last_event_id().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let deadline = Instant::now() + run;
     let started = Instant::now();
     let published = Published::default();
+    let restart = disrupt.then(|| restart_redis(r, run.mul_f64(0.4)));
     match producers {
         Producers::Api => api_producers(r, &player, deadline).await,
         Producers::Bus(rate) => bus_producers(r, rate, deadline, published.clone()).await,
+    }
+    if let Some(restart) = restart {
+        restart.await.unwrap();
     }
     // Let cleanup transitions land and reach everyone.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let recorded: Vec<i64> =
         r.state.store.events_after(before, 10_000_000).await.unwrap().iter().map(|e| e.event.id).collect();
-    stop.notify_waiters();
+    let _ = stop.send(true);
+    let (db_events, db_reads) = (load(&stats.from_database) - db_events, load(&stats.database_reads) - db_reads);
     let (mut lost, mut dup, mut delivered, mut lat) = (0usize, 0usize, 0usize, Vec::new());
     let (mut from_publish, mut last) = (Vec::new(), started);
     let published = published.lock().unwrap().clone();
+    let mut per_event: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
     for rd in readers {
         let (seen, l, received) = rd.await.unwrap();
         lat.extend(l);
         for (seq, at) in received {
             last = last.max(at);
             if let Some(p) = published.get(&seq) {
-                from_publish.push(at.duration_since(*p).as_secs_f64() * 1000.0);
+                let ms = at.duration_since(*p).as_secs_f64() * 1000.0;
+                from_publish.push(ms);
+                let e = per_event.entry(seq).or_insert((f64::MAX, 0.0f64));
+                e.0 = e.0.min(ms);
+                e.1 = e.1.max(ms);
             }
         }
         for id in &recorded {
@@ -448,6 +515,18 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, pro
             }
         }
     }
+    // Per event, its first and its last subscriber: what the pump costs
+    // against what the fan-out to every socket adds.
+    let spread = |pick: fn(&(f64, f64)) -> f64| {
+        let mut v: Vec<f64> = per_event.values().map(pick).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{:.2}", pct(&v, 0.99))
+        }
+    };
+    let (first, slowest) = (spread(|e| e.0), spread(|e| e.1));
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     from_publish.sort_by(|a, b| a.partial_cmp(b).unwrap());
     // Up to the last delivery: the wait for stragglers is not delivery time.
@@ -458,7 +537,7 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, pro
         format!("{:.2} | {:.2}", pct(&from_publish, 0.5), pct(&from_publish, 0.99))
     };
     out.push(format!(
-        "| {backend} | {source} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {publish_pcts} | {lost} | {dup} |",
+        "| {backend} | {source} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {publish_pcts} | {first} / {slowest} | {db_events} / {db_reads} | {lost} | {dup} |",
         a.subscribers,
         recorded.len(),
         recorded.len() as f64 / took,
@@ -468,11 +547,94 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, pro
     ));
 }
 
+/// Signaling keep-alives on as many connections as there are event
+/// subscribers, paced to `signal_rate` pings a second in all: each ping goes
+/// through the signaling handler and its pong comes back on the same socket,
+/// timed and counted by id.
+async fn signaling(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str) {
+    let player = sign_in(r, "bench-signal", Role::Player).await;
+    let url = format!("{}/api/v1/signal", r.ws);
+    let run = Duration::from_secs(a.seconds);
+    let every = Duration::from_secs_f64(a.subscribers as f64 / a.signal_rate as f64);
+    let mut connections = Vec::new();
+    for _ in 0..a.subscribers {
+        connections.push(subscribe(&url, &player, None).await);
+    }
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            tokio::spawn(async move {
+                let (mut tx, mut rx) = ws.split();
+                let sent: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
+                let outbox = sent.clone();
+                let sender = tokio::spawn(async move {
+                    // Connections start a fraction of a period apart.
+                    tokio::time::sleep(every.mul_f64(i as f64 / 100.0)).await;
+                    let mut tick = tokio::time::interval(every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                    let (mut id, deadline) = (0u64, Instant::now() + run);
+                    while Instant::now() < deadline {
+                        tick.tick().await;
+                        outbox.lock().unwrap().insert(id, Instant::now());
+                        let ping = json!({"type": "ping", "id": id}).to_string();
+                        tx.send(Message::text(ping)).await.unwrap();
+                        id += 1;
+                    }
+                    (tx, id)
+                });
+                let (mut rtt, mut answered, mut dup) = (Vec::new(), 0u64, 0u64);
+                let mut seen = std::collections::HashSet::new();
+                let reading = async {
+                    while let Some(Ok(m)) = rx.next().await {
+                        let v: Value = serde_json::from_str(m.to_text().unwrap_or("{}")).unwrap_or_default();
+                        let Some(id) = v["id"].as_u64().filter(|_| v["type"] == "pong") else { continue };
+                        let at = Instant::now();
+                        if !seen.insert(id) {
+                            dup += 1;
+                            continue;
+                        }
+                        if let Some(t) = sent.lock().unwrap().get(&id) {
+                            rtt.push(at.duration_since(*t).as_secs_f64() * 1000.0);
+                            answered += 1;
+                        }
+                    }
+                };
+                // Stragglers get a second after the last ping.
+                let _ = tokio::time::timeout(run + Duration::from_secs(1), reading).await;
+                let (mut tx, pings) = sender.await.unwrap();
+                let _ = tx.close().await;
+                (pings, answered, dup, rtt)
+            })
+        })
+        .collect();
+    let (mut pings, mut answered, mut dup, mut rtt) = (0, 0, 0, Vec::new());
+    for t in tasks {
+        let (p, an, d, r) = t.await.unwrap();
+        pings += p;
+        answered += an;
+        dup += d;
+        rtt.extend(r);
+    }
+    // Pings go out over the run; their pongs a moment later.
+    let took = run.as_secs_f64();
+    rtt.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out.push(format!(
+        "| {backend} | {} | {pings} | {:.0} | {:.2} | {:.2} | {} | {dup} |",
+        a.subscribers,
+        (pings + answered) as f64 / took,
+        pct(&rtt, 0.5),
+        pct(&rtt, 0.99),
+        pings - answered,
+    ));
+}
+
 fn main() {
     let a = args();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let (mut rest_rows, mut create_rows, mut fan_rows) = (Vec::new(), Vec::new(), Vec::new());
+        let mut signal_rows = Vec::new();
         for backend in &a.backends {
             let label = if backend == "pg" { "PostgreSQL + Redis" } else { "SQLite + memory" };
             let (r, db) = serve(backend).await;
@@ -481,9 +643,15 @@ fn main() {
             eprintln!("{label}: create times");
             create_time(&r, &mut create_rows, label).await;
             eprintln!("{label}: event fan-out");
-            fanout(&r, &a, &mut fan_rows, label, Producers::Api).await;
+            fanout(&r, &a, &mut fan_rows, label, Producers::Api, false).await;
             eprintln!("{label}: event fan-out, {} events/s through the bus", a.event_rate);
-            fanout(&r, &a, &mut fan_rows, label, Producers::Bus(a.event_rate)).await;
+            fanout(&r, &a, &mut fan_rows, label, Producers::Bus(a.event_rate), false).await;
+            eprintln!("{label}: signaling keep-alives, {} a second", a.signal_rate);
+            signaling(&r, &a, &mut signal_rows, label).await;
+            if r.redis.is_some() {
+                eprintln!("{label}: event fan-out across reconnects and a Redis restart");
+                fanout(&r, &a, &mut fan_rows, label, Producers::Bus(a.event_rate), true).await;
+            }
             drop(r);
             drop_db(db).await;
         }
@@ -494,8 +662,11 @@ fn main() {
         println!("\n| state | step | p50 ms | p95 ms | p99 ms | samples |");
         println!("| --- | --- | ---: | ---: | ---: | ---: |");
         create_rows.iter().for_each(|r| println!("{r}"));
-        println!("\n| state | producers | subscribers | events | events/s | delivered msg/s | from record p50 ms | p99 ms | from publish p50 ms | p99 ms | lost | duplicated |");
-        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("\n| state | producers | subscribers | events | events/s | delivered msg/s | from record p50 ms | p99 ms | from publish p50 ms | p99 ms | p99 first / last subscriber ms | read from database (events / reads) | lost | duplicated |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         fan_rows.iter().for_each(|r| println!("{r}"));
+        println!("\n| state | signaling connections | pings | messages/s (pings + pongs) | round trip p50 ms | p99 ms | unanswered | duplicated |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        signal_rows.iter().for_each(|r| println!("{r}"));
     });
 }

@@ -129,6 +129,7 @@ impl Service {
             tracing::info!("shutting down: ending streams");
             let _ = tell.send(true);
         };
+        no_delay(&listener);
         warp::serve(routes).incoming(listener).graceful(signal).run().await;
         if let Some(w) = watcher {
             w.abort();
@@ -158,4 +159,30 @@ fn node_id(config: &Config) -> Result<String, ServerError> {
     let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     std::fs::write(&path, &id).map_err(|e| ServerError::DataDir(path.clone(), e))?;
     Ok(id)
+}
+
+/// Turns Nagle's algorithm off for every connection `listener` accepts (on
+/// Linux they inherit it): events and signaling messages are small writes,
+/// and one must not wait for the acknowledgement of the one before (up to
+/// 40 ms of delayed ACK on loopback).
+fn no_delay(listener: &tokio::net::TcpListener) {
+    if let Err(e) = nix::sys::socket::setsockopt(listener, nix::sys::socket::sockopt::TcpNoDelay, &true) {
+        tracing::warn!(error = %e, "TCP_NODELAY not set; small messages may wait for acknowledgements");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn accepted_connections_send_without_delay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (before, _) = listener.accept().await.unwrap();
+        assert!(!before.nodelay().unwrap(), "the kernel's default is Nagle on");
+        super::no_delay(&listener);
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap());
+        drop(plain);
+    }
 }

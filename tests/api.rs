@@ -77,6 +77,8 @@ async fn metrics_are_prometheus_text_with_the_node_budget() {
     assert!(text.contains("\nplaycast_sessions_running{node=\""), "{text}");
     assert!(text.contains("playcast_node_cpu_cores{") && text.contains("of=\"total\"} "), "{text}");
     assert!(typed.contains("playcast_stream_estimated_bits_per_second"), "{text}");
+    assert!(text.contains("playcast_events_delivered_total{node=") && text.contains("via=\"database\"} "), "{text}");
+    assert!(typed.contains("playcast_event_database_reads_total"), "{text}");
     // Other methods are refused as elsewhere.
     problem(client().post(s.url("/metrics")).send().await.unwrap(), 405).await;
 }

@@ -134,6 +134,22 @@ pub fn render(manager: &Manager) -> String {
     ] {
         Family::new(&mut out, name, "counter", help).sample(name, &n, value);
     }
+    let events = manager.bus().stats();
+    let mut f = Family::new(
+        &mut out,
+        "playcast_events_delivered_total",
+        "counter",
+        "Session events handed to this node's subscribers, by where they were read",
+    );
+    f.sample("playcast_events_delivered_total", &[("node", &node), ("via", "channel")], load(&events.from_channel));
+    f.sample("playcast_events_delivered_total", &[("node", &node), ("via", "database")], load(&events.from_database));
+    Family::new(
+        &mut out,
+        "playcast_event_database_reads_total",
+        "counter",
+        "Reads of missed or out-of-order session events from the database",
+    )
+    .sample("playcast_event_database_reads_total", &n, load(&events.database_reads));
     let budget = manager.budget().view();
     let mut f = Family::new(&mut out, "playcast_node_cpu_cores", "gauge", "CPU cores: the budget and reserved");
     f.sample("playcast_node_cpu_cores", &[("node", &node), ("of", "total")], f64::from(budget.total.cpu_cores));
