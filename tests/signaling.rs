@@ -823,6 +823,44 @@ async fn oversized_frames_and_a_noisy_neighbour() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_but_never_reads_is_closed() {
+    let service = common::serve_in_process(|_| {}).await;
+    // A small receive buffer (no autotuning), so what the client does not
+    // read backs up into the service quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let stream = socket.connect(service.addr).await.unwrap();
+    let url = format!("ws://{}/api/v1/signal", service.addr);
+    let (mut deaf, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let token = service.sign_in("player", playcast::auth::Role::Player).await;
+    deaf.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.unwrap();
+    let hello = deaf.next().await.unwrap().unwrap();
+    assert!(hello.to_text().unwrap().contains("authenticated"), "{hello:?}");
+    // Far more pongs than the socket buffers hold: the rest would queue in
+    // the service without end.
+    let sent = 400_000u64;
+    for id in 0..sent {
+        if deaf.feed(Message::text(json!({"type": "ping", "id": id}).to_string())).await.is_err() {
+            break;
+        }
+    }
+    let _ = deaf.flush().await;
+    // Now read: what was buffered, then the end.
+    let mut pongs = 0u64;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, deaf.next()).await.expect("the server did not close the connection") {
+            Some(Ok(Message::Text(t))) if t.contains("\"pong\"") => pongs += 1,
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    assert!(pongs < sent, "{pongs} pongs: the service kept answering a client that did not read");
+    let mut other = connect(&service).await;
+    ping(&mut other, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_answer_is_refused_and_the_stream_stays_live() {
     let service = common::serve_in_process(|_| {}).await;
     let mut ws = connect(&service).await;

@@ -116,6 +116,13 @@ struct Session {
 type Sink = SplitSink<warp::ws::WebSocket, warp::ws::Message>;
 type Source = SplitStream<warp::ws::WebSocket>;
 
+/// Most signaling messages waiting for a client that does not read them.
+const MAX_UNREAD: usize = 1024;
+/// How often a send that waits looks at what queues behind it.
+const UNREAD_CHECK: Duration = Duration::from_millis(50);
+/// How long a last word and a close may wait for a client that does not read.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Most events an events connection queues before it flushes.
 const MAX_BURST: usize = 64;
 
@@ -125,6 +132,35 @@ async fn send_json(sink: &mut Sink, v: &serde_json::Value) -> bool {
 
 async fn send_text(sink: &mut Sink, text: &str) -> bool {
     sink.send(warp::ws::Message::text(text)).await.is_ok()
+}
+
+enum Watched {
+    Sent,
+    Failed,
+    /// [`MAX_UNREAD`] messages wait behind this one (it is not sent).
+    Unread,
+}
+
+/// Sends `text`, or gives up once [`MAX_UNREAD`] messages wait behind it: a
+/// client that sends but does not read would have its answers pile up
+/// without end.
+async fn send_watching<T>(sink: &mut Sink, text: String, queue: &tokio::sync::mpsc::UnboundedReceiver<T>) -> Watched {
+    if queue.len() >= MAX_UNREAD {
+        return Watched::Unread;
+    }
+    let send = sink.send(warp::ws::Message::text(text));
+    tokio::pin!(send);
+    loop {
+        tokio::select! {
+            biased;
+            sent = &mut send => return if sent.is_ok() { Watched::Sent } else { Watched::Failed },
+            _ = tokio::time::sleep(UNREAD_CHECK) => {
+                if queue.len() >= MAX_UNREAD {
+                    return Watched::Unread;
+                }
+            }
+        }
+    }
 }
 
 fn error(code: ErrorCode, message: &str) -> serde_json::Value {
@@ -210,13 +246,21 @@ pub async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
         return;
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (overflow_tx, overflow) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if sink.send(warp::ws::Message::text(encode(&msg))).await.is_err() {
-                break;
+            match send_watching(&mut sink, encode(&msg), &rx).await {
+                Watched::Sent => {}
+                Watched::Failed => break,
+                Watched::Unread => {
+                    let e = error(ErrorCode::BadRequest, &format!("{MAX_UNREAD} messages unread; closing"));
+                    let _ = tokio::time::timeout(CLOSE_WAIT, send_json(&mut sink, &e)).await;
+                    let _ = overflow_tx.send(());
+                    break;
+                }
             }
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, sink.close()).await;
     });
     let frames = source
         .take_while(|m| futures_util::future::ready(m.as_ref().is_ok_and(|m| !m.is_close())))
@@ -242,6 +286,7 @@ pub async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
     let stop = async move {
         tokio::select! {
             _ = shutting_down(&mut shutdown) => "the service is shutting down".to_string(),
+            Ok(()) = overflow => "the client stopped reading its messages".to_string(),
             _ = revoked(&mut session.revoked) => {
                 let _ = out.send(ServerMessage::Error {
                     code: ErrorCode::Unauthorized,
