@@ -50,8 +50,10 @@ const OVERUSE_TIME_MS: f64 = 10.0;
 const BETA: f64 = 0.9;
 /// The empty-queue delay is the least delay seen over this span.
 const BASE_DELAY_WINDOW_US: i64 = 10_000_000;
-/// The delivered rate a decrease starts from is measured over this span.
+/// The delivered rate a decrease starts from is measured over this span;
+/// behind a standing queue, over the queue's depth but no less than the minimum.
 const DELIVERED_WINDOW_US: i64 = 300_000;
+const DELIVERED_MIN_US: i64 = 100_000;
 /// The deepest single cut, as a fraction of the delivered rate.
 const MIN_CUT: f64 = 0.4;
 /// Queueing delay that counts as overuse without waiting for the trend.
@@ -338,8 +340,17 @@ impl Estimator {
                 // enough to empty it in DRAIN_US, down to half of the rate.
                 // What the link delivers now, not over the last second: after
                 // a capacity drop the older arrivals still show the old rate.
-                let delivered = self.incoming_bps_over(DELIVERED_WINDOW_US).unwrap_or(self.delay_bps);
-                let queue = self.queue_us() as f64;
+                // While a queue stands at the bottleneck, the link has been busy
+                // for at least as long as the queue is deep, so the arrivals over
+                // that span came at exactly its capacity.
+                let queue_us = self.queue_us();
+                let window = if queue_us >= QUEUE_GUARD_US {
+                    queue_us.clamp(DELIVERED_MIN_US, DELIVERED_WINDOW_US)
+                } else {
+                    DELIVERED_WINDOW_US
+                };
+                let delivered = self.incoming_bps_over(window).unwrap_or(self.delay_bps);
+                let queue = queue_us as f64;
                 let factor = (1.0 - queue / DRAIN_US as f64).clamp(MIN_CUT, BETA);
                 self.delay_bps = (factor * delivered).min(self.delay_bps);
                 // One decrease per overuse episode.
@@ -515,6 +526,19 @@ mod tests {
         // And it stays drained: the last 5 s hold no standing queue.
         let tail = &queue[queue.len() - 300..];
         assert!(tail.iter().filter(|&&q| q > 50_000).count() < 15, "{:?}", &tail[..20]);
+    }
+
+    #[test]
+    fn the_first_cut_after_a_drop_lands_under_the_new_capacity() {
+        let mut link = Link::new();
+        link.run(20.0, 20_000_000.0, 0.0);
+        let high = link.est.target_bps();
+        assert!(high > 6_000_000, "{high}");
+        let down = link.run(2.0, 3_000_000.0, 0.0);
+        // The older arrivals still show the rate before the drop; those
+        // behind the standing queue show the link as it is now.
+        let first_cut = *down.iter().find(|&&b| b < high).expect("a cut within 2 s");
+        assert!(first_cut <= 3_000_000, "first cut to {first_cut} on a 3 Mbit/s link (from {high})");
     }
 
     #[test]
