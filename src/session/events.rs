@@ -147,6 +147,9 @@ impl EventBus {
             ahead: BTreeMap::new(),
             read_all: false,
         };
+        // Events recorded between reading the newest id and subscribing were
+        // published before anyone here listened.
+        pump.catch_up().await?;
         let pump = tokio::spawn(pump.run(subscription, poll));
         Ok(EventBus { store, cache, local, delivered, stats, pump })
     }
@@ -203,7 +206,7 @@ struct Pump {
 
 impl Pump {
     async fn run(mut self, mut subscription: crate::store::cache::Subscription, every: Duration) {
-        let mut poll = tokio::time::interval(every);
+        let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut subscribed = true;
         // Database reads run beside the channel, never in its way: an event
@@ -299,6 +302,18 @@ impl Pump {
         self.delivered.store(m.seq, Ordering::SeqCst);
         // No subscriber is fine.
         let _ = self.local.send(Arc::new(m));
+    }
+
+    /// Delivers everything recorded after the last delivered event.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        loop {
+            self.stats.database_reads.fetch_add(1, Ordering::Relaxed);
+            let rows = self.store.events_after(self.delivered.load(Ordering::SeqCst), PAGE).await?;
+            self.deliver_rows(&rows, i64::MAX);
+            if (rows.len() as u64) < PAGE {
+                return Ok(());
+            }
+        }
     }
 
     /// Reads what follows the last delivered event, for a gap before `until`.
