@@ -208,7 +208,10 @@ async fn adaptive_bitrate_follows_a_link_from_20_to_3_mbits_and_back() {
             .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .unwrap_or_else(|| panic!("{name} for {id} missing from:\n{metrics}"))
     };
-    assert!(series("playcast_stream_estimated_bits_per_second") < 3_000_000.0, "{metrics}");
+    // The estimate probes a little above the link before each cut (8 % a
+    // second), so at any one moment it may stand just over the cap; what is
+    // sent (asserted above) stays under it.
+    assert!(series("playcast_stream_estimated_bits_per_second") < 3_600_000.0, "{metrics}");
     assert!(series("playcast_stream_fps") > 10.0, "{metrics}");
     assert!(series("playcast_stream_packets_sent_total") > 1000.0, "{metrics}");
     // And the player's page, through signaling's `quality` messages, in its overlay.
