@@ -211,12 +211,13 @@ async fn adaptive_bitrate_follows_a_link_from_20_to_3_mbits_and_back() {
     // The estimate probes a little above the link before each cut (8 % a
     // second), so at any one moment it may stand just over the cap; what is
     // sent (asserted above) stays under it.
-    assert!(series("playcast_stream_estimated_bits_per_second") < 3_600_000.0, "{metrics}");
+    let probing = 1.2 * 3_000_000.0;
+    assert!(series("playcast_stream_estimated_bits_per_second") < probing, "{metrics}");
     assert!(series("playcast_stream_fps") > 10.0, "{metrics}");
     assert!(series("playcast_stream_packets_sent_total") > 1000.0, "{metrics}");
     // And the player's page, through signaling's `quality` messages, in its overlay.
     let seen = browser.eval("window.playcast.server").await;
-    assert!(seen["estimate_bps"].as_f64().is_some_and(|e| e < 3_000_000.0), "{seen}");
+    assert!(seen["estimate_bps"].as_f64().is_some_and(|e| e < probing), "{seen}");
     let overlay = browser.eval("document.getElementById('overlay').textContent").await;
     let overlay = overlay.as_str().unwrap_or_default();
     assert!(overlay.lines().any(|l| l.starts_with("estimate") && l.contains("bit/s")), "{overlay}");
