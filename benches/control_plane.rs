@@ -383,19 +383,6 @@ async fn bus_producers(r: &Running, rate: u32, deadline: Instant, published: Pub
     }
 }
 
-/// An events connection for `token`, resuming after `after` when given.
-async fn subscribe(url: &str, token: &str, after: Option<i64>) -> common::Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut auth = json!({"type": "auth", "token": token});
-    if let Some(after) = after {
-        auth["after"] = after.into();
-    }
-    ws.send(Message::text(auth.to_string())).await.unwrap();
-    let first = ws.next().await.unwrap().unwrap();
-    assert!(first.to_text().unwrap().contains("authenticated"), "{first:?}");
-    ws
-}
-
 /// Kills the run's Redis `after` into it and starts it again a second later.
 fn restart_redis(r: &Running, after: Duration) -> tokio::task::JoinHandle<()> {
     let redis = r.redis.clone().expect("the PostgreSQL run has a Redis of its own");
@@ -420,7 +407,7 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, pro
     let url = format!("{}/api/v1/events", r.ws);
     let mut subscribers = Vec::new();
     for _ in 0..a.subscribers {
-        subscribers.push(subscribe(&url, &admin, None).await);
+        subscribers.push(common::ws_connect(&url, &admin).await);
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let run = Duration::from_secs(a.seconds);
@@ -442,7 +429,7 @@ async fn fanout(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str, pro
                         _ = async { tokio::time::sleep_until(reconnect.expect("set")).await }, if reconnect.is_some() => {
                             reconnect = None;
                             let _ = ws.close(None).await;
-                            ws = subscribe(&url, &token, Some(last)).await;
+                            ws = common::ws_connect_after(&url, &token, Some(last)).await;
                         }
                         m = ws.next() => match m {
                             Some(Ok(Message::Text(t))) => {
@@ -558,7 +545,7 @@ async fn signaling(r: &Running, a: &Args, out: &mut Vec<String>, backend: &str) 
     let every = Duration::from_secs_f64(a.subscribers as f64 / a.signal_rate as f64);
     let mut connections = Vec::new();
     for _ in 0..a.subscribers {
-        connections.push(subscribe(&url, &player, None).await);
+        connections.push(common::ws_connect(&url, &player).await);
     }
     let tasks: Vec<_> = connections
         .into_iter()

@@ -294,7 +294,6 @@ async fn stream_of(node: &common::InProcess, token: &str, id: &str) -> common::W
     ws
 }
 
-/// The stream is still there and its signaling connection still answers.
 /// Several TTLs on, B still records A's session as open, and A still streams it.
 async fn kept_open_for_three_ttls(
     a: &common::InProcess,
@@ -310,6 +309,7 @@ async fn kept_open_for_three_ttls(
     still_streaming(a, stream, 1).await;
 }
 
+/// The stream is still there and its signaling connection still answers.
 async fn still_streaming(node: &common::InProcess, ws: &mut common::Ws, ping: u64) {
     assert_eq!(node.state.streams.live().len(), 1, "the stream is gone");
     ws.send(Message::text(json!({"type": "ping", "id": ping}).to_string())).await.unwrap();

@@ -831,11 +831,10 @@ async fn a_client_that_sends_but_never_reads_is_closed() {
     socket.set_recv_buffer_size(16 * 1024).unwrap();
     let stream = socket.connect(service.addr).await.unwrap();
     let url = format!("ws://{}/api/v1/signal", service.addr);
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
     let (mut deaf, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     let token = service.sign_in("player", playcast::auth::Role::Player).await;
-    deaf.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.unwrap();
-    let hello = deaf.next().await.unwrap().unwrap();
-    assert!(hello.to_text().unwrap().contains("authenticated"), "{hello:?}");
+    common::ws_authenticate(&mut deaf, &token, None).await;
     // Far more pongs than the socket buffers hold: the rest would queue in
     // the service without end.
     let sent = 400_000u64;

@@ -261,16 +261,10 @@ impl Pump {
         }
     }
 
-    /// Delivers `m` if it is next, else holds it back until what comes before
-    /// it has been delivered.
+    /// Holds `m` until what comes before it has been delivered; [`Pump::release`],
+    /// after every turn of the loop, delivers it.
     fn offer(&mut self, m: EventMessage) {
-        let last = self.delivered.load(Ordering::SeqCst);
-        if m.seq <= last {
-            return;
-        }
-        if m.seq == last + 1 {
-            self.stats.from_channel.fetch_add(1, Ordering::Relaxed);
-            self.deliver(m);
+        if m.seq <= self.delivered.load(Ordering::SeqCst) {
             return;
         }
         self.ahead.insert(m.seq, m);
@@ -307,9 +301,9 @@ impl Pump {
     /// Delivers everything recorded after the last delivered event.
     async fn catch_up(&self) -> Result<(), StoreError> {
         loop {
-            self.stats.database_reads.fetch_add(1, Ordering::Relaxed);
-            let rows = self.store.events_after(self.delivered.load(Ordering::SeqCst), PAGE).await?;
-            self.deliver_rows(&rows, i64::MAX);
+            let (until, rows) = self.read(i64::MAX).await;
+            let rows = rows?;
+            self.deliver_rows(&rows, until);
             if (rows.len() as u64) < PAGE {
                 return Ok(());
             }

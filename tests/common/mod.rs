@@ -421,10 +421,24 @@ pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// Opens a WebSocket and authenticates with `token` (the first message).
 pub async fn ws_connect(url: &str, token: &str) -> Ws {
-    use futures_util::{SinkExt, StreamExt};
+    ws_connect_after(url, token, None).await
+}
+
+/// [`ws_connect`], resuming an events feed after `after` when given.
+pub async fn ws_connect_after(url: &str, token: &str, after: Option<i64>) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket upgrade");
-    let auth = serde_json::json!({"type": "auth", "token": token}).to_string();
-    ws.send(tokio_tungstenite::tungstenite::Message::text(auth)).await.expect("send auth");
+    ws_authenticate(&mut ws, token, after).await;
+    ws
+}
+
+/// Sends the `auth` message on an open WebSocket and expects `authenticated`.
+pub async fn ws_authenticate(ws: &mut Ws, token: &str, after: Option<i64>) {
+    use futures_util::{SinkExt, StreamExt};
+    let mut auth = serde_json::json!({"type": "auth", "token": token});
+    if let Some(after) = after {
+        auth["after"] = after.into();
+    }
+    ws.send(tokio_tungstenite::tungstenite::Message::text(auth.to_string())).await.expect("send auth");
     let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await
         .expect("an answer to auth")
@@ -432,7 +446,6 @@ pub async fn ws_connect(url: &str, token: &str) -> Ws {
         .expect("frame");
     let v: serde_json::Value = serde_json::from_str(reply.to_text().expect("text")).expect("JSON");
     assert_eq!(v["type"], "authenticated", "{v}");
-    ws
 }
 
 /// Where a service under test keeps its state.
