@@ -5,7 +5,7 @@
 //! headless Chromium reads it back in `requestVideoFrameCallback` when the
 //! frame is presented. Service and browser run in a private network namespace.
 //!
-//! `cargo bench --bench glass_to_glass -- [--seconds N] [--rounds N] [--only 720p|1080p] [--scene still|moving] [--unthrottled]`
+//! `cargo bench --bench glass_to_glass -- [--seconds N] [--rounds N] [--only 720p|1080p] [--scene still|moving] [--unthrottled] [--threads]`
 //! (as root: it creates a network namespace).
 //!
 //! Headless Chromium composites on a 60 Hz tick, as a display does. Its phase
@@ -14,10 +14,12 @@
 //! `--rounds` times each, and percentiles are taken over the pooled samples.
 //! `--unthrottled` composites without the tick (`--disable-gpu-vsync
 //! --disable-frame-rate-limit`), a diagnostic view of the pipeline alone.
+//! `--threads` adds the service's CPU by thread name for each case.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -44,15 +46,55 @@ struct Figures {
     presented_fps: f64,
     cpu_pct: f64,
     undecodable: f64,
+    /// CPU % of one core by thread name (see `threads_between`).
+    threads: BTreeMap<String, f64>,
+}
+
+/// User + system ticks and the thread or process name of a `/proc/…/stat` file.
+fn stat_ticks(path: &Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(').map(|(_, n)| n.to_string()).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is 14th, stime 15th overall.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    Some((name, field(11) + field(12)))
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime is 14th, stime 15th overall.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    stat_ticks(Path::new(&format!("/proc/{pid}/stat"))).map_or(0, |(_, t)| t)
+}
+
+/// Ticks per live thread, keyed by thread id.
+fn thread_ticks(pid: u32) -> BTreeMap<String, (String, u64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return BTreeMap::new() };
+    dir.flatten()
+        .filter_map(|t| Some((t.file_name().to_string_lossy().into_owned(), stat_ticks(&t.path().join("stat"))?)))
+        .collect()
+}
+
+/// CPU % of one core per thread name over a window, numbers in names folded
+/// to `#` so that `queue3:src` and `queue7:src` count together. Threads that
+/// ended inside the window are missing: they are short-lived here.
+fn threads_between(
+    before: &BTreeMap<String, (String, u64)>,
+    after: &BTreeMap<String, (String, u64)>,
+    seconds: f64,
+) -> BTreeMap<String, f64> {
+    let mut by_name = BTreeMap::new();
+    for (tid, (name, ticks)) in after {
+        let start = before.get(tid).map_or(0, |(_, t)| *t);
+        let folded: String = name
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect::<String>()
+            .split('#')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("#");
+        *by_name.entry(folded).or_insert(0.0) += (ticks - start.min(*ticks)) as f64 / 100.0 / seconds * 100.0;
+    }
+    by_name
 }
 
 /// What a run measures beyond its case.
@@ -97,9 +139,9 @@ async fn measure(setup: &Setup<'_>, case: &Case, seconds: u64, pipelines: &Path)
     browser.eval("window.stampRecorder.reset()").await;
     let d0 = browser.eval(decoded).await.as_f64().unwrap_or(0.0);
     let pid = service.proc.0.id();
-    let (c0, t0) = (cpu_ticks(pid), Instant::now());
+    let (c0, th0, t0) = (cpu_ticks(pid), thread_ticks(pid), Instant::now());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let (c1, elapsed) = (cpu_ticks(pid), t0.elapsed().as_secs_f64());
+    let (c1, th1, elapsed) = (cpu_ticks(pid), thread_ticks(pid), t0.elapsed().as_secs_f64());
     let d1 = browser.eval(decoded).await.as_f64().unwrap_or(0.0);
     let s = browser
         .eval("Object.assign(window.stampRecorder.summary(), {undecodable: window.stampRecorder.undecodable, raw: Array.from(window.stampRecorder.samples)})")
@@ -117,6 +159,7 @@ async fn measure(setup: &Setup<'_>, case: &Case, seconds: u64, pipelines: &Path)
         presented_fps: get("presentedFps"),
         cpu_pct: (c1 - c0) as f64 / ticks_per_sec / elapsed * 100.0,
         undecodable: get("undecodable"),
+        threads: threads_between(&th0, &th1, elapsed),
     }
 }
 
@@ -135,6 +178,10 @@ fn pool(runs: &[Figures]) -> Figures {
         presented_fps: mean(|r| r.presented_fps),
         cpu_pct: mean(|r| r.cpu_pct),
         undecodable: runs.iter().map(|r| r.undecodable).sum(),
+        threads: runs.iter().flat_map(|r| &r.threads).fold(BTreeMap::new(), |mut m, (k, v)| {
+            *m.entry(k.clone()).or_insert(0.0) += v / runs.len() as f64;
+            m
+        }),
         raw,
     }
 }
@@ -159,6 +206,7 @@ async fn main() {
     let chrome: &[&str] = if vsync { &[] } else { &["--disable-gpu-vsync", "--disable-frame-rate-limit"] };
     // Ablations of the Playcast run, to see what each part costs or gains.
     let plain_page = args.iter().any(|a| a == "--plain-page");
+    let by_thread = args.iter().any(|a| a == "--threads");
     let extra_query = opt("--query").unwrap_or_default();
     let extra_serve_text = opt("--serve-flags").unwrap_or_default();
     let extra_serve: Vec<&str> = extra_serve_text.split_whitespace().collect();
@@ -211,5 +259,30 @@ async fn main() {
                 ours.undecodable, base.undecodable
             );
         }
+        if by_thread {
+            print_threads(&name, &base.threads, &ours.threads);
+        }
     }
+}
+
+/// Service CPU by thread name, largest difference first: where Playcast
+/// spends what the baseline does not.
+fn print_threads(case: &str, base: &BTreeMap<String, f64>, ours: &BTreeMap<String, f64>) {
+    let mut names: Vec<&String> =
+        base.keys().chain(ours.keys()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let get = |m: &BTreeMap<String, f64>, n: &str| m.get(n).copied().unwrap_or(0.0);
+    names.sort_by(|a, b| {
+        let d = |n: &str| get(ours, n) - get(base, n);
+        d(b).total_cmp(&d(a)).then(a.cmp(b))
+    });
+    println!("\nservice CPU by thread, {case} (% of one core, mean over rounds)");
+    println!("| thread | baseline | playcast | difference |");
+    println!("| --- | ---: | ---: | ---: |");
+    for n in names {
+        let (b, o) = (get(base, n), get(ours, n));
+        if b >= 0.05 || o >= 0.05 {
+            println!("| {n} | {b:.2} | {o:.2} | {:+.2} |", o - b);
+        }
+    }
+    println!();
 }

@@ -208,7 +208,7 @@ pub struct PipelineSpec {
     pub output: OutputKind,
 }
 
-pub const DEFAULT_AUDIO_ENCODER: &str = "opusenc bitrate=96000 frame-size=10 audio-type=restricted-lowdelay";
+pub const DEFAULT_AUDIO_ENCODER: &str = "opusenc bitrate=96000 frame-size=20 audio-type=restricted-lowdelay";
 
 // ---- the file's shape, as serde sees it ------------------------------------
 
@@ -572,7 +572,14 @@ impl PipelineSpec {
                 (ParamKind::Bool { .. }, Some(v)) => ParamValue::Bool(v.as_bool().ok_or_else(|| bad("true or false"))?),
                 (ParamKind::Str { default, .. }, None) => ParamValue::Str(default.clone()),
                 (ParamKind::Str { choices, .. }, Some(v)) => {
-                    let s = v.as_str().ok_or_else(|| bad("a string"))?;
+                    // A number is taken as its text: a URL's query has no types,
+                    // and clients that guess send `audio_frame=20` as 20.
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        _ => return Err(bad("a string")),
+                    };
+                    let s = text.as_str();
                     safe_string(s).map_err(|m| ParamError::Invalid { name: p.name.clone(), message: m })?;
                     if !choices.is_empty() && !choices.iter().any(|c| c == s) {
                         return Err(ParamError::Invalid {
@@ -886,6 +893,23 @@ source = "audiotestsrc"
         assert!(s.resolve(&ov("audio", serde_json::json!(1))).is_err());
         assert_eq!(s.resolve(&ov("nope", serde_json::json!(1))), Err(ParamError::Unknown("nope".into())));
         assert!(s.resolve(&ov("pattern", serde_json::json!("snow"))).is_err());
+    }
+
+    #[test]
+    fn a_string_param_takes_a_number_as_its_text() {
+        let s = parse(&GOOD.replace("[\"smpte\", \"ball\"]", "[\"smpte\", \"18\", \"2.5\"]")).unwrap();
+        let ov = |v: serde_json::Value| BTreeMap::from([("pattern".to_string(), v)]);
+        let text = |v| match s.resolve(&ov(v)).unwrap().0["pattern"].clone() {
+            ParamValue::Str(t) => t,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text(serde_json::json!(18)), "18");
+        assert_eq!(text(serde_json::json!(2.5)), "2.5");
+        let e = s.resolve(&ov(serde_json::json!(7))).unwrap_err().to_string();
+        assert!(e.contains("`7` is not one of smpte, 18, 2.5"), "{e}");
+        let e = s.resolve(&ov(serde_json::json!(["18"]))).unwrap_err().to_string();
+        assert!(e.contains("expected a string"), "{e}");
+        assert!(s.resolve(&ov(serde_json::json!(true))).is_err());
     }
 
     #[test]
