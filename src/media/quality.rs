@@ -72,6 +72,11 @@ impl QualityProbe {
         drop(webrtc);
         let stats = tokio::time::timeout(STATS_TIMEOUT, rx).await.ok()?.ok()??;
         let mut q = from_stats(&stats);
+        if q.jitter_ms.is_none() {
+            // webrtcbin 1.22 leaves `jitter` out of its remote-inbound stats
+            // when it has no codec clock rate; the RTP session has the reports.
+            q.jitter_ms = self.webrtc.upgrade().and_then(|w| session_stats(&w)).and_then(|s| report_jitter_ms(&s));
+        }
         let abr = self.abr.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|w| w.upgrade());
         if let Some(abr) = abr {
             q.estimate_bps = Some(u64::from(abr.property::<u32>("estimated-bitrate")));
@@ -105,6 +110,40 @@ impl QualityProbe {
         q.encode_ms_max = totals.encode_ms_max;
         Some(q)
     }
+}
+
+/// The statistics of webrtcbin's (bundled) RTP session.
+fn session_stats(webrtc: &gst::Element) -> Option<gst::Structure> {
+    let rtpbin = webrtc.downcast_ref::<gst::Bin>()?.by_name("rtpbin")?;
+    let session = rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&0u32])?;
+    session.find_property("stats")?;
+    Some(session.property::<gst::Structure>("stats"))
+}
+
+/// The worst interarrival jitter the browser reports about our streams, in
+/// ms. Each report block sits on the browser's source and names the stream
+/// it is about (`rb-ssrc`), whose clock rate turns it into time.
+fn report_jitter_ms(session: &gst::StructureRef) -> Option<f64> {
+    let sources: Vec<gst::Structure> = session
+        .get::<glib::ValueArray>("source-stats")
+        .ok()?
+        .iter()
+        .filter_map(|v| v.get::<gst::Structure>().ok())
+        .collect();
+    let rate_of = |ssrc: u64| {
+        sources
+            .iter()
+            .filter(|s| s.get::<bool>("internal").unwrap_or(false) && uint(s, "ssrc") == Some(ssrc))
+            .find_map(|s| s.get::<i32>("clock-rate").ok().filter(|&r| r > 0))
+    };
+    sources
+        .iter()
+        .filter(|s| s.get::<bool>("have-rb").unwrap_or(false))
+        .filter_map(|s| {
+            let rate = rate_of(uint(s, "rb-ssrc")?)?;
+            Some(uint(s, "rb-jitter")? as f64 * 1000.0 / f64::from(rate))
+        })
+        .reduce(f64::max)
 }
 
 fn uint(s: &gst::StructureRef, field: &str) -> Option<u64> {
@@ -347,5 +386,45 @@ mod tests {
         assert_eq!(stats_bytes_sent(&stats), 15_000);
         assert_eq!(q.candidate_pair.as_deref(), Some("host 10.0.0.1:5000 <-> srflx 10.0.0.2:6000 (udp)"));
         assert_eq!(from_stats(&gst::Structure::new_empty("x")), Quality::default());
+    }
+
+    #[test]
+    fn jitter_comes_from_report_blocks_in_the_reported_streams_clock() {
+        gst::init().unwrap();
+        let ours = |ssrc: u32, rate: i32| {
+            gst::Structure::builder("application/x-rtp-source-stats")
+                .field("ssrc", ssrc)
+                .field("internal", true)
+                .field("clock-rate", rate)
+                .build()
+        };
+        let report = |about: u32, jitter: u32| {
+            gst::Structure::builder("application/x-rtp-source-stats")
+                .field("ssrc", 1u32)
+                .field("internal", false)
+                .field("have-rb", true)
+                .field("rb-ssrc", about)
+                .field("rb-jitter", jitter)
+                .build()
+        };
+        let session = |sources: Vec<gst::Structure>| {
+            // SAFETY: the array holds only structures (Send) and nothing else refers to it.
+            let array = unsafe { glib::ValueArray::new(sources).to_value().into_send_value() };
+            let mut s = gst::Structure::new_empty("application/x-rtp-session-stats");
+            s.set_value("source-stats", array);
+            s
+        };
+        let s = session(vec![
+            ours(10, 90_000),
+            ours(20, 48_000),
+            ours(30, -1),
+            report(10, 180),       // video: 2 ms
+            report(20, 240),       // audio: 5 ms
+            report(30, 9_000_000), // clock unknown
+            report(40, 9_000_000), // not one of ours
+        ]);
+        assert_eq!(report_jitter_ms(&s), Some(5.0));
+        assert_eq!(report_jitter_ms(&session(vec![])), None);
+        assert_eq!(report_jitter_ms(&gst::Structure::new_empty("x")), None);
     }
 }
