@@ -84,17 +84,23 @@ fn threads_between(
     let mut by_name = BTreeMap::new();
     for (tid, (name, ticks)) in after {
         let start = before.get(tid).map_or(0, |(_, t)| *t);
-        let folded: String = name
-            .chars()
-            .map(|c| if c.is_ascii_digit() { '#' } else { c })
-            .collect::<String>()
-            .split('#')
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("#");
-        *by_name.entry(folded).or_insert(0.0) += (ticks - start.min(*ticks)) as f64 / 100.0 / seconds * 100.0;
+        *by_name.entry(fold_digits(name)).or_insert(0.0) +=
+            (ticks - start.min(*ticks)) as f64 / 100.0 / seconds * 100.0;
     }
     by_name
+}
+
+/// A thread name with each run of digits as one `#`.
+fn fold_digits(name: &str) -> String {
+    let mut folded = String::with_capacity(name.len());
+    for c in name.chars() {
+        if !c.is_ascii_digit() {
+            folded.push(c);
+        } else if !folded.ends_with('#') {
+            folded.push('#');
+        }
+    }
+    folded
 }
 
 /// What a run measures beyond its case.
