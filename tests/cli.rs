@@ -269,7 +269,7 @@ async fn chains_are_checked_against_gstreamer() {
     );
 
     // A bad property value in the audio chain.
-    let text = edit(&base, "wave=sine", "wave=banana");
+    let text = edit(&base, "wave=sine-table", "wave=banana");
     let (path, err) = one_error(d, "bad-audio-value.toml", &text).await;
     let at = line_of(&text, "wave=banana");
     assert!(err.starts_with(&format!("{}:{at}: audio.source: ", path.display())), "{err}");

@@ -11,7 +11,7 @@ use gst::prelude::*;
 use playcast::config::Config;
 use playcast::media::catalog::Catalog;
 use playcast::media::select::{GstProbe, GstRegistry};
-use playcast::media::stream::{build_video_bin, StreamEvent, StreamOptions};
+use playcast::media::stream::{build_audio_bin, build_video_bin, StreamEvent, StreamOptions};
 use playcast::session::{OpenRequest, StreamControl, StreamHost, Streams};
 use playcast::signaling::protocol::ServerMessage;
 use tokio::sync::mpsc;
@@ -187,6 +187,48 @@ fn key_frame_on_request() {
     pipeline.set_state(gst::State::Null).unwrap();
     let first_key = first_key.expect("a key frame follows the request");
     assert!(first_key - asked_at <= 3, "key frame came {} frames after the request", first_key - asked_at);
+}
+
+/// RTP packets the shipped `linux-x11` sound chain sends for 4 s of `wave`
+/// (its PulseAudio source swapped for a test source that runs here).
+fn x11_sound_packets(wave: &str) -> usize {
+    let text = std::fs::read_to_string(repo_pipelines().join("linux-x11.toml")).unwrap();
+    let start = text.find("source = \"pulsesrc").expect("linux-x11 captures with pulsesrc");
+    let end = start + text[start..].find('\n').unwrap();
+    // 200 buffers of 960 samples: 4 s at 48 kHz, as fast as the CPU goes.
+    let source = format!("source = \"audiotestsrc num-buffers=200 samplesperbuffer=960 wave={wave} volume=0.3\"");
+    let dir = pipelines_with(&[("sound.toml", &format!("{}{source}{}", &text[..start], &text[end..]))]);
+    let loaded = catalog(dir.path()).get("sound").unwrap().current.unwrap();
+    let params = loaded.spec.resolve(&BTreeMap::new()).unwrap();
+    let bin = build_audio_bin(&loaded, &params, &StreamOptions::default()).unwrap().expect("an audio bin");
+    let pipeline = gst::Pipeline::new();
+    let sink = gst::ElementFactory::make("fakesink").property("sync", false).build().unwrap();
+    pipeline.add_many([bin.upcast_ref(), &sink]).unwrap();
+    bin.link(&sink).unwrap();
+    let packets = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let p = packets.clone();
+    sink.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))), "no end of stream: {msg:?}");
+    packets.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn silent_game_sound_goes_out_as_discontinuous_transmission() {
+    // 20 ms frames: 200 packets for 4 s of sound; silence only keeps the
+    // receiver's comfort noise alive, one packet every 400 ms or so.
+    let sound = x11_sound_packets("sine");
+    let silence = x11_sound_packets("silence");
+    assert!((195..=205).contains(&sound), "{sound} packets for 4 s of sound");
+    assert!((1..=20).contains(&silence), "{silence} packets for 4 s of silence");
 }
 
 /// A copy of the shipped pipelines plus `extra` files, in a temp dir.

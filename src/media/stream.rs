@@ -679,7 +679,7 @@ pub fn build_audio_bin(
         return Ok(None);
     };
     let desc = format!(
-        "{raw} ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU}",
+        "{raw} ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU} dtx=true",
         params.substitute(&audio.encoder.text),
     );
     let bin = parse_bin("audio", &desc)?;

@@ -199,15 +199,16 @@ impl Abr {
 
     /// One transport-wide feedback report from the RTP session.
     fn on_twcc(&self, s: &gst::StructureRef) {
-        let Ok(array) = s.get::<glib::ValueArray>("packets") else {
+        let Ok(array) = s.get::<&glib::ValueArray>("packets") else {
             gst::warning!(CAT, imp = self, "feedback without a packet list: {s}");
             return;
         };
         let actions = self.with_state(|state| {
             let packets: Vec<PacketResult> = array
                 .iter()
-                .filter_map(|v| v.get::<gst::Structure>().ok())
-                .filter_map(|p| packet_result(state, &p))
+                // Borrowed, not copied: a report carries up to hundreds of packets.
+                .filter_map(|v| v.get::<&gst::StructureRef>().ok())
+                .filter_map(|p| packet_result(state, p))
                 .collect();
             let now = state.now_us();
             state.reports += 1;
@@ -386,12 +387,34 @@ pub(crate) fn scaled_caps(step: Step, input: Option<(i32, i32)>) -> gst::Caps {
     b.build()
 }
 
+/// The field names of a feedback packet as quarks, looked up once: a name
+/// costs a lookup in GLib's global, locked quark table every time.
+struct PacketFields {
+    seqnum: glib::Quark,
+    local_ts: glib::Quark,
+    lost: glib::Quark,
+    remote_ts: glib::Quark,
+    size: glib::Quark,
+}
+
+static FIELDS: LazyLock<PacketFields> = LazyLock::new(|| PacketFields {
+    seqnum: glib::Quark::from_str("seqnum"),
+    local_ts: glib::Quark::from_str("local-ts"),
+    lost: glib::Quark::from_str("lost"),
+    remote_ts: glib::Quark::from_str("remote-ts"),
+    size: glib::Quark::from_str("size"),
+});
+
+// The quark getters are deprecated for the id-string ones, which on
+// GStreamer 1.22 look every name up again.
+#[allow(deprecated)]
 fn packet_result(state: &mut State, p: &gst::StructureRef) -> Option<PacketResult> {
-    let seq = u16::try_from(p.get::<u32>("seqnum").ok()?).ok()?;
-    let local = p.get::<u64>("local-ts").ok().filter(|&t| t != u64::MAX)?;
-    let lost = p.get::<bool>("lost").unwrap_or(false);
-    let remote = p.get::<u64>("remote-ts").ok().filter(|&t| t != u64::MAX && !lost);
-    let size = p.get::<u32>("size").unwrap_or(0) as usize;
+    let f = &*FIELDS;
+    let seq = u16::try_from(p.get_by_quark::<u32>(f.seqnum).ok()?).ok()?;
+    let local = p.get_by_quark::<u64>(f.local_ts).ok().filter(|&t| t != u64::MAX)?;
+    let lost = p.get_by_quark::<bool>(f.lost).unwrap_or(false);
+    let remote = p.get_by_quark::<u64>(f.remote_ts).ok().filter(|&t| t != u64::MAX && !lost);
+    let size = p.get_by_quark::<u32>(f.size).unwrap_or(0) as usize;
     let us = |ns: u64| (ns / 1000).min(i64::MAX as u64) as i64;
     Some(PacketResult { seq: state.unwrap_seq(seq), send_us: us(local), arrival_us: remote.map(us), size })
 }
