@@ -94,9 +94,9 @@ impl Pauser {
 /// Drops buffers reaching `pad` while `paused` is set.
 fn gate(pad: &gst::Pad, paused: &Arc<AtomicBool>) {
     let paused = paused.clone();
-    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, _| {
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
         if paused.load(Ordering::Relaxed) {
-            gst::PadProbeReturn::Drop
+            gstplaycastabr::probe::drop_buffer(info)
         } else {
             gst::PadProbeReturn::Ok
         }
@@ -702,4 +702,38 @@ fn finish_bin(bin: &gst::Bin, payloader: &str, caps: gst::Caps) -> Result<(), Me
     bin.add(&filter)?;
     pay.link(&filter).map_err(|e| MediaError::Gst(e.to_string()))?;
     ghost_src(bin, "rtpcaps")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paused_gate_drops_buffers_without_upsetting_gstreamer() {
+        gst::init().unwrap();
+        let criticals = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = criticals.clone();
+        glib::log_set_handler(Some("GStreamer"), glib::LogLevels::LEVEL_CRITICAL, false, false, move |_, _, msg| {
+            seen.lock().unwrap().push(msg.to_owned())
+        });
+        let pipeline = gst::parse::launch("audiotestsrc num-buffers=20 ! fakesink name=sink").unwrap();
+        let pipeline = pipeline.downcast::<gst::Pipeline>().unwrap();
+        let pad = pipeline.by_name("sink").unwrap().static_pad("sink").unwrap();
+        let paused = Arc::new(AtomicBool::new(true));
+        gate(&pad, &paused);
+        let passed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let p = passed.clone();
+        // Probes run in the order they were added: this one sees what the gate let through.
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            p.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos, gst::MessageType::Error]);
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))), "{msg:?}");
+        assert_eq!(passed.load(Ordering::Relaxed), 0, "a paused gate lets nothing through");
+        assert_eq!(*criticals.lock().unwrap(), Vec::<String>::new(), "GStreamer critical warnings");
+    }
 }

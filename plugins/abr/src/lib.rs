@@ -8,6 +8,7 @@ mod abr;
 pub mod encoder;
 pub mod estimator;
 pub mod ladder;
+pub mod probe;
 
 pub use abr::{Abr, FACTORY, MESSAGE, TWCC_EVENT};
 pub use estimator::{Bounds, Estimator, PacketResult, Usage};

@@ -277,6 +277,12 @@ fn a_collapsed_link_steps_the_picture_size_and_frame_rate_down() {
         }
         gst::PadProbeReturn::Ok
     });
+    // Dropping frames at the gate must not upset GStreamer's own checks.
+    let criticals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen_critical = criticals.clone();
+    glib::log_set_handler(Some("GStreamer"), glib::LogLevels::LEVEL_CRITICAL, false, false, move |_, _, msg| {
+        seen_critical.lock().unwrap().push(msg.to_owned())
+    });
     let (mut h, abr, _) = harness(&[
         ("scaler", scaler.to_value()),
         ("ladder", "1280x720@60:3000000, 1280x720@30:1500000, 640x360@30:300000".to_value()),
@@ -302,4 +308,5 @@ fn a_collapsed_link_steps_the_picture_size_and_frame_rate_down() {
     let span = (after.last().unwrap().0 - after.first().unwrap().0).seconds_f64();
     let fps = (after.len() - 1) as f64 / span;
     assert!((20.0..=40.0).contains(&fps), "{fps:.1} fps after the step");
+    assert_eq!(*criticals.lock().unwrap(), Vec::<String>::new(), "GStreamer critical warnings");
 }

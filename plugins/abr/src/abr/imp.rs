@@ -327,7 +327,7 @@ impl Abr {
             }
             let limit = gate.fps.load(Ordering::Relaxed);
             match info.buffer().and_then(|b| b.pts()) {
-                Some(pts) if limit > 0 && !keep_frame(&mut lock(&gate.next), pts, limit) => gst::PadProbeReturn::Drop,
+                Some(pts) if limit > 0 && !keep_frame(&mut lock(&gate.next), pts, limit) => crate::probe::drop_buffer(info),
                 _ => gst::PadProbeReturn::Ok,
             }
         });
