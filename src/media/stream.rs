@@ -730,7 +730,8 @@ mod tests {
         });
         pipeline.set_state(gst::State::Playing).unwrap();
         let bus = pipeline.bus().unwrap();
-        let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos, gst::MessageType::Error]);
+        let msg =
+            bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos, gst::MessageType::Error]);
         pipeline.set_state(gst::State::Null).unwrap();
         assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))), "{msg:?}");
         assert_eq!(passed.load(Ordering::Relaxed), 0, "a paused gate lets nothing through");

@@ -310,3 +310,35 @@ fn a_collapsed_link_steps_the_picture_size_and_frame_rate_down() {
     assert!((20.0..=40.0).contains(&fps), "{fps:.1} fps after the step");
     assert_eq!(*criticals.lock().unwrap(), Vec::<String>::new(), "GStreamer critical warnings");
 }
+
+/// A screen-change capture sends frames between its regular ones (a key
+/// press redraws at once). At a step whose frame rate is the stream's own the
+/// gate lets every one of them through: they are the frames that answer input.
+#[test]
+fn frames_between_the_regular_ones_pass_at_the_stream_frame_rate() {
+    init();
+    let mut scaler = Harness::new("capsfilter");
+    scaler.set_src_caps_str("video/x-raw,format=I420,width=320,height=240,framerate=60/1");
+    let (_h, abr, _) = harness(&[
+        ("scaler", scaler.element().unwrap().to_value()),
+        ("ladder", "320x240@60:3000000, 320x240@30:1500000".to_value()),
+    ]);
+    assert_eq!(abr.property::<u32>("ladder-step"), 0);
+    // A frame every 16.7 ms, and after every third one another 4 ms later.
+    let times: Vec<u64> = (0..60u64)
+        .flat_map(|i| {
+            let t = i * 1_000_000_000 / 60;
+            if i % 3 == 0 {
+                vec![t, t + 4_000_000]
+            } else {
+                vec![t]
+            }
+        })
+        .collect();
+    for &t in &times {
+        let mut b = gst::Buffer::with_size(320 * 240 * 3 / 2).unwrap();
+        b.get_mut().unwrap().set_pts(gst::ClockTime::from_nseconds(t));
+        scaler.push(b).unwrap();
+    }
+    assert_eq!(scaler.buffers_received() as usize, times.len(), "frames dropped at the top step");
+}

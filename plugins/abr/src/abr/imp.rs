@@ -324,10 +324,19 @@ impl Abr {
                     gst::debug!(CAT, obj = scaler, "ladder caps {caps}");
                     scaler.set_property("caps", caps);
                 }
+                // A step at or above the stream's own frame rate caps nothing.
+                // Gating there would only drop the frames a screen-change
+                // capture sends between its regular ones, and those are the
+                // frames that answer the player's input.
+                if source_fps(pad).is_some_and(|fps| f64::from(step.fps) >= fps) {
+                    gate.fps.store(0, Ordering::Relaxed);
+                }
             }
             let limit = gate.fps.load(Ordering::Relaxed);
             match info.buffer().and_then(|b| b.pts()) {
-                Some(pts) if limit > 0 && !keep_frame(&mut lock(&gate.next), pts, limit) => crate::probe::drop_buffer(info),
+                Some(pts) if limit > 0 && !keep_frame(&mut lock(&gate.next), pts, limit) => {
+                    crate::probe::drop_buffer(info)
+                }
                 _ => gst::PadProbeReturn::Ok,
             }
         });
@@ -350,6 +359,14 @@ fn source_size(pad: &gst::Pad) -> Option<(i32, i32)> {
         .and_then(|p| p.current_caps())
         .and_then(size)
         .or_else(|| pad.current_caps().and_then(size))
+}
+
+/// The frame rate the stream's caps declare at `pad`; `None` when unknown or
+/// variable (0/1).
+fn source_fps(pad: &gst::Pad) -> Option<f64> {
+    let caps = pad.current_caps()?;
+    let rate = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    (rate.numer() > 0 && rate.denom() > 0).then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
 }
 
 /// Whether a frame at `pts` passes a `fps` ceiling; `next` is when the next
