@@ -192,12 +192,9 @@ fn key_frame_on_request() {
 /// RTP packets the shipped `linux-x11` sound chain sends for 4 s of `wave`
 /// (its PulseAudio source swapped for a test source that runs here).
 fn x11_sound_packets(wave: &str) -> usize {
-    let text = std::fs::read_to_string(repo_pipelines().join("linux-x11.toml")).unwrap();
-    let start = text.find("source = \"pulsesrc").expect("linux-x11 captures with pulsesrc");
-    let end = start + text[start..].find('\n').unwrap();
     // 200 buffers of 960 samples: 4 s at 48 kHz, as fast as the CPU goes.
-    let source = format!("source = \"audiotestsrc num-buffers=200 samplesperbuffer=960 wave={wave} volume=0.3\"");
-    let dir = pipelines_with(&[("sound.toml", &format!("{}{source}{}", &text[..start], &text[end..]))]);
+    let source = format!("audiotestsrc num-buffers=200 samplesperbuffer=960 wave={wave} volume=0.3");
+    let dir = pipelines_with(&[("sound.toml", &shipped_with_source("linux-x11", "pulsesrc", &source))]);
     let loaded = catalog(dir.path()).get("sound").unwrap().current.unwrap();
     let params = loaded.spec.resolve(&BTreeMap::new()).unwrap();
     let bin = build_audio_bin(&loaded, &params, &StreamOptions::default()).unwrap().expect("an audio bin");
@@ -245,8 +242,14 @@ fn pipelines_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn test_pattern_with(source: &str) -> String {
-    let text = std::fs::read_to_string(repo_pipelines().join("test-pattern.toml")).unwrap();
-    let start = text.find("source = \"videotestsrc").unwrap();
+    shipped_with_source("test-pattern", "videotestsrc", source)
+}
+
+/// The shipped pipeline file `name` with the `source = "<element> …"` line
+/// replaced by `source`.
+fn shipped_with_source(name: &str, element: &str, source: &str) -> String {
+    let text = std::fs::read_to_string(repo_pipelines().join(format!("{name}.toml"))).unwrap();
+    let start = text.find(&format!("source = \"{element}")).unwrap_or_else(|| panic!("{name} has no {element} source"));
     let end = start + text[start..].find('\n').unwrap();
     format!("{}source = \"{source}\"{}", &text[..start], &text[end..])
 }
