@@ -11,8 +11,10 @@
 //!
 //! `--breakdown` also stamps each frame's capture time (as the glass-to-glass
 //! benchmark does) and prints the capture-to-display part of the latency.
+//! `--param NAME=VALUE` sets a pipeline parameter of Playcast's sessions
+//! (for example `--param encoder_threads=0`), to compare settings.
 //!
-//! `cargo bench --bench input_to_photon -- [--presses N] [--rounds N] [--only 720p|1080p] [--breakdown]`
+//! `cargo bench --bench input_to_photon -- [--presses N] [--rounds N] [--only 720p|1080p] [--breakdown] [--param NAME=VALUE]…`
 //! (as root: it creates a network namespace).
 
 #[path = "../tests/common/mod.rs"]
@@ -80,6 +82,7 @@ async fn measure(
     breakdown: bool,
     pipelines: &std::path::Path,
     games: &str,
+    extra: &serde_json::Map<String, serde_json::Value>,
 ) -> Run {
     let ns = Netns::create().expect("network namespace (run as root)");
     let mut args = Vec::new();
@@ -94,10 +97,12 @@ async fn measure(
         Service::start(&ns, pipelines, args, &[("RUST_LOG", "warn"), ("PLAYCAST__SESSIONS__GAMES_FILE", games)]).await;
     let token = service.dev_token("bench", "player").await;
     let game = if baseline { "probe-baseline" } else { "probe" };
-    let body = serde_json::json!({
-        "game": game,
-        "params": { "width": case.width, "height": case.height, "framerate": 60, "bitrate": case.bitrate }
-    });
+    let mut params =
+        serde_json::json!({ "width": case.width, "height": case.height, "framerate": 60, "bitrate": case.bitrate });
+    if !baseline {
+        params.as_object_mut().unwrap().extend(extra.clone());
+    }
+    let body = serde_json::json!({ "game": game, "params": params });
     let (status, view) = service.api(&token, reqwest::Method::POST, "sessions", Some(body)).await;
     assert_eq!(status, 201, "creating the probe session: {view}");
     let id = view["id"].as_str().unwrap().to_string();
@@ -180,6 +185,16 @@ async fn main() {
     let rounds: usize = opt("--rounds").and_then(|s| s.parse().ok()).unwrap_or(2);
     let only = opt("--only");
     let breakdown = args.iter().any(|a| a == "--breakdown");
+    // `--param NAME=VALUE` (repeatable): a pipeline parameter for Playcast's sessions only.
+    let extra: serde_json::Map<String, serde_json::Value> = args
+        .windows(2)
+        .filter(|w| w[0] == "--param")
+        .map(|w| {
+            let (name, value) = w[1].split_once('=').expect("--param takes NAME=VALUE");
+            let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            (name.to_string(), value)
+        })
+        .collect();
 
     let dir = tempfile::tempdir().unwrap();
     let pipelines = dir.path().join("pipelines");
@@ -207,8 +222,8 @@ async fn main() {
         }
         let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            base_runs.push(measure(true, case, presses, breakdown, &pipelines, &games).await);
-            our_runs.push(measure(false, case, presses, breakdown, &pipelines, &games).await);
+            base_runs.push(measure(true, case, presses, breakdown, &pipelines, &games, &extra).await);
+            our_runs.push(measure(false, case, presses, breakdown, &pipelines, &games, &extra).await);
         }
         let (base, ours) = (pool(&base_runs), pool(&our_runs));
         println!("{}", row(case.label, "baseline", &base));
