@@ -5,6 +5,14 @@
 //! loss; the target is the smaller of the two, always within the configured
 //! bounds. Pure arithmetic on timestamps: no clock, no I/O, so tests can feed
 //! it any history.
+//!
+//! A sender that sends well under the target (a still picture) is
+//! application-limited, as in GCC's ALR detection and BBR's app-limited
+//! samples: what then arrives measures the sender, not the link. While it
+//! lasts, a delay-based overuse does not cut below the last target the stream
+//! filled (only a queue that stands, or loss, still cuts), and growth is not
+//! held to the small incoming rate; the moment the sender fills the target
+//! again, a queue it builds cuts as before.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -68,6 +76,20 @@ const FEEDBACK_TIMEOUT_US: i64 = 1_000_000;
 const SEEN_WINDOW: usize = 4096;
 /// Arrival or send deltas beyond this are treated as clock jumps and ignored.
 const MAX_DELTA_US: i64 = 3_000_000;
+/// The sender is application-limited once it sent less than this share of
+/// what it may send (the target times the sender's share) over
+/// `SENT_WINDOW_US`, and no longer once it sends at least this share over
+/// the last `SENT_SHORT_US` (a still picture that moves again).
+const APP_LIMITED_SHARE: f64 = 0.5;
+const SENT_WINDOW_US: i64 = 1_000_000;
+const SENT_SHORT_US: i64 = 100_000;
+/// The application-limited state needs this much sending history.
+const SENT_MIN_SPAN_US: i64 = 500_000;
+/// A target the sender filled to this share is one the link was shown to carry.
+const FILLED_SHARE: f64 = 0.8;
+/// While application-limited, a queue over `QUEUE_GUARD_US` cuts only once
+/// it has stood this long (a standing queue, not a delay spike).
+const STANDING_QUEUE_US: i64 = 500_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Group {
@@ -110,6 +132,29 @@ pub struct Estimator {
     /// After a cut below BETA to drain a queue: the rate to return to once
     /// the queue has gone, and the time before which it cannot have.
     restore: Option<(f64, i64)>,
+    /// Packets reported (arrived or lost) over the last second of send
+    /// times: (send_us, size), to tell what the sender offered.
+    sent: VecDeque<(i64, usize)>,
+    /// The share of the target the sender sends when it has enough to send
+    /// (the element gives the video this share of the estimate).
+    sender_share: f64,
+    /// The sender has been sending well under the target: see the module doc.
+    app_limited: bool,
+    /// The last target the sender filled (at least `FILLED_SHARE` of it) and
+    /// the link carried: the floor of delay-based cuts while
+    /// application-limited.
+    proven_bps: Option<f64>,
+    /// Arrival time of the first group of the current stretch with a queue
+    /// over `QUEUE_GUARD_US`.
+    queue_since_us: Option<i64>,
+}
+
+/// The estimator's view of the sender, for the element to report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SenderState {
+    pub app_limited: bool,
+    /// The last target the sender filled and the link carried.
+    pub proven_bps: Option<u64>,
 }
 
 impl Estimator {
@@ -143,7 +188,26 @@ impl Estimator {
             last_feedback_us: None,
             last_update_us: None,
             restore: None,
+            sent: VecDeque::new(),
+            sender_share: 1.0,
+            app_limited: false,
+            proven_bps: None,
+            queue_since_us: None,
         }
+    }
+
+    /// Tells the estimator which share of the target the sender sends when
+    /// it has enough to send (0.1 to 1; 1 unless told).
+    pub fn set_sender_share(&mut self, share: f64) {
+        if share.is_finite() {
+            self.sender_share = share.clamp(0.1, 1.0);
+        }
+    }
+
+    /// Whether the sender is application-limited, and the last target it
+    /// filled that the link carried.
+    pub fn sender(&self) -> SenderState {
+        SenderState { app_limited: self.app_limited, proven_bps: self.proven_bps.map(|b| b as u64) }
     }
 
     /// The current target, in bits per second, always within the bounds.
@@ -164,6 +228,7 @@ impl Estimator {
         let (mut lost, mut total) = (0usize, 0usize);
         for p in &fresh {
             total += 1;
+            self.on_sent(p.send_us, p.size);
             match p.arrival_us {
                 Some(arrival) if arrival.checked_sub(p.send_us).is_some_and(|d| d.abs() < MAX_DELTA_US * 100) => {
                     self.on_arrival(p.send_us, arrival, p.size);
@@ -175,7 +240,13 @@ impl Estimator {
             self.on_loss(lost as f64 / total as f64);
         }
         self.last_feedback_us = Some(now_us);
+        self.update_app_limited();
         self.update(now_us);
+        // A target the sender fills and the link carries is proven; a cut
+        // while filling it proves the lower one.
+        if !self.app_limited && self.sent_filled() {
+            self.proven_bps = Some(self.delay_bps);
+        }
         self.target_bps()
     }
 
@@ -221,6 +292,54 @@ impl Estimator {
             }
         }
         true
+    }
+
+    fn on_sent(&mut self, send: i64, size: usize) {
+        self.sent.push_back((send, size));
+        while self
+            .sent
+            .front()
+            .is_some_and(|&(t, _)| send.saturating_sub(t) > SENT_WINDOW_US || t.saturating_sub(send) > MAX_DELTA_US)
+        {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Bits per second sent over the last `window_us` of send times, and the
+    /// span of sending it covers.
+    fn sent_bps_over(&self, window_us: i64) -> Option<(f64, i64)> {
+        let last = self.sent.back()?.0;
+        let recent = self.sent.iter().filter(|&&(t, _)| last.saturating_sub(t) <= window_us);
+        let (first, bytes) = recent.fold((last, 0.0), |(f, b), &(t, s)| (f.min(t), b + s as f64));
+        let span = last.saturating_sub(first);
+        Some((bytes * 8.0 / (span.max(SENT_SHORT_US) as f64 / 1e6), span))
+    }
+
+    /// What the sender may send now: its share of the target.
+    fn sendable_bps(&self) -> f64 {
+        self.target_bps() as f64 * self.sender_share
+    }
+
+    /// Whether the sender filled the target over the last second.
+    fn sent_filled(&self) -> bool {
+        self.sent_bps_over(SENT_WINDOW_US)
+            .is_some_and(|(bps, span)| span >= SENT_MIN_SPAN_US && bps >= FILLED_SHARE * self.sendable_bps())
+    }
+
+    /// Application-limited after a second well under the target; no longer
+    /// as soon as the last 100 ms come near it.
+    fn update_app_limited(&mut self) {
+        let sendable = self.sendable_bps();
+        if self.app_limited {
+            if self.sent_bps_over(SENT_SHORT_US).is_some_and(|(bps, _)| bps >= APP_LIMITED_SHARE * sendable) {
+                self.app_limited = false;
+            }
+        } else if self
+            .sent_bps_over(SENT_WINDOW_US)
+            .is_some_and(|(bps, span)| span >= SENT_MIN_SPAN_US && bps < APP_LIMITED_SHARE * sendable)
+        {
+            self.app_limited = true;
+        }
     }
 
     fn on_arrival(&mut self, send: i64, arrival: i64, size: usize) {
@@ -271,6 +390,11 @@ impl Estimator {
                 || t.saturating_sub(cur.last_arrival) > MAX_DELTA_US
         }) {
             self.delays.pop_front();
+        }
+        if self.queue_us() > QUEUE_GUARD_US {
+            self.queue_since_us.get_or_insert(cur.last_arrival);
+        } else {
+            self.queue_since_us = None;
         }
         let send_delta = cur.last_send.saturating_sub(prev.last_send);
         let arrival_delta = cur.last_arrival.saturating_sub(prev.last_arrival);
@@ -376,25 +500,43 @@ impl Estimator {
                 let delivered = self.incoming_bps_over(window).unwrap_or(self.delay_bps);
                 let queue = queue_us as f64;
                 let factor = (1.0 - queue / DRAIN_US as f64).clamp(MIN_CUT, BETA);
+                // An application-limited sender's small rate is not the
+                // link's: a delay spike does not cut below the last target
+                // it filled (a target never filled yet is the configured
+                // start: it stands). A queue that stands (or loss) still cuts.
+                let standing = self
+                    .queue_since_us
+                    .zip(self.delays.back())
+                    .is_some_and(|(since, &(at, _))| at.saturating_sub(since) >= STANDING_QUEUE_US);
+                let floor = if self.app_limited && !standing { self.proven_bps.unwrap_or(self.delay_bps) } else { 0.0 };
                 // A queue still draining re-triggers cuts; they keep the
                 // pending restore (at the latest link rate), and a drain
                 // cut pushes its time back.
                 let back_to = BETA * delivered;
                 self.restore = match self.restore {
+                    _ if floor > 0.0 => self.restore,
                     _ if factor < BETA => Some((back_to, now_us.saturating_add(DRAIN_US))),
                     Some((bps, at)) => Some((bps.min(back_to), at)),
                     None => None,
                 };
-                self.delay_bps = (factor * delivered).min(self.delay_bps);
+                self.delay_bps = (factor * delivered).max(floor).min(self.delay_bps);
+                if self.app_limited && floor == 0.0 {
+                    // What the link carries now is less than was proven.
+                    self.proven_bps = self.proven_bps.map(|p| p.min(self.delay_bps));
+                }
                 // One decrease per overuse episode.
                 self.usage = Usage::Normal;
                 self.overuse_since_ms = None;
             }
             Usage::Underusing => {}
             Usage::Normal => {
-                // 8 % a second, but never far above what actually gets through.
+                // 8 % a second, but never far above what actually gets
+                // through, or, while application-limited, above what was proven.
                 let grown = self.delay_bps * 1.08f64.powf(dt);
-                let cap = incoming.map_or(f64::INFINITY, |r| 1.5 * r + 10_000.0);
+                let mut cap = incoming.map_or(f64::INFINITY, |r| 1.5 * r + 10_000.0);
+                if self.app_limited {
+                    cap = cap.max(self.proven_bps.unwrap_or(0.0));
+                }
                 self.delay_bps = grown.min(cap.max(self.delay_bps));
             }
         }
@@ -464,20 +606,38 @@ mod tests {
         }
 
         fn run(&mut self, seconds: f64, capacity_bps: f64, loss: f64) -> Vec<u64> {
+            self.run_sending(seconds, capacity_bps, loss, None)
+        }
+
+        /// Cross traffic takes the bottleneck for `us` from now: every packet
+        /// behind it waits that much longer (a delay spike).
+        fn spike(&mut self, us: i64) {
+            self.queue_free_at_us = self.queue_free_at_us.max(self.now_us) + us;
+        }
+
+        /// As `run`, with a sender that has at most `limit_bps` to send (a
+        /// still picture): it sends the smaller of that and the target.
+        fn run_sending(&mut self, seconds: f64, capacity_bps: f64, loss: f64, limit_bps: Option<f64>) -> Vec<u64> {
             let mut out = Vec::new();
             let frames = (seconds * 60.0) as usize;
             for f in 0..frames {
-                let frame_bytes = (self.est.target_bps() as f64 / 8.0 / 60.0) as usize;
+                let rate = (self.est.target_bps() as f64).min(limit_bps.unwrap_or(f64::INFINITY));
+                let frame_bytes = (rate / 8.0 / 60.0) as usize;
                 let packets = frame_bytes.div_ceil(1200).max(1);
-                for _ in 0..packets {
+                for i in 0..packets {
+                    // A limited sender's last packet carries what is left of its frame.
+                    let size = match limit_bps {
+                        Some(_) if i + 1 == packets => (frame_bytes - 1200 * i).max(100),
+                        _ => 1200,
+                    };
                     self.seq += 1;
                     let send = self.now_us;
                     let start = self.queue_free_at_us.max(send);
-                    let tx = (1200.0 * 8.0 / capacity_bps * 1e6) as i64;
+                    let tx = (size as f64 * 8.0 / capacity_bps * 1e6) as i64;
                     self.queue_free_at_us = start + tx;
                     let lost = self.random() < loss;
                     let arrival = (!lost).then_some(self.queue_free_at_us + 20_000);
-                    self.pending.push(PacketResult { seq: self.seq, send_us: send, arrival_us: arrival, size: 1200 });
+                    self.pending.push(PacketResult { seq: self.seq, send_us: send, arrival_us: arrival, size });
                 }
                 self.now_us += 16_667;
                 self.queue_log.push((self.queue_free_at_us - self.now_us).max(0));
@@ -486,11 +646,12 @@ mod tests {
                     out.push(self.est.on_feedback(self.now_us, &report));
                     if std::env::var_os("ESTIMATOR_TRACE").is_some() {
                         eprintln!(
-                            "t {} target {} usage {:?} queue {}",
+                            "t {} target {} usage {:?} queue {} app-limited {}",
                             self.now_us / 1000,
                             out.last().unwrap(),
                             self.est.usage,
-                            self.est.queue_us() / 1000
+                            self.est.queue_us() / 1000,
+                            self.est.app_limited
                         );
                     }
                 }
@@ -669,6 +830,141 @@ mod tests {
         }
         within_bounds(&out);
         assert!(*out.last().unwrap() >= B.start_bps / 2, "isolated spikes halved the rate: {:?}", out.last());
+    }
+
+    /// 250 kbit/s: what a still picture sends.
+    const STILL: Option<f64> = Some(250_000.0);
+    const LADDER: &str =
+        "1920x1080@60:6000000, 1280x720@60:2500000, 1280x720@30:1500000, 960x540@30:900000, 640x360@30:400000";
+
+    /// The ladder steps the targets `v` (reported every 50 ms from `t0_us`) lead to.
+    fn ladder_steps(climber: &mut crate::ladder::Climber, t0_us: i64, v: &[u64]) -> Vec<usize> {
+        v.iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                climber.observe(t0_us + i as i64 * 50_000, (b as f64 * 0.9) as u64);
+                climber.index()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_still_picture_with_delay_spikes_keeps_the_target_and_the_step() {
+        let mut link = Link::new();
+        link.run(20.0, 10_000_000.0, 0.0);
+        let before = link.est.target_bps();
+        assert!(before > 7_000_000, "{before} on a 10 Mbit/s link");
+        let mut climber = crate::ladder::Climber::new(LADDER.parse().unwrap(), (before as f64 * 0.9) as u64);
+        let step = climber.index();
+        // A still minute: 250 kbit/s, and every 10 s cross traffic holds the
+        // bottleneck for 100 ms (the sender's packets queue behind it).
+        let mut still = link.run_sending(5.0, 10_000_000.0, 0.0, STILL);
+        assert!(link.est.sender().app_limited, "a 250 kbit/s sender under a {before} target");
+        let queued = link.queue_log.len();
+        for _ in 0..6 {
+            link.spike(100_000);
+            still.extend(link.run_sending(10.0, 10_000_000.0, 0.0, STILL));
+        }
+        let peak = link.queue_log[queued..].iter().max().copied().unwrap_or(0);
+        assert!(peak >= 80_000, "the spikes queued only {} ms", peak / 1000);
+        let lowest = *still.iter().min().unwrap();
+        assert!(lowest >= before * 9 / 10, "the still picture's target fell to {lowest} (from {before})");
+        let steps = ladder_steps(&mut climber, link.now_us, &still);
+        assert!(steps.iter().all(|&s| s == step), "steps {steps:?} while still (step {step} before)");
+        // The picture moves again: the first report already allows the old rate.
+        let moving = link.run(5.0, 10_000_000.0, 0.0);
+        assert!(!link.est.sender().app_limited);
+        assert!(moving[0] >= before * 9 / 10, "{} at the motion's return (before {before})", moving[0]);
+        // And the link (unchanged) carries it without a standing queue.
+        let tail = &link.queue_log[link.queue_log.len() - 120..];
+        assert!(tail.iter().filter(|&&q| q > 50_000).count() < 10, "{:?}", &tail[..20]);
+    }
+
+    #[test]
+    fn without_application_limits_a_delay_spike_still_cuts() {
+        // The same spike under a sender that fills the target: the cut the
+        // still picture is spared is the one a full sender gets.
+        let mut link = Link::new();
+        link.run(20.0, 10_000_000.0, 0.0);
+        let before = link.est.target_bps();
+        link.spike(100_000);
+        let v = link.run(1.0, 10_000_000.0, 0.0);
+        assert!(*v.iter().min().unwrap() < before * 9 / 10, "no cut after a 100 ms queue: {v:?}");
+    }
+
+    #[test]
+    fn a_capacity_drop_under_a_still_picture_is_found_when_motion_returns() {
+        let mut link = Link::new();
+        link.run(20.0, 10_000_000.0, 0.0);
+        let before = link.est.target_bps();
+        let mut climber = crate::ladder::Climber::new(LADDER.parse().unwrap(), (before as f64 * 0.9) as u64);
+        let step = climber.index();
+        // Still for 30 s; the link falls to 3 Mbit/s halfway, which the still
+        // picture's 250 kbit/s cannot show.
+        link.run_sending(15.0, 10_000_000.0, 0.0, STILL);
+        let still = link.run_sending(15.0, 3_000_000.0, 0.0, STILL);
+        assert!(*still.iter().min().unwrap() >= before * 9 / 10, "{still:?}");
+        let t0 = link.now_us;
+        let queued = link.queue_log.len();
+        let moving = link.run(10.0, 3_000_000.0, 0.0);
+        // Within a second of the motion's return the target is under the link,
+        // as after a drop under a moving picture
+        // (`the_first_cut_after_a_drop_lands_under_the_new_capacity`).
+        let under = moving.iter().position(|&b| b < 3_000_000).expect("a cut under the link");
+        assert!(under <= 20, "under the link only after {} ms: {:?}", under * 50, &moving[..30]);
+        // The queue is drained as after a drop under a moving picture.
+        let queue = &link.queue_log[queued..];
+        let long = queue.iter().filter(|&&q| q > 100_000).count();
+        assert!(long <= 60, "{long} frames with over 100 ms queued");
+        assert!(queue[queue.len() - 300..].iter().filter(|&&q| q > 50_000).count() < 15);
+        // And the ladder steps down.
+        let steps = ladder_steps(&mut climber, t0, &moving);
+        assert!(*steps.last().unwrap() > step, "steps {steps:?} after the drop (step {step} before)");
+    }
+
+    #[test]
+    fn a_standing_queue_or_loss_still_cuts_an_application_limited_sender() {
+        // The link falls under even the still picture's rate: the queue stands.
+        let mut link = Link::new();
+        link.run(20.0, 10_000_000.0, 0.0);
+        let before = link.est.target_bps();
+        link.run_sending(5.0, 10_000_000.0, 0.0, STILL);
+        let v = link.run_sending(5.0, 150_000.0, 0.0, STILL);
+        assert!(*v.last().unwrap() < before / 2, "a standing queue did not cut: {:?}", &v[v.len() - 5..]);
+        // Heavy loss cuts as it always did.
+        let mut link = Link::new();
+        link.run(20.0, 10_000_000.0, 0.0);
+        link.run_sending(5.0, 10_000_000.0, 0.0, STILL);
+        let v = link.run_sending(5.0, 10_000_000.0, 0.3, STILL);
+        assert!(*v.last().unwrap() < before / 2, "30 % loss did not cut: {:?}", &v[v.len() - 5..]);
+    }
+
+    #[test]
+    fn a_sender_that_fills_its_share_is_not_application_limited() {
+        // The element gives the video 90% of the estimate (and audio rides on top):
+        // a sender at that share fills the target.
+        let mut est = Estimator::new(B);
+        est.set_sender_share(0.9);
+        let mut seq = 0;
+        for report in 0..60i64 {
+            let rate = est.target_bps() as f64 * 0.85;
+            let bytes_per_ms = rate / 8.0 / 1000.0;
+            let packets: Vec<PacketResult> = (0..10i64)
+                .map(|i| {
+                    seq += 1;
+                    let send = report * 50_000 + i * 5_000;
+                    PacketResult {
+                        seq,
+                        send_us: send,
+                        arrival_us: Some(send + 20_000),
+                        size: (bytes_per_ms * 5.0) as usize,
+                    }
+                })
+                .collect();
+            est.on_feedback(report * 50_000 + 50_000, &packets);
+            assert!(!est.sender().app_limited, "at report {report}");
+        }
+        assert!(est.sender().proven_bps.is_some());
     }
 
     proptest::proptest! {

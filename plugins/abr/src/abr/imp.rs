@@ -72,7 +72,8 @@ struct State {
     last_increase_us: i64,
     last_tick_us: i64,
     reports: u64,
-    posted: Option<(u64, usize)>,
+    /// Estimate, step and application-limited state last posted.
+    posted: Option<(u64, usize, bool)>,
     warned_encoder: bool,
 }
 
@@ -80,7 +81,8 @@ impl State {
     fn new(s: &Settings) -> Self {
         let bounds =
             Bounds { min_bps: u64::from(s.min_bps), max_bps: u64::from(s.max_bps), start_bps: u64::from(s.start_bps) };
-        let estimator = Estimator::new(bounds);
+        let mut estimator = Estimator::new(bounds);
+        estimator.set_sender_share(s.video_share);
         let start_video = (estimator.target_bps() as f64 * s.video_share) as u64;
         State {
             estimator,
@@ -141,8 +143,8 @@ struct Gate {
     fps: AtomicU32,
     /// A step whose size is still to be applied.
     pending: Mutex<Option<Step>>,
-    /// When the next frame is due under the ceiling.
-    next: Mutex<Option<gst::ClockTime>>,
+    /// The time of the last frame the gate let through.
+    last: Mutex<Option<gst::ClockTime>>,
 }
 
 impl Abr {
@@ -231,6 +233,9 @@ impl Abr {
     /// Turns the estimate into actions: encoder bitrate, ladder step, message.
     fn decide(&self, state: &mut State, now: i64) -> Actions {
         let settings = lock(&self.settings);
+        // The sender fills the video's share of the estimate (plus the
+        // audio): well under it, the stream is application-limited.
+        state.estimator.set_sender_share(settings.video_share);
         let estimate = state.estimator.target_bps();
         let mut actions = Actions::default();
         let video = ((estimate as f64 * settings.video_share) as u64)
@@ -249,17 +254,19 @@ impl Abr {
             actions.step = state.climber.observe(now, video);
         }
         let step = state.climber.index();
-        let moved = state
-            .posted
-            .is_none_or(|(bps, s)| s != step || (estimate as f64 - bps as f64).abs() > DEADBAND * bps.max(1) as f64);
+        let app_limited = state.estimator.sender().app_limited;
+        let moved = state.posted.is_none_or(|(bps, s, limited)| {
+            s != step || limited != app_limited || (estimate as f64 - bps as f64).abs() > DEADBAND * bps.max(1) as f64
+        });
         if moved {
-            state.posted = Some((estimate, step));
+            state.posted = Some((estimate, step, app_limited));
             actions.notify = true;
             let mut b = gst::Structure::builder(super::MESSAGE)
                 .field("estimated-bitrate", estimate)
                 .field("target-bitrate", state.applied_bps.unwrap_or(video))
                 .field("ladder-step", step as u32)
-                .field("feedback-reports", state.reports);
+                .field("feedback-reports", state.reports)
+                .field("app-limited", app_limited);
             if let Some(s) = state.climber.current() {
                 b = b.field("width", s.width).field("height", s.height).field("framerate", s.fps);
             }
@@ -334,7 +341,7 @@ impl Abr {
             }
             let limit = gate.fps.load(Ordering::Relaxed);
             match info.buffer().and_then(|b| b.pts()) {
-                Some(pts) if limit > 0 && !keep_frame(&mut lock(&gate.next), pts, limit) => {
+                Some(pts) if limit > 0 && !keep_frame(&mut lock(&gate.last), pts, limit) => {
                     crate::probe::drop_buffer(info)
                 }
                 _ => gst::PadProbeReturn::Ok,
@@ -369,20 +376,21 @@ fn source_fps(pad: &gst::Pad) -> Option<f64> {
     (rate.numer() > 0 && rate.denom() > 0).then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
 }
 
-/// Whether a frame at `pts` passes a `fps` ceiling; `next` is when the next
-/// frame is due. A small tolerance keeps a source at exactly the ceiling whole.
-pub(crate) fn keep_frame(next: &mut Option<gst::ClockTime>, pts: gst::ClockTime, fps: u32) -> bool {
+/// Whether a frame at `pts` passes a `fps` ceiling; `last` is the time of the
+/// last frame that passed. The rule the capture (`playcastx11src`) follows
+/// too: a frame is taken once at least one interval has passed since the
+/// last one taken, counted from that frame, not on a fixed grid. The capture
+/// holds an early change for its slot; the gate cannot hold a frame and drops
+/// it. An eighth of an interval is allowed for timestamp jitter, so a source
+/// at exactly the ceiling stays whole.
+pub(crate) fn keep_frame(last: &mut Option<gst::ClockTime>, pts: gst::ClockTime, fps: u32) -> bool {
     let interval = gst::ClockTime::SECOND / u64::from(fps.max(1));
     let tolerance = interval / 8;
-    match *next {
-        Some(due) if pts + tolerance < due && due.saturating_sub(pts) < interval * 2 => false,
-        Some(due) if pts <= due + interval => {
-            *next = Some(due + interval);
-            true
-        }
+    match *last {
+        // Time going backwards (a new segment) starts over at this frame.
+        Some(prev) if pts >= prev && pts - prev + tolerance < interval => false,
         _ => {
-            // First frame, a long pause or a jump back in time: start over here.
-            *next = Some(pts + interval);
+            *last = Some(pts);
             true
         }
     }
@@ -683,10 +691,10 @@ mod tests {
     #[test]
     fn the_gate_halves_60_to_30_and_passes_60_whole() {
         let kept = |fps: u32, limit: u32| {
-            let mut next = None;
+            let mut last = None;
             (0..120u64)
                 .filter(|i| {
-                    keep_frame(&mut next, gst::ClockTime::from_nseconds(i * 1_000_000_000 / u64::from(fps)), limit)
+                    keep_frame(&mut last, gst::ClockTime::from_nseconds(i * 1_000_000_000 / u64::from(fps)), limit)
                 })
                 .count()
         };
@@ -694,13 +702,35 @@ mod tests {
         assert_eq!(kept(60, 30), 60);
         assert_eq!(kept(30, 60), 120);
         assert!((38..=42).contains(&kept(120, 40)), "{}", kept(120, 40));
-        // A pause restarts the schedule instead of bursting.
-        let mut next = None;
-        assert!(keep_frame(&mut next, ms(0), 30));
-        assert!(keep_frame(&mut next, ms(5000), 30));
-        assert!(!keep_frame(&mut next, ms(5010), 30));
+        // A pause restarts the count from the next frame instead of bursting.
+        let mut last = None;
+        assert!(keep_frame(&mut last, ms(0), 30));
+        assert!(keep_frame(&mut last, ms(5000), 30));
+        assert!(!keep_frame(&mut last, ms(5010), 30));
         // Time going backwards does not stall the gate.
-        assert!(keep_frame(&mut next, ms(10), 30));
+        assert!(keep_frame(&mut last, ms(10), 30));
+    }
+
+    #[test]
+    fn the_gate_counts_an_interval_from_the_last_frame_it_passed() {
+        // 30 fps: a frame passes 33.3 ms (less an eighth) after the last one
+        // that passed, wherever that one fell; not on a fixed grid.
+        let mut last = None;
+        let passed: Vec<u64> =
+            [0u64, 50, 75, 84, 100, 110, 118, 150].into_iter().filter(|&t| keep_frame(&mut last, ms(t), 30)).collect();
+        assert_eq!(passed, vec![0, 50, 84, 118, 150]);
+        // Jitter within the tolerance does not drop a frame of a source at the ceiling.
+        let mut last = None;
+        let jittered = (0..60u64).map(|i| i * 33_333 + if i % 2 == 0 { 3_000 } else { 0 });
+        assert!(jittered.map(gst::ClockTime::from_useconds).all(|t| keep_frame(&mut last, t, 30)));
+        // A capture under the same rule (changes at any time, never sooner
+        // than an interval after the last frame) passes whole at its own rate.
+        let mut last = None;
+        let mut t = 0u64;
+        for gap in [16_667u64, 16_667, 40_000, 16_670, 100_000, 16_700, 20_000].iter().cycle().take(200) {
+            t += gap;
+            assert!(keep_frame(&mut last, gst::ClockTime::from_useconds(t), 60), "frame at {t} us");
+        }
     }
 
     #[test]
