@@ -10,16 +10,26 @@
 //! (see [`shipped_dirs`]); `HOME=<save_dir>` with
 //! `XDG_DATA_HOME=<save_dir>/.local/share` and `XDG_CONFIG_HOME=<save_dir>/.config`,
 //! which persist; `XDG_CACHE_HOME=<runtime_dir>/cache` and
-//! `XDG_RUNTIME_DIR=<runtime_dir>`, which are discarded on stop; `DISPLAY` and
+//! `XDG_RUNTIME_DIR=<socket dir>`, which are discarded on stop; `DISPLAY` and
 //! `PULSE_SERVER` when asked for; then [`LaunchSpec::env`], which may override any
 //! of these but `PLAYCAST_SESSION`. Its output goes to `<runtime_dir>/game.log`,
 //! that of Xvfb and PulseAudio to `xvfb.log` and `pulse.log` beside it.
+//!
+//! A unix socket's path has room for 107 bytes, and `runtime_dir` lies under the
+//! operator's `data_dir`, which may be of any length. So the sockets (PulseAudio's
+//! `pulse/native`, the gamepads' `gamepad.sock`, and whatever the game makes in its
+//! `XDG_RUNTIME_DIR`) live in a short socket dir of their own,
+//! `<base>/playcast-<tag>-<random>`: `<base>` is the service's `XDG_RUNTIME_DIR`
+//! when that is short enough, else `/tmp`; `<tag>` is derived from the session id
+//! so that [`reap_leftovers`] finds it after a crash; the random part means nobody
+//! can create it ahead of the session. It is created mode 0700 (never reused: an
+//! existing one is a refusal) and removed with the runtime dir.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File};
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -41,6 +51,11 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_GRACE: Duration = Duration::from_secs(2);
 const MAX_DISPLAY_SIDE: u32 = 16384;
 const MAX_SOCKET_PATH: usize = 107;
+/// The longest socket path inside a socket dir, and how the dir names start.
+const LONGEST_SOCKET: &str = "pulse/native";
+const SOCKET_DIR_PREFIX: &str = "playcast-";
+/// Where socket dirs go when the service's `XDG_RUNTIME_DIR` is unset or too long.
+const SOCKET_BASE_FALLBACK: &str = "/tmp";
 
 /// What to run for one session.
 #[derive(Debug, Clone)]
@@ -58,7 +73,8 @@ pub struct LaunchSpec {
     pub gamepads: bool,
     /// The game's home; kept across sessions, created (0700) if missing.
     pub save_dir: PathBuf,
-    /// Scratch space for this session only; created, and removed on stop.
+    /// Scratch space for this session only; created, and removed on stop. Its
+    /// length does not matter: sockets live in a short dir of their own.
     pub runtime_dir: PathBuf,
 }
 
@@ -100,6 +116,8 @@ pub struct Launched {
     pub gamepads: Option<Gamepads>,
     session_id: String,
     runtime_dir: PathBuf,
+    /// The short dir for the session's unix sockets (see the module docs).
+    socket_dir: PathBuf,
     /// Xvfb and PulseAudio, in start order.
     services: Vec<Proc>,
     game: Option<Proc>,
@@ -115,6 +133,13 @@ impl Launched {
             make_dir(&dir, "save dir")?;
         }
         make_dir(&spec.runtime_dir, "runtime dir")?;
+        let socket_dir = match make_socket_dir(&spec.session_id) {
+            Ok(dir) => dir,
+            Err(e) => {
+                remove_dir(&spec.runtime_dir);
+                return Err(e);
+            }
+        };
         let mut launched = Launched {
             display: None,
             pulse_server: None,
@@ -122,6 +147,7 @@ impl Launched {
             gamepads: None,
             session_id: spec.session_id.clone(),
             runtime_dir: spec.runtime_dir.clone(),
+            socket_dir,
             services: Vec::new(),
             game: None,
         };
@@ -175,7 +201,7 @@ impl Launched {
     }
 
     async fn start_audio(&mut self) -> Result<(), LaunchError> {
-        let dir = self.runtime_dir.join("pulse");
+        let dir = self.socket_dir.join("pulse");
         make_dir(&dir, "PulseAudio dir")?;
         let socket = dir.join("native");
         let log = self.runtime_dir.join("pulse.log");
@@ -224,7 +250,7 @@ impl Launched {
             .env("XDG_DATA_HOME", spec.save_dir.join(".local/share"))
             .env("XDG_CONFIG_HOME", spec.save_dir.join(".config"))
             .env("XDG_CACHE_HOME", self.runtime_dir.join("cache"))
-            .env("XDG_RUNTIME_DIR", &self.runtime_dir);
+            .env("XDG_RUNTIME_DIR", &self.socket_dir);
         if let Some(display) = &self.display {
             cmd.env("DISPLAY", display);
         }
@@ -251,8 +277,8 @@ impl Launched {
     /// Starts the virtual gamepads; without uinput, puts the preload library
     /// that presents them in the game's environment.
     fn serve_gamepads(&mut self, cmd: &mut Command) -> Result<(), LaunchError> {
-        let pads = Gamepads::start(&self.runtime_dir.join("gamepad.sock"))
-            .map_err(|e| LaunchError::Gamepads(e.to_string()))?;
+        let pads =
+            Gamepads::start(&self.socket_dir.join("gamepad.sock")).map_err(|e| LaunchError::Gamepads(e.to_string()))?;
         if let Some(socket) = pads.socket() {
             let library = gamepad::preload_library().ok_or_else(|| {
                 LaunchError::Gamepads(format!("the preload library `{}` was not found", gamepad::PRELOAD_FILE))
@@ -285,6 +311,12 @@ impl Launched {
         Ok(cmd)
     }
 
+    /// The session's short dir for unix sockets (the game's `XDG_RUNTIME_DIR`);
+    /// removed on stop.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
     /// Resolves when the game exits, with how it ended; never without a game.
     /// Cancel-safe, and after the exit it resolves at once every time.
     pub async fn game_exited(&mut self) -> String {
@@ -298,7 +330,7 @@ impl Launched {
     }
 
     /// SIGTERM to every process group, up to 2 s to exit, then SIGKILL; removes
-    /// the runtime dir.
+    /// the runtime dir and the socket dir.
     pub async fn stop(mut self) {
         self.shutdown().await;
     }
@@ -320,6 +352,7 @@ impl Launched {
             let _ = timeout(STOP_GRACE, proc.child.wait()).await;
         }
         remove_dir(&self.runtime_dir);
+        remove_dir(&self.socket_dir);
         tracing::debug!(session = %self.session_id, "session processes stopped");
     }
 }
@@ -330,6 +363,7 @@ impl Drop for Launched {
             let _ = killpg(proc.pgid, Signal::SIGKILL);
         }
         remove_dir(&self.runtime_dir);
+        remove_dir(&self.socket_dir);
     }
 }
 
@@ -342,7 +376,8 @@ pub fn shipped_dirs() -> Vec<PathBuf> {
 }
 
 /// Kills every process whose environment has `PLAYCAST_SESSION` set to one of
-/// `session_ids`, as left by a service that crashed; returns how many.
+/// `session_ids`, as left by a service that crashed, and removes their socket
+/// dirs; returns how many processes it killed.
 pub fn reap_leftovers(session_ids: &[String]) -> usize {
     let wanted: Vec<Vec<u8>> =
         session_ids.iter().filter(|id| !id.is_empty()).map(|id| format!("{SESSION_VAR}={id}").into_bytes()).collect();
@@ -364,7 +399,80 @@ pub fn reap_leftovers(session_ids: &[String]) -> usize {
     if killed > 0 {
         tracing::info!(killed, "killed processes left by earlier sessions");
     }
+    remove_socket_dirs(session_ids);
     killed
+}
+
+/// Removes the socket dirs of `session_ids` in every base a socket dir may be
+/// in: the dirs this user owns whose names carry one of their tags.
+fn remove_socket_dirs(session_ids: &[String]) {
+    let tags: Vec<String> =
+        session_ids.iter().filter(|id| !id.is_empty()).map(|id| format!("{}-", socket_dir_tag(id))).collect();
+    // `/proc/self` belongs to the process's effective user.
+    let Ok(me) = fs::metadata("/proc/self").map(|m| m.uid()) else { return };
+    let mut bases = vec![PathBuf::from(SOCKET_BASE_FALLBACK)];
+    bases.extend(service_runtime_dir());
+    for base in bases {
+        let Ok(entries) = fs::read_dir(&base) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !tags.iter().any(|tag| name.strip_prefix(tag).is_some_and(|rest| !rest.is_empty())) {
+                continue;
+            }
+            // Never through a link, and only what this user made.
+            let path = entry.path();
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me) {
+                tracing::info!(path = %path.display(), "removing the socket dir of an earlier session");
+                remove_dir(&path);
+            }
+        }
+    }
+}
+
+/// The start of a session's socket dir name: `playcast-` and 12 hex digits of
+/// the SHA-1 of its id (a fixed length, whatever the id).
+fn socket_dir_tag(session_id: &str) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(session_id.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{SOCKET_DIR_PREFIX}{hex}")
+}
+
+/// The service's own `XDG_RUNTIME_DIR`, when it is an absolute path.
+fn service_runtime_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute())
+}
+
+/// Creates a new socket dir for the session (mode 0700): in the service's
+/// `XDG_RUNTIME_DIR` when its sockets fit there, else in `/tmp`.
+fn make_socket_dir(session_id: &str) -> Result<PathBuf, LaunchError> {
+    let tag = socket_dir_tag(session_id);
+    let fits = |dir: &Path| dir.join(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH;
+    // The random part: 8 hex digits, as long as the longest name the base must fit.
+    let name = |random: &str| format!("{tag}-{random}");
+    let base = service_runtime_dir()
+        .filter(|base| base.is_dir() && fits(&base.join(name("00000000"))))
+        .unwrap_or_else(|| PathBuf::from(SOCKET_BASE_FALLBACK));
+    let mut last = None;
+    for _ in 0..8 {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let dir = base.join(name(&random[..8]));
+        if !fits(&dir) {
+            return Err(LaunchError::Invalid(format!(
+                "no room for the session's sockets: `{}` is longer than a unix socket path may be",
+                dir.join(LONGEST_SOCKET).display()
+            )));
+        }
+        // Not recursive: the dir must be new, never one that someone made before.
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((dir, e)),
+            Err(source) => return Err(LaunchError::Dir { what: "socket dir", path: dir, source }),
+        }
+    }
+    let (path, source) = last.unwrap_or_else(|| (base.clone(), io::Error::other("no attempt")));
+    Err(LaunchError::Dir { what: "socket dir", path, source })
 }
 
 fn validate(spec: &LaunchSpec) -> Result<(), LaunchError> {
@@ -374,10 +482,6 @@ fn validate(spec: &LaunchSpec) -> Result<(), LaunchError> {
     }
     if spec.command.as_ref().is_some_and(|argv| argv.first().is_none_or(|p| p.is_empty())) {
         return invalid("game command is empty");
-    }
-    // A unix socket path has room for 107 bytes; PulseAudio would shorten a longer one.
-    if spec.audio && spec.runtime_dir.join("pulse/native").as_os_str().len() > MAX_SOCKET_PATH {
-        return invalid("runtime dir too long for the PulseAudio socket");
     }
     if spec.display.is_some_and(|(w, h)| !(1..=MAX_DISPLAY_SIDE).contains(&w) || !(1..=MAX_DISPLAY_SIDE).contains(&h)) {
         return invalid("display size must be 1 to 16384 pixels a side");
@@ -406,7 +510,7 @@ fn make_dir(path: &Path, what: &'static str) -> Result<(), LaunchError> {
 fn remove_dir(path: &Path) {
     if let Err(e) = fs::remove_dir_all(path) {
         if e.kind() != io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remove session runtime dir");
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove a session dir");
         }
     }
 }
