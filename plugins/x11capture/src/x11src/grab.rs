@@ -188,7 +188,8 @@ impl Screen {
         }
         let mut fds =
             [PollFd::new(self.conn.stream().as_fd(), PollFlags::POLLIN), PollFd::new(other.as_fd(), PollFlags::POLLIN)];
-        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX).min(60_000);
+        // Rounded up: waking a little late beats spinning on a zero timeout.
+        let ms = u32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(u32::MAX).min(60_000);
         match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => return Err(err("poll")(&e)),
@@ -199,8 +200,10 @@ impl Screen {
         Ok(if self.drain_damage()? { Wake::Damaged } else { Wake::Timeout })
     }
 
-    /// Reads pending events; true if any said the screen changed.
-    fn drain_damage(&self) -> Result<bool, GrabError> {
+    /// Reads pending events; true if any said the screen changed. Each
+    /// resets the watch, so what was drawn before counts as grabbed by the
+    /// next grab, and only later drawing notifies again.
+    pub fn drain_damage(&self) -> Result<bool, GrabError> {
         let mut damaged = false;
         while let Some(event) = self.conn.poll_for_event().map_err(|e| err("X connection")(&e))? {
             if let Event::DamageNotify(n) = event {
@@ -245,6 +248,24 @@ impl Screen {
             .map_err(|e| err("grab")(&e))?;
         Ok(Frame(Held::Owned(image.data)))
     }
+}
+
+/// Sleeps for `timeout` unless `other` becomes readable first (then true).
+/// To the microsecond: the whole milliseconds in `poll`, the rest in a
+/// plain sleep, which the caller's loop reaches once the poll is done.
+pub fn sleep(timeout: Duration, other: &impl AsFd) -> Result<bool, GrabError> {
+    let ms = timeout.as_millis();
+    if ms == 0 {
+        std::thread::sleep(timeout);
+        return Ok(false);
+    }
+    let mut fds = [PollFd::new(other.as_fd(), PollFlags::POLLIN)];
+    let ms = u32::try_from(ms).unwrap_or(u32::MAX).min(60_000);
+    match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        Ok(_) | Err(nix::Error::EINTR) => {}
+        Err(e) => return Err(err("poll")(&e)),
+    }
+    Ok(fds[0].revents().is_some_and(|r| !r.is_empty()))
 }
 
 impl Drop for Screen {

@@ -1,17 +1,27 @@
 //! `playcastx11src`: captures an X screen when it changes rather than on a
-//! fixed tick. A game that draws at 60 Hz is grabbed right after each frame it
-//! draws (its DAMAGE notification), not up to a frame later at the next tick
-//! of a free-running clock; a picture that answers input is grabbed as soon as
-//! it is drawn. Captures are at least `min-interval` apart, and a still screen
-//! is grabbed again every `idle-interval`, so key-frame requests are answered
-//! and the receiver never waits long. Frames are BGRx at the screen's size,
-//! timestamped with the pipeline clock at the moment of the grab.
+//! fixed tick, never more often than the stream's frame rate. The rule
+//! (`pace.rs`, the same the ABR element's frame-rate gate applies): a frame is
+//! taken when at least one frame interval of the negotiated frame rate has
+//! passed since the previous one. A change that comes when the slot is free
+//! (its DAMAGE notification) is grabbed at once, not up to a frame later at
+//! the next tick of a free-running clock: a game drawing at 30 Hz under a
+//! 60 fps stream, or a picture that answers input on a screen that was still.
+//! A change that comes early is grabbed when the slot opens, one interval
+//! after the previous frame, with everything drawn meanwhile, so a game
+//! redrawing hundreds of times a second is sent at the stream's rate and
+//! every grab holds its latest picture. A still screen is grabbed again every
+//! `idle-interval` (100 ms), so the browser counts no freeze, the
+//! congestion-control feedback keeps coming and key-frame requests are
+//! answered. Frames are BGRx at the screen's size, timestamped with the
+//! running time at which they fell due (a fraction of a millisecond before
+//! the readback).
 
 use gst::glib;
 use gst::prelude::*;
 
 mod grab;
 mod imp;
+mod pace;
 
 pub const FACTORY: &str = "playcastx11src";
 
