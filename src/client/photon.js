@@ -4,7 +4,9 @@
 // change; the latency is the frame's expected display time minus the press.
 //
 // Each press is also kept in wall-clock time (`sentAtMs`), so the probe's own log of
-// when the key reached it gives the one-way browser-to-game latency.
+// when the key reached it gives the one-way browser-to-game latency; `sampleSentAtMs[i]`
+// is the wall-clock time of the press that `samples[i]` measured (to tell a game's
+// phases apart).
 
 import { percentile } from './stamp.js';
 
@@ -32,6 +34,7 @@ export function startPhotonProbe(video, sendKey, presses = Infinity) {
   const probe = {
     samples: [],
     sentAtMs: [],
+    sampleSentAtMs: [],
     lost: 0,
     presses: 0,
     done: false,
@@ -69,6 +72,7 @@ export function startPhotonProbe(video, sendKey, presses = Infinity) {
     lastColour = colourNow();
     if (pressedAt !== null && lastColour !== colourBefore) {
       probe.samples.push((metadata.expectedDisplayTime ?? now) - pressedAt);
+      probe.sampleSentAtMs.push(offset + pressedAt);
       pressedAt = null;
       nextPressAt = performance.now() + GAP_MIN_MS + Math.random() * GAP_SPREAD_MS;
     }

@@ -70,17 +70,26 @@ export function startStampRecorder(video) {
   const ctx = makeCanvas().getContext('2d', { willReadFrequently: true });
   let since = performance.now();
   let lastPresentedFrames = null;
+  // The stamp of the previous presented frame, kept across resets: a frame with the same
+  // stamp shows a picture already shown (a still game's screen captured again), so only its
+  // first presentation is a glass-to-glass sample.
+  let lastStamp = null;
 
   const rec = {
     samples: [],
+    // Wall-clock display time (ms since the epoch) of each sample, to tell a run's phases apart.
+    sampleAtMs: [],
     presented: 0,
     undecodable: 0,
     missed: 0,
+    repeated: 0,
     reset() {
       rec.samples.length = 0;
+      rec.sampleAtMs.length = 0;
       rec.presented = 0;
       rec.undecodable = 0;
       rec.missed = 0;
+      rec.repeated = 0;
       since = performance.now();
       lastPresentedFrames = null;
     },
@@ -124,6 +133,11 @@ export function startStampRecorder(video) {
     // The strip is in source pixels; drawImage's source rect is in the video's natural size.
     ctx.drawImage(video, 0, 0, STRIP_WIDTH, CELL, 0, 0, STRIP_WIDTH, CELL);
     const stamp = decodeStrip(ctx.getImageData(0, 0, STRIP_WIDTH, CELL).data);
+    if (stamp !== null && stamp === lastStamp) {
+      rec.repeated++;
+      return;
+    }
+    if (stamp !== null) lastStamp = stamp;
     // expectedDisplayTime is when the frame reaches the screen, which is what "glass" means.
     // performance.timeOrigin can sit tens of ms away from the system clock (it is
     // fixed once per process), while the server stamps with the system clock, so
@@ -136,6 +150,7 @@ export function startStampRecorder(video) {
       return;
     }
     rec.samples.push(ms);
+    rec.sampleAtMs.push(shownAt);
   };
   video.requestVideoFrameCallback(onFrame);
   return rec;
