@@ -18,102 +18,18 @@
 //! 8 Mbit/s), and through the webrtcsink output
 //! (`pipelines/test-pattern-webrtcsink.toml`) with its own congestion control.
 //!
-//! `cargo bench --bench abr_link [-- --only adaptive|off|webrtcsink]` (as
-//! root: it creates network namespaces).
+//! `cargo bench --bench abr_link [-- --only adaptive|off|webrtcsink] [--runs N]`
+//! (as root: it creates network namespaces). `--runs N` repeats each mode's
+//! scenario N times in a row and prints every run: a figure that must hold
+//! holds in each of them, not in the best.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::BufRead;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{percentile, Browser, Service, SERVICE_PORT};
+use common::{offered_windows as windows, percentile, Browser, LinkReading, LinkWatch, Service, SERVICE_PORT};
 use playcast::netns::Netns;
-
-/// One reading of the link's queue.
-#[derive(Clone, Copy, Debug)]
-struct Reading {
-    at: Instant,
-    bytes: u64,
-    packets: u64,
-    drops: u64,
-    backlog: u64,
-}
-
-/// Reads the qdisc on `dev` in `ns` every 50 ms until dropped.
-struct QueueWatch {
-    readings: Arc<Mutex<Vec<Reading>>>,
-    child: std::process::Child,
-}
-
-impl QueueWatch {
-    fn start(ns: &Netns, dev: &str) -> Self {
-        let script = format!("while :; do tc -s -j qdisc show dev {dev}; sleep 0.05; done");
-        let mut child = ns
-            .command("sh")
-            .args(["-c", &script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tc runs (iproute2)");
-        let out = child.stdout.take().unwrap();
-        let readings = Arc::new(Mutex::new(Vec::new()));
-        let sink = readings.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-                let Some(q) = v.as_array().and_then(|a| a.iter().find(|q| q["kind"] == "tbf")) else { continue };
-                let n = |k: &str| q[k].as_u64().unwrap_or(0);
-                let r = Reading {
-                    at: Instant::now(),
-                    bytes: n("bytes"),
-                    packets: n("packets"),
-                    drops: n("drops"),
-                    backlog: n("backlog"),
-                };
-                sink.lock().unwrap().push(r);
-            }
-        });
-        QueueWatch { readings, child }
-    }
-
-    fn between(&self, from: Instant, to: Instant) -> Vec<Reading> {
-        self.readings.lock().unwrap().iter().filter(|r| r.at >= from && r.at <= to).copied().collect()
-    }
-}
-
-impl Drop for QueueWatch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Bits per second that entered the queue between two readings.
-fn offered_bps(a: &Reading, b: &Reading) -> f64 {
-    let dt = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
-    let avg_packet = if b.packets > 0 { b.bytes as f64 / b.packets as f64 } else { 1200.0 };
-    let entered =
-        b.bytes.saturating_sub(a.bytes) as f64 + b.drops.saturating_sub(a.drops) as f64 * avg_packet + b.backlog as f64
-            - a.backlog as f64;
-    entered.max(0.0) * 8.0 / dt
-}
-
-/// Offered rate over consecutive windows of `span` from the readings.
-fn windows(r: &[Reading], span: Duration) -> Vec<(Instant, f64)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..r.len() {
-        if r[i].at.duration_since(r[start].at) >= span {
-            out.push((r[i].at, offered_bps(&r[start], &r[i])));
-            start = i;
-        }
-    }
-    out
-}
 
 struct StepResult {
     label: String,
@@ -132,7 +48,7 @@ struct Run<'a> {
     server: &'a Netns,
     dev: String,
     browser: &'a Browser,
-    watch: QueueWatch,
+    watch: LinkWatch,
 }
 
 impl Run<'_> {
@@ -171,7 +87,8 @@ impl Run<'_> {
             .map(|x| x.backlog as f64 * 8.0 / cap_bps * 1000.0)
             .collect();
         delays.sort_by(f64::total_cmp);
-        let last5: Vec<&Reading> = r.iter().filter(|x| end.duration_since(x.at) <= Duration::from_secs(5)).collect();
+        let last5: Vec<&LinkReading> =
+            r.iter().filter(|x| end.duration_since(x.at) <= Duration::from_secs(5)).collect();
         let utilisation = match (last5.first(), last5.last()) {
             (Some(a), Some(b)) if b.at > a.at => {
                 b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / b.at.duration_since(a.at).as_secs_f64() / cap_bps
@@ -193,16 +110,6 @@ impl Run<'_> {
             climb_ms: climb_ms.flatten(),
         }
     }
-
-    /// The offered rate over the last `span`.
-    fn recent_bps(&self, span: Duration) -> f64 {
-        let now = Instant::now();
-        let r = self.watch.between(now - span, now);
-        match (r.first(), r.last()) {
-            (Some(a), Some(b)) if b.at > a.at => offered_bps(a, b),
-            _ => f64::NAN,
-        }
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -217,14 +124,20 @@ async fn scenario(mode: Mode) -> Vec<StepResult> {
     let player = Netns::create().expect("network namespace");
     let link = server.link(&player).expect("veth link");
     let args: &[&str] = if mode == Mode::EstimateOnly { &["--abr-estimate-only"] } else { &[] };
-    let service = Service::start(&server, &common::repo().join("pipelines"), args, &[("RUST_LOG", "warn")]).await;
+    let service = Service::start(
+        &server,
+        &common::repo().join("pipelines"),
+        args,
+        &[("RUST_LOG", "warn"), common::DEV_ISSUER_ON_NETWORK],
+    )
+    .await;
     let origin = format!("http://{}:{SERVICE_PORT}", link.here);
     let browser = Browser::start_for_origin(&player, &origin).await;
     let run = Run {
         server: &server,
         dev: link.here_if.clone(),
         browser: &browser,
-        watch: QueueWatch::start(&server, &link.here_if),
+        watch: LinkWatch::start(&server, &link.here_if),
     };
     run.cap(20);
     let pipeline = if mode == Mode::Webrtcsink { "test-pattern-webrtcsink" } else { "test-pattern" };
@@ -232,11 +145,11 @@ async fn scenario(mode: Mode) -> Vec<StepResult> {
     browser.play(&url, 0, Duration::from_secs(40)).await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let mut out = Vec::new();
-    let steady = run.recent_bps(Duration::from_secs(5));
+    let steady = run.watch.recent_bps(Duration::from_secs(5));
     out.push(run.step(20, 3, Duration::from_secs(20), steady).await);
     out.push(run.step(3, 20, Duration::from_secs(40), steady).await);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let steady = run.recent_bps(Duration::from_secs(5));
+    let steady = run.watch.recent_bps(Duration::from_secs(5));
     out.push(run.step(20, 10, Duration::from_secs(10), steady).await);
     out.push(run.step(10, 5, Duration::from_secs(20), steady).await);
     drop(run);
@@ -251,9 +164,10 @@ async fn main() {
     common::require_root();
     let args: Vec<String> = std::env::args().collect();
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let runs: usize = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(1);
     println!("adaptive bitrate, 960x540@30 snow, 8 Mbit/s ceiling, x264enc; tbf link with 300 ms of queue");
-    println!("| mode | step | under capacity after (ms) | queueing delay p95 (ms) | freezes | utilisation (last 5 s) | climb back (ms) |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| mode | run | step | under capacity after (ms) | queueing delay p95 (ms) | freezes | utilisation (last 5 s) | climb back (ms) |");
+    println!("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     let modes = [
         (Mode::Adaptive, "adaptive", "adaptive (playcastabr)"),
         (Mode::EstimateOnly, "off", "adaptation off (estimate only)"),
@@ -263,20 +177,24 @@ async fn main() {
         if only.as_deref().is_some_and(|o| o != key) {
             continue;
         }
-        for s in scenario(mode).await {
-            println!(
-                "| {name} | {} | {} | {:.0} | {:.0} | {:.0}% | {} |",
-                s.label,
-                if s.label.starts_with("3 →") || s.label.starts_with("20 → 10") {
-                    "–".into()
-                } else {
-                    fmt_ms(s.below_ms)
-                },
-                s.delay_p95_ms,
-                s.freezes,
-                s.utilisation * 100.0,
-                if s.label.starts_with("3 →") { fmt_ms(s.climb_ms) } else { "–".into() },
-            );
+        for run in 1..=runs {
+            let started = Instant::now();
+            for s in scenario(mode).await {
+                println!(
+                    "| {name} | {run} | {} | {} | {:.0} | {:.0} | {:.0}% | {} |",
+                    s.label,
+                    if s.label.starts_with("3 →") || s.label.starts_with("20 → 10") {
+                        "–".into()
+                    } else {
+                        fmt_ms(s.below_ms)
+                    },
+                    s.delay_p95_ms,
+                    s.freezes,
+                    s.utilisation * 100.0,
+                    if s.label.starts_with("3 →") { fmt_ms(s.climb_ms) } else { "–".into() },
+                );
+            }
+            eprintln!("{name}, run {run}: {:.0} s", started.elapsed().as_secs_f64());
         }
     }
 }

@@ -606,3 +606,102 @@ pub async fn ws_closed(ws: &mut Ws) {
         }
     }
 }
+
+/// One reading of a shaped link's queue (`tc -s -j qdisc`).
+#[derive(Clone, Copy, Debug)]
+pub struct LinkReading {
+    pub at: Instant,
+    /// Bytes and packets the qdisc has sent, packets it dropped, bytes queued now.
+    pub bytes: u64,
+    pub packets: u64,
+    pub drops: u64,
+    pub backlog: u64,
+}
+
+/// Reads the token bucket (`tbf`) on `dev` in a namespace every 50 ms until
+/// dropped: what the sender offered the link and how long its queue was.
+pub struct LinkWatch {
+    readings: std::sync::Arc<std::sync::Mutex<Vec<LinkReading>>>,
+    child: Child,
+}
+
+impl LinkWatch {
+    pub fn start(ns: &Netns, dev: &str) -> Self {
+        use std::io::BufRead;
+        let script = format!("while :; do tc -s -j qdisc show dev {dev}; sleep 0.05; done");
+        let mut child = ns
+            .command("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tc runs (iproute2)");
+        let out = child.stdout.take().expect("piped stdout");
+        let readings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = readings.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                let Some(q) = v.as_array().and_then(|a| a.iter().find(|q| q["kind"] == "tbf")) else { continue };
+                let n = |k: &str| q[k].as_u64().unwrap_or(0);
+                let r = LinkReading {
+                    at: Instant::now(),
+                    bytes: n("bytes"),
+                    packets: n("packets"),
+                    drops: n("drops"),
+                    backlog: n("backlog"),
+                };
+                sink.lock().unwrap().push(r);
+            }
+        });
+        LinkWatch { readings, child }
+    }
+
+    /// The readings taken between `from` and `to`.
+    pub fn between(&self, from: Instant, to: Instant) -> Vec<LinkReading> {
+        self.readings.lock().unwrap().iter().filter(|r| r.at >= from && r.at <= to).copied().collect()
+    }
+
+    /// The rate offered to the link over the last `span` (NaN before two readings).
+    pub fn recent_bps(&self, span: Duration) -> f64 {
+        let now = Instant::now();
+        let r = self.between(now - span, now);
+        match (r.first(), r.last()) {
+            (Some(a), Some(b)) if b.at > a.at => offered_bps(a, b),
+            _ => f64::NAN,
+        }
+    }
+}
+
+impl Drop for LinkWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bits per second that entered the queue between two readings: sent,
+/// dropped and the change in what is queued. (A `tbf` replaced by another
+/// keeps its counters and its queue.)
+pub fn offered_bps(a: &LinkReading, b: &LinkReading) -> f64 {
+    let dt = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
+    let avg_packet = if b.packets > 0 { b.bytes as f64 / b.packets as f64 } else { 1200.0 };
+    let entered =
+        b.bytes.saturating_sub(a.bytes) as f64 + b.drops.saturating_sub(a.drops) as f64 * avg_packet + b.backlog as f64
+            - a.backlog as f64;
+    entered.max(0.0) * 8.0 / dt
+}
+
+/// The offered rate over consecutive windows of `span`: (end of the window, bit/s).
+pub fn offered_windows(r: &[LinkReading], span: Duration) -> Vec<(Instant, f64)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..r.len() {
+        if r[i].at.duration_since(r[start].at) >= span {
+            out.push((r[i].at, offered_bps(&r[start], &r[i])));
+            start = i;
+        }
+    }
+    out
+}
