@@ -19,6 +19,7 @@ use warp::Filter;
 const ISSUER: &str = "https://issuer.test";
 const RSA_KID: &str = "rsa-1";
 const EC_KID: &str = "ec-1";
+const WEAK_KID: &str = "rsa-weak";
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
@@ -30,6 +31,8 @@ fn now() -> u64 {
 
 struct Issuer {
     rsa: EncodingKey,
+    /// A 1024-bit RSA key the set also lists, which the service must refuse.
+    weak: EncodingKey,
     rsa_public_pem: String,
     ec: EncodingKey,
     jwks: serde_json::Value,
@@ -43,8 +46,12 @@ fn issuer() -> Issuer {
     let ec_secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
     let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&ec_secret.public_key(), false);
     let ec_der = p256::pkcs8::EncodePrivateKey::to_pkcs8_der(&ec_secret).unwrap();
+    let weak_pem = std::fs::read_to_string(common::repo().join("tests/fixtures/rsa-1024-weak-key.pem")).unwrap();
+    let weak_public = rsa::RsaPrivateKey::from_pkcs8_pem(&weak_pem).unwrap().to_public_key();
+    assert_eq!(weak_public.n().bits(), 1024);
     Issuer {
         rsa: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        weak: EncodingKey::from_rsa_pem(weak_pem.as_bytes()).unwrap(),
         rsa_public_pem,
         ec: EncodingKey::from_ec_der(ec_der.as_bytes()),
         jwks: serde_json::json!({"keys": [
@@ -52,6 +59,8 @@ fn issuer() -> Issuer {
              "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())},
             {"kty": "EC", "kid": EC_KID, "crv": "P-256", "alg": "ES256", "use": "sig",
              "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())},
+            {"kty": "RSA", "kid": WEAK_KID, "alg": "RS256", "use": "sig",
+             "n": b64(&weak_public.n().to_bytes_be()), "e": b64(&weak_public.e().to_bytes_be())},
         ]}),
     }
 }
@@ -90,6 +99,7 @@ fn config(url: &str) -> AuthConfig {
         leeway_secs: 5,
         jwks_cache_secs: 3600,
         jwks_refetch_min_secs: 30,
+        insecure_dev_issuer_on_network: false,
     }
 }
 
@@ -390,4 +400,226 @@ async fn only_admins_reload_pipelines() {
         assert_eq!(res.headers()["content-type"], "application/problem+json");
     }
     assert_eq!(client.post(&url).send().await.unwrap().status(), 401);
+}
+
+/// A token signed over the header and payload exactly as written (to make
+/// what an encoder never would: repeated members, odd types).
+fn sign_raw(alg: Algorithm, key: &EncodingKey, header: &str, payload: &str) -> String {
+    let message = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, alg).unwrap();
+    format!("{message}.{signature}")
+}
+
+#[tokio::test]
+async fn stricter_tokens_are_refused_with_the_reason() {
+    let (iss, _server, v) = setup().await;
+    let rs = |header: &str, payload: &str| sign_raw(Algorithm::RS256, &iss.rsa, header, payload);
+    let head = format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{RSA_KID}"}}"#);
+    // The valid claims as text, with `extra` spliced in before the closing brace.
+    let body = |extra: &str| {
+        let mut c = serde_json::to_string(&claims(serde_json::json!({}))).unwrap();
+        c.pop();
+        format!("{c}{extra}}}")
+    };
+    let with = |c: serde_json::Value| sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(c));
+    // Sanity: the raw signer makes tokens that pass.
+    v.verify(&rs(&head, &body(""))).await.expect("a raw-signed valid token passes");
+
+    type Case = (&'static str, String, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            "crit naming an extension",
+            rs(&format!(r#"{{"alg":"RS256","kid":"{RSA_KID}","crit":["exp"],"exp":1}}"#), &body("")),
+            "the `crit` header names extensions this service does not implement: [\"exp\"]",
+        ),
+        (
+            "crit empty",
+            rs(&format!(r#"{{"alg":"RS256","kid":"{RSA_KID}","crit":[]}}"#), &body("")),
+            "the `crit` header names extensions this service does not implement: []",
+        ),
+        (
+            "repeated header member",
+            rs(&format!(r#"{{"alg":"RS256","kid":"{RSA_KID}","kid":"{EC_KID}"}}"#), &body("")),
+            "the token's header repeats the member `kid`",
+        ),
+        (
+            "repeated claim",
+            rs(&head, &body(r#","sub":"user_mallory""#)),
+            "the token's payload repeats the member `sub`",
+        ),
+        (
+            "repeated role inside metadata",
+            rs(&head, &body(r#","metadata":{"role":"player","role":"admin"}"#)),
+            "the token's payload repeats the member `role`",
+        ),
+        ("weak RSA key", sign(Algorithm::RS256, WEAK_KID, &iss.weak, &claims(serde_json::json!({}))), "1024 bits"),
+        ("iat in the future", with(serde_json::json!({"iat": now() + 600})), "issued in the future"),
+        ("iss as an array", with(serde_json::json!({"iss": [ISSUER]})), "`iss` must be a string"),
+        ("sub as a number", with(serde_json::json!({"sub": 42})), "`sub` must be a string"),
+        ("azp as an array", with(serde_json::json!({"azp": ["https://play.test"]})), "`azp` must be a string"),
+        ("exp as a string", with(serde_json::json!({"exp": (now() + 60).to_string()})), "`exp` must be a whole number"),
+        ("exp as a float", with(serde_json::json!({"exp": now() as f64 + 60.5})), "`exp` must be a whole number"),
+        ("nbf as a string", with(serde_json::json!({"nbf": "0"})), "`nbf` must be a whole number"),
+        ("iat as a bool", with(serde_json::json!({"iat": true})), "`iat` must be a whole number"),
+        ("negative exp", with(serde_json::json!({"exp": -1})), "`exp` must be a whole number"),
+        ("payload not an object", rs(&head, "[1,2]"), "the payload is not a JSON object"),
+        ("payload not JSON", rs(&head, "{\"sub\":"), "the payload is not JSON"),
+    ];
+    for (name, token, reason) in cases {
+        let e = v.verify(&token).await.expect_err(name);
+        assert!(e.to_string().contains(reason), "{name}: got `{e}`, wanted `{reason}`");
+        assert!(!e.is_unavailable(), "{name} is the token's fault");
+    }
+    // Within the leeway, a clock a little ahead at the issuer is fine.
+    v.verify(&with(serde_json::json!({"iat": now() + 3}))).await.expect("iat within the leeway");
+}
+
+#[tokio::test]
+async fn stricter_tokens_are_401_problems_over_http() {
+    let iss = issuer();
+    let server = jwks_server(iss.jwks.clone()).await;
+    let svc = common::serve_in_process(|c| c.auth = config(&server.url)).await;
+    let head = format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{RSA_KID}"}}"#);
+    let mut admin = serde_json::to_string(&claims(serde_json::json!({"metadata": {"role": "player"}}))).unwrap();
+    admin.pop();
+    admin.push_str(r#","metadata":{"role":"admin"}}"#);
+    let token = sign_raw(Algorithm::RS256, &iss.rsa, &head, &admin);
+    let res = reqwest::Client::new().get(format!("{}/api/v1/me", svc.base)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = res.json().await.unwrap();
+    assert!(p["detail"].as_str().unwrap().contains("repeats the member `metadata`"), "{p}");
+}
+
+/// A key-set server whose answer can be delayed, swapped or made hostile.
+struct SlowJwks {
+    url: String,
+    delay_ms: Arc<AtomicUsize>,
+    fetches: Arc<AtomicUsize>,
+    jwks: Arc<std::sync::Mutex<serde_json::Value>>,
+}
+
+async fn slow_jwks_server(jwks: serde_json::Value) -> SlowJwks {
+    let delay_ms = Arc::new(AtomicUsize::new(0));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let jwks = Arc::new(std::sync::Mutex::new(jwks));
+    let (d, f, j) = (delay_ms.clone(), fetches.clone(), jwks.clone());
+    let route = warp::path!(".well-known" / "jwks.json").and_then(move || {
+        let (d, f, j) = (d.clone(), f.clone(), j.clone());
+        async move {
+            f.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(d.load(Ordering::SeqCst) as u64)).await;
+            let body = j.lock().unwrap().clone();
+            Ok::<_, warp::Rejection>(warp::reply::json(&body))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    SlowJwks { url, delay_ms, fetches, jwks }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_refetch_does_not_stall_known_keys() {
+    let iss = issuer();
+    let server = slow_jwks_server(iss.jwks.clone()).await;
+    let v = Arc::new(Verifier::new(&config(&server.url), tempfile::tempdir().unwrap().path()).unwrap());
+    v.verify(&sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({})))).await.unwrap();
+    // The issuer now hangs past the client's timeout; an unknown kid refetches.
+    server.delay_ms.store(30_000, Ordering::SeqCst);
+    let stranger = sign(Algorithm::RS256, "rsa-new", &iss.rsa, &claims(serde_json::json!({})));
+    let refetch = {
+        let v = v.clone();
+        tokio::spawn(async move { v.verify(&stranger).await })
+    };
+    while server.fetches.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Fresh tokens (never seen, so fully verified) with known keys go on.
+    let mut slowest = Duration::ZERO;
+    for i in 0..40 {
+        let t = sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({"sid": format!("s{i}")})));
+        let started = std::time::Instant::now();
+        v.verify(&t).await.expect("a known key verifies during the refetch");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(!refetch.is_finished(), "the refetch was still waiting while known keys verified");
+    assert!(slowest < Duration::from_millis(250), "a known-key verification took {slowest:?} during a refetch");
+    let e = refetch.await.unwrap().expect_err("the refetch times out");
+    assert!(matches!(e, AuthError::UnknownKid(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn concurrent_unknown_kids_share_one_fetch() {
+    let iss = issuer();
+    let server = slow_jwks_server(iss.jwks.clone()).await;
+    let v = Arc::new(Verifier::new(&config(&server.url), tempfile::tempdir().unwrap().path()).unwrap());
+    v.verify(&sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({})))).await.unwrap();
+    // The issuer rotates in a new kid (same key material) and answers slowly.
+    {
+        let mut set = server.jwks.lock().unwrap();
+        let mut rotated = set["keys"][0].clone();
+        rotated["kid"] = "rsa-2".into();
+        set["keys"].as_array_mut().unwrap().push(rotated);
+    }
+    server.delay_ms.store(300, Ordering::SeqCst);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let v = v.clone();
+            let t = sign(Algorithm::RS256, "rsa-2", &iss.rsa, &claims(serde_json::json!({"sid": format!("s{i}")})));
+            tokio::spawn(async move { v.verify(&t).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().expect("every caller gets the rotated key from the one fetch");
+    }
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 2, "the first fetch and one shared refetch");
+}
+
+/// Serves one endless chunked answer, counting the bytes it got out.
+async fn endless_jwks_server() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = sock.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+                // Ends when the client hangs up (or after 1 GiB, so it always stops).
+                for _ in 0..16 * 1024 {
+                    if sock.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(64 * 1024, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+#[tokio::test]
+async fn an_endless_key_set_is_cut_at_the_cap() {
+    let (url, sent) = endless_jwks_server().await;
+    let v = Verifier::new(&config(&url), tempfile::tempdir().unwrap().path()).unwrap();
+    let iss = issuer();
+    let started = std::time::Instant::now();
+    let e = v.verify(&sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({})))).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e:?}");
+    assert!(e.to_string().contains("larger than 262144 bytes"), "{e}");
+    // Cut at the cap, not at the client's 5 s timeout.
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    // What the server got out is the cap plus what the sockets buffer, far below the endless body.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = sent.load(Ordering::SeqCst);
+    assert!(out < 64 * 1024 * 1024, "the server wrote {out} bytes before the client hung up");
 }

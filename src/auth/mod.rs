@@ -66,12 +66,20 @@ pub enum AuthError {
     NoKid,
     #[error("no key `{0}` in the issuer's key set")]
     UnknownKid(String),
+    #[error("key `{kid}` of the issuer's key set is refused: {reason}")]
+    KeyRefused { kid: String, reason: String },
+    #[error("the `crit` header names extensions this service does not implement: {0}")]
+    Critical(String),
+    #[error("the token's {part} repeats the member `{name}`")]
+    DuplicateMember { part: &'static str, name: String },
     #[error("signature does not verify")]
     Signature,
     #[error("token expired")]
     Expired,
     #[error("token not valid yet (nbf in the future)")]
     NotYetValid,
+    #[error("token issued in the future (iat later than now plus the leeway)")]
+    IssuedInFuture,
     #[error("issuer is not accepted")]
     Issuer,
     #[error("authorized party (azp) is not accepted")]

@@ -29,7 +29,7 @@ pub struct Identity {
 
 enum Keys {
     Dev(Box<DevIssuer>),
-    Remote(Jwks),
+    Remote(Box<Jwks>),
 }
 
 /// Verified tokens kept to skip the signature check on reuse (a browser
@@ -57,7 +57,7 @@ impl Verifier {
                 Duration::from_secs(config.jwks_cache_secs),
                 Duration::from_secs(config.jwks_refetch_min_secs),
             );
-            (Keys::Remote(jwks), config.issuers.clone())
+            (Keys::Remote(Box::new(jwks)), config.issuers.clone())
         };
         Ok(Self {
             keys,
@@ -109,6 +109,11 @@ impl Verifier {
         if token.split('.').count() != 3 {
             return Err(AuthError::Malformed("expected three dot-separated parts".into()));
         }
+        let mut parts = token.split('.');
+        let (head, body) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        check_header(&part_json(head, "header")?)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        check_registered_claims(&part_json(body, "payload")?, now, self.leeway.as_secs())?;
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
@@ -156,6 +161,120 @@ impl Verifier {
             session: text("sid"),
             expires_at: claims.get("exp").and_then(|v| v.as_u64()).unwrap_or(0),
         })
+    }
+}
+
+/// One part of a token as a JSON object, refused when it is not one or when
+/// any object in it repeats a member name (a parser keeping the last of two
+/// `role`s would let a token say two things).
+fn part_json(segment: &str, part: &'static str) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthError::Malformed(format!("the {part} is not base64url")))?;
+    let repeated = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let scan = serde::de::DeserializeSeed::deserialize(members::Unique(&repeated), &mut de).and_then(|()| de.end());
+    if let Some(name) = repeated.into_inner() {
+        return Err(AuthError::DuplicateMember { part, name: name.chars().take(64).collect() });
+    }
+    scan.map_err(|e| AuthError::Malformed(format!("the {part} is not JSON: {e}")))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(AuthError::Malformed(format!("the {part} is not a JSON object"))),
+    }
+}
+
+/// RFC 7515, 4.1.11: a recipient that does not implement every extension
+/// `crit` names must refuse the token. This service implements none.
+fn check_header(header: &serde_json::Map<String, serde_json::Value>) -> Result<(), AuthError> {
+    match header.get("crit") {
+        None => Ok(()),
+        Some(crit) => Err(AuthError::Critical(crit.to_string().chars().take(128).collect())),
+    }
+}
+
+/// The registered claims' JSON types (RFC 7519, 4.1), checked before any of
+/// them is trusted: strings for `iss`, `sub` and `azp`, integer seconds for
+/// `exp`, `nbf` and `iat`; and `iat` not later than now plus the leeway.
+fn check_registered_claims(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    now: u64,
+    leeway: u64,
+) -> Result<(), AuthError> {
+    for name in ["iss", "sub", "azp"] {
+        if claims.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(AuthError::Claims(format!("`{name}` must be a string")));
+        }
+    }
+    for name in ["exp", "nbf", "iat"] {
+        if claims.get(name).is_some_and(|v| !v.is_u64()) {
+            return Err(AuthError::Claims(format!("`{name}` must be a whole number of seconds since the epoch")));
+        }
+    }
+    if claims.get("iat").and_then(|v| v.as_u64()).is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(AuthError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// A JSON walk that stops at the first object member named twice.
+mod members {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+    /// Walks one value; the first repeated name is left in the cell.
+    pub struct Unique<'a>(pub &'a RefCell<Option<String>>);
+
+    impl<'de> DeserializeSeed<'de> for Unique<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Unique(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(name) = map.next_key::<String>()? {
+                if seen.contains(&name) {
+                    *self.0.borrow_mut() = Some(name);
+                    return Err(de::Error::custom("repeated member"));
+                }
+                map.next_value_seed(Unique(self.0))?;
+                seen.insert(name);
+            }
+            Ok(())
+        }
     }
 }
 
