@@ -20,6 +20,7 @@ fn dev_config() -> AuthConfig {
         leeway_secs: 5,
         jwks_cache_secs: 3600,
         jwks_refetch_min_secs: 30,
+        insecure_dev_issuer_on_network: false,
     }
 }
 

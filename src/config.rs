@@ -139,6 +139,11 @@ pub struct AuthConfig {
     pub jwks_cache_secs: u64,
     /// An unknown `kid` refetches the key set at most this often, in seconds.
     pub jwks_refetch_min_secs: u64,
+    /// Lets the development issuer mint tokens for clients that are not on
+    /// loopback: anyone who can reach the service becomes any user, admin
+    /// included. Off unless an operator sets it on purpose.
+    #[serde(default)]
+    pub insecure_dev_issuer_on_network: bool,
 }
 
 impl AuthConfig {
@@ -207,8 +212,8 @@ impl Config {
         let mut table = parse_table("<defaults>", DEFAULT_TOML)?;
         let mut origin = "<defaults>".to_string();
         if let Some(path) = file {
-            let text =
-                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let text = crate::files::read_text(path, crate::files::MAX_CONFIG_BYTES)
+                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
             origin = path.display().to_string();
             // Typed check of the file alone first, so errors point at its lines.
             toml::from_str::<PartialCheck>(&text).map_err(|e| syntax(&origin, &text, &e))?;
@@ -414,6 +419,7 @@ struct PartialAuth {
     leeway_secs: Option<u64>,
     jwks_cache_secs: Option<u64>,
     jwks_refetch_min_secs: Option<u64>,
+    insecure_dev_issuer_on_network: Option<bool>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

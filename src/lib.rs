@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: embedded defaults, file and environment layers.
+//! - [`files`]: bounded reads of the files an operator points the service at.
 //! - [`auth`]: bearer-token verification (JWKS or the development issuer), roles.
 //! - [`media`]: pipeline description files, encoder choice, webrtcbin pipelines (no HTTP).
 //! - [`signaling`]: the WebSocket protocol and per-connection logic (no transport).
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod files;
 pub mod input;
 pub mod media;
 pub mod netns;

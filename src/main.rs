@@ -179,11 +179,27 @@ async fn serve(config: Config, options: StreamOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    let (dev_issuer, open_dev_issuer) = (config.auth.dev_issuer_active(), config.auth.insecure_dev_issuer_on_network);
+    let issuers = config.auth.issuers.clone();
     let service = Service::start(config, options).await.context("starting the service")?;
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
     println!("Playcast is running. Open http://{host}:{}/ in a browser.", addr.port());
-    println!("No login is needed to watch on the embedded defaults; streams start when the page opens.");
-    println!("API tokens come from the development issuer: playcast token --user NAME --role admin|player|viewer");
+    let reach = if addr.ip().is_loopback() {
+        format!("listening on {addr}: reachable from this machine only")
+    } else {
+        format!("listening on {addr}: reachable from the network")
+    };
+    if !dev_issuer {
+        println!("Auth: tokens from the configured issuer ({}); {reach}.", issuers.join(", "));
+    } else if open_dev_issuer {
+        println!("Auth: DEVELOPMENT ISSUER OPEN TO THE NETWORK (auth.insecure_dev_issuer_on_network): anyone who");
+        println!("      can reach {addr} can sign in as any user, admin included; {reach}.");
+        tracing::warn!(%addr, "the development issuer mints tokens for any client on the network");
+    } else {
+        println!("Auth: development issuer, signing in loopback clients only; {reach}.");
+        println!("No login is needed to watch from this machine; streams start when the page opens.");
+        println!("API tokens come from the development issuer: playcast token --user NAME --role admin|player|viewer");
+    }
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

@@ -150,7 +150,7 @@ fn node_id(config: &Config) -> Result<String, ServerError> {
         return Ok(config.node.id.clone());
     }
     let path = config.server.data_dir.join("node-id");
-    match std::fs::read_to_string(&path) {
+    match crate::files::read_text(&path, 4096) {
         Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -148,7 +148,8 @@ async fn adaptive_bitrate_follows_a_link_from_20_to_3_mbits_and_back() {
     let server_ns = Netns::create().expect("network namespace");
     let player_ns = Netns::create().expect("network namespace");
     let link = server_ns.link(&player_ns).expect("veth link between the namespaces");
-    let service = Service::start(&server_ns, &common::repo().join("pipelines"), &[], &[]).await;
+    let service =
+        Service::start(&server_ns, &common::repo().join("pipelines"), &[], &[common::DEV_ISSUER_ON_NETWORK]).await;
     let origin = format!("http://{}:{SERVICE_PORT}", link.here);
     let browser = Browser::start_for_origin(&player_ns, &origin).await;
     // The link as the media sees it: only the server's sending side is capped.

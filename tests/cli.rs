@@ -380,6 +380,19 @@ async fn files_that_are_not_pipeline_text() {
     assert_eq!(run.code, 1, "a folder is not a file: {run}");
     assert!(run.stdout.starts_with(&format!("{}:", d.display())), "{run}");
 
+    // What is not a regular file is refused at once, never read to its end.
+    let fifo = d.join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let zero = d.join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (path, why) in [(&fifo, "a FIFO, not a regular file"), (&zero, "a character device, not a regular file")] {
+        let started = std::time::Instant::now();
+        let run = check(&[path]).await;
+        assert_eq!(run.code, 1, "{run}");
+        assert_eq!(run.stdout.trim_end(), format!("{}:1: {why}", path.display()), "{run}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{} took {:?}", path.display(), started.elapsed());
+    }
+
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;

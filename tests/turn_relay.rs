@@ -64,7 +64,11 @@ async fn the_stream_plays_through_coturn_when_no_other_path_exists() {
         &server,
         &common::repo().join("pipelines"),
         &[],
-        &[("PLAYCAST__ICE__TURN_URLS", turn_url.as_str()), ("PLAYCAST__ICE__TURN_SECRET", SECRET)],
+        &[
+            ("PLAYCAST__ICE__TURN_URLS", turn_url.as_str()),
+            ("PLAYCAST__ICE__TURN_SECRET", SECRET),
+            common::DEV_ISSUER_ON_NETWORK,
+        ],
     )
     .await;
     // Signaling (HTTP and WebSocket) reaches the service through a TCP relay

@@ -172,8 +172,11 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::post())
         .and(warp::body::content_length_limit(4096))
         .and(warp::body::json())
+        .and(warp::addr::remote())
         .and(with(state.clone()))
-        .and_then(|req: DevTokenRequest, s: AppState| async move { dev_token(&s, req) });
+        .and_then(|req: DevTokenRequest, peer: Option<std::net::SocketAddr>, s: AppState| async move {
+            dev_token(&s, req, peer)
+        });
     let ready =
         api.and(warp::path!("ready")).and(warp::get()).and(with(state.clone())).and_then(|s: AppState| async move {
             let db = s.store.ping().await.is_ok();
@@ -312,7 +315,11 @@ pub struct DevTokenRequest {
 
 const DEV_TOKEN_TTL: Duration = Duration::from_secs(120);
 
-fn dev_token(s: &AppState, req: DevTokenRequest) -> Result<warp::reply::Json, Rejection> {
+fn dev_token(
+    s: &AppState,
+    req: DevTokenRequest,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<warp::reply::Json, Rejection> {
     let Some(issuer) = s.verifier.dev_issuer() else {
         return Err(warp::reject::custom(Problem::new(
             StatusCode::NOT_FOUND,
@@ -320,6 +327,19 @@ fn dev_token(s: &AppState, req: DevTokenRequest) -> Result<warp::reply::Json, Re
             "the development issuer is off: a real issuer is configured",
         )));
     };
+    // Whoever gets a token here picks their own name and role: loopback only,
+    // unless the operator opened it to the network on purpose.
+    if !s.config.auth.insecure_dev_issuer_on_network && !peer.is_some_and(|p| p.ip().is_loopback()) {
+        let from = peer.map_or_else(|| "an unknown address".to_string(), |p| p.ip().to_string());
+        return Err(warp::reject::custom(Problem::new(
+            StatusCode::FORBIDDEN,
+            "dev-issuer-loopback-only",
+            format!(
+                "the development issuer mints tokens for loopback clients only, not for {from}; configure a real \
+                 issuer ([auth] issuers and jwks_url), or set auth.insecure_dev_issuer_on_network = true on a lab network"
+            ),
+        )));
+    }
     if req.user.is_empty() || req.user.len() > 64 || req.user.chars().any(|c| c.is_control()) {
         return Err(warp::reject::custom(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

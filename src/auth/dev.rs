@@ -47,7 +47,7 @@ impl DevIssuer {
                 tracing::info!(path = %path.display(), "created the development issuer key");
             }
         }
-        let pem = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        let pem = crate::files::read_text(&path, 64 * 1024).map_err(|e| err(e.to_string()))?;
         let secret = p256::SecretKey::from_pkcs8_pem(&pem).map_err(|e| err(format!("not a P-256 PKCS#8 key: {e}")))?;
         Self::from_secret(&secret).map_err(err)
     }

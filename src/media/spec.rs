@@ -290,6 +290,8 @@ impl PipelineSpec {
             SpecErrors(vec![SpecError { path: path.to_owned(), line, field: String::new(), message }])
         };
         let err = |message: String| err_at(1, message);
+        // The size a regular file declares gives the precise answer; the
+        // bounded read catches what declares none (FIFOs, devices, /proc).
         let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
         if meta.len() > MAX_FILE_BYTES {
             return Err(err(format!(
@@ -297,7 +299,7 @@ impl PipelineSpec {
                 meta.len()
             )));
         }
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let bytes = crate::files::read_bounded(path, MAX_FILE_BYTES).map_err(|e| err(e.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;

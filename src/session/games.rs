@@ -64,7 +64,8 @@ struct Typed {
 
 /// Loads and checks the catalog. Every problem names its line.
 pub fn load(path: &Path) -> Result<BTreeMap<String, Game>, GamesError> {
-    let text = std::fs::read_to_string(path).map_err(|source| GamesError::Read { path: path.to_owned(), source })?;
+    let text = crate::files::read_text(path, crate::files::MAX_CONFIG_BYTES)
+        .map_err(|source| GamesError::Read { path: path.to_owned(), source })?;
     parse(path, &text)
 }
 

@@ -42,6 +42,11 @@ impl Drop for Proc {
     }
 }
 
+/// For a browser in another namespace (a player across a link): the page
+/// signs itself in through the development issuer, which answers only
+/// loopback clients unless opened to the network like this, as on a lab network.
+pub const DEV_ISSUER_ON_NETWORK: (&str, &str) = ("PLAYCAST__AUTH__INSECURE_DEV_ISSUER_ON_NETWORK", "true");
+
 /// The playcast binary serving inside a namespace; stopped gracefully on drop.
 pub struct Service {
     pub proc: Proc,
@@ -114,18 +119,21 @@ impl Service {
         self._data.path()
     }
 
-    /// A development token for `user` with `role`.
+    /// A development token for `user` with `role`, minted as an operator on
+    /// the host would (`playcast token`, with the service's data folder): the
+    /// service's own `/api/v1/dev/token` answers loopback clients only, and
+    /// the test reaches the service over the namespace's veth.
     pub async fn dev_token(&self, user: &str, role: &str) -> String {
-        let minted: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/api/v1/dev/token", self.base))
-            .json(&serde_json::json!({"user": user, "role": role}))
-            .send()
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_playcast"))
+            .env("PLAYCAST__SERVER__DATA_DIR", self.data_dir())
+            .env("RUST_LOG", "warn")
+            .current_dir(repo())
+            .args(["token", "--user", user, "--role", role, "--ttl", "3600"])
+            .output()
             .await
-            .expect("dev token request")
-            .json()
-            .await
-            .expect("dev token JSON");
-        minted["token"].as_str().expect("a token").to_string()
+            .expect("playcast token runs");
+        assert!(out.status.success(), "playcast token: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("a token is text").trim().to_string()
     }
 }
 
