@@ -399,6 +399,39 @@ fn answer_from_offer(offer: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_webrtcbin_refuses_are_refused_with_its_reason() {
+    let s = streams(&repo_pipelines(), 4);
+    let offered = |what: &'static str| {
+        let (control, _, mut rx) = open(&s, small());
+        async move {
+            let StreamEvent::Offer(offer) = wait_event(&mut rx, what, |e| matches!(e, StreamEvent::Offer(_))).await
+            else {
+                unreachable!()
+            };
+            (control, answer_from_offer(&offer))
+        }
+    };
+    let (control, good) = offered("offer").await;
+    // Refused before webrtcbin changes state: the answer can be sent again.
+    let no_ice: String = good.lines().filter(|l| !l.starts_with("a=ice-")).map(|l| format!("{l}\r\n")).collect();
+    let e = control.set_answer(&no_ice).expect_err("an answer without ICE credentials");
+    assert!(e.contains("the answer was refused") && e.contains("ice-ufrag"), "{e}");
+    control.set_answer(&good).expect("a good answer after the refused one");
+    tokio::task::spawn_blocking(move || control.stop()).await.unwrap();
+
+    // Refused media sections. webrtcbin 1.22 swaps its words for the
+    // direction and DTLS setup mismatches, so only the section is asserted.
+    for (what, from, to) in
+        [("both ends sending", "a=recvonly", "a=sendonly"), ("actpass", "a=setup:active", "a=setup:actpass")]
+    {
+        let (control, good) = offered(what).await;
+        let e = control.set_answer(&good.replace(from, to)).expect_err(what);
+        assert!(e.contains("the answer was refused") && e.contains("for media 0"), "{what}: {e}");
+        tokio::task::spawn_blocking(move || control.stop()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ice_failure_ends_with_a_reason() {
     let s = streams(&repo_pipelines(), 4);
     let (control, _, mut rx) = open(&s, small());

@@ -443,6 +443,19 @@ async fn events_resume_after_a_sequence_number_without_loss_or_repeats(b: common
     assert_eq!(common::recv_json(&mut bobs).await, json!({"type": "pong", "id": 9}));
     send(&mut bobs, json!({"type": "subscribe"})).await;
     assert_eq!(common::recv_json(&mut bobs).await["code"], "bad_request");
+    // A resume point past the newest event, or below zero, is an error, not silence.
+    let newest = e["seq"].as_i64().unwrap();
+    for (after, says) in [
+        (newest + 1000, format!("`after` is {}, but the newest event is", newest + 1000)),
+        (-1, "event numbers start at 1".into()),
+    ] {
+        let (mut feed, _) = tokio_tungstenite::connect_async(&events_url).await.unwrap();
+        send(&mut feed, json!({"type": "auth", "token": alice.token, "after": after})).await;
+        assert_eq!(common::recv_json(&mut feed).await["type"], "authenticated");
+        let refused = common::recv_json(&mut feed).await;
+        assert_eq!(refused["code"], "bad_request", "{refused}");
+        assert!(refused["message"].as_str().unwrap().contains(&says), "{refused}");
+    }
 }
 
 async fn websockets_refuse_bad_authentication_with_a_reason(b: common::Backends) {

@@ -303,6 +303,31 @@ pub async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
     let _ = writer.await;
 }
 
+/// A resume point must be an event that exists (or 0, the start): one beyond
+/// the newest would silently skip the events that later take its numbers.
+async fn check_resume_point(s: &AppState, after: i64, delivered: i64) -> Result<(), serde_json::Value> {
+    if after < 0 {
+        return Err(error(
+            ErrorCode::BadRequest,
+            &format!("`after` is {after}; event numbers start at 1 (0: from the start)"),
+        ));
+    }
+    if after <= delivered {
+        return Ok(());
+    }
+    let newest = s.store.last_event_id().await.map_err(|e| {
+        tracing::error!(error = %e, "state database");
+        error(ErrorCode::Internal, "the state database is unavailable; retry")
+    })?;
+    if after > newest {
+        return Err(error(
+            ErrorCode::BadRequest,
+            &format!("`after` is {after}, but the newest event is {newest}: resume from a number you received, or leave `after` out"),
+        ));
+    }
+    Ok(())
+}
+
 /// Events of the sessions the caller may see, numbered; `after` in the auth
 /// message resumes after that number with nothing missed or repeated.
 pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
@@ -317,6 +342,13 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
     let bus = s.sessions.bus();
     // Subscribe before catching up, so nothing falls between the two.
     let mut live = bus.subscribe();
+    if let Some(after) = session.after {
+        if let Err(msg) = check_resume_point(&s, after, bus.delivered()).await {
+            let _ = send_json(&mut sink, &msg).await;
+            let _ = sink.close().await;
+            return;
+        }
+    }
     let mut last = session.after.unwrap_or_else(|| bus.delivered());
     let visible = |m: &EventMessage| m.visible_to(&user, admin);
     if session.after.is_some() && !catch_up(&s, &mut sink, &mut last, &visible).await {

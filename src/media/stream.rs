@@ -25,6 +25,10 @@ pub const AUDIO_PT: u32 = 111;
 /// Fits an RTP packet with SRTP and TURN overhead inside a 1280-byte path MTU.
 const RTP_MTU: u32 = 1200;
 
+/// How long an answer waits for webrtcbin's verdict (it takes microseconds;
+/// this only keeps a wedged pipeline from holding the signaling task).
+const ANSWER_VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("pipeline `{0}` cannot run on this machine: {1}")]
@@ -276,7 +280,28 @@ impl Stream {
         let answer = gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, msg);
         match &self.output {
             Output::Webrtcbin(webrtc) => {
-                webrtc.emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>])
+                // webrtcbin checks the answer on its own thread and says in the
+                // promise's reply whether it took it; the browser is told why not.
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let promise = gst::Promise::with_change_func(move |reply| {
+                    let refused = match reply {
+                        Ok(Some(s)) => s.get::<glib::Error>("error").ok().map(|e| e.message().to_string()),
+                        Ok(None) => None,
+                        Err(e) => Some(format!("no verdict ({e:?})")),
+                    };
+                    let _ = tx.send(refused);
+                });
+                webrtc.emit_by_name::<()>("set-remote-description", &[&answer, &promise]);
+                match rx.recv_timeout(ANSWER_VERDICT_WAIT) {
+                    Ok(None) => {}
+                    Ok(Some(why)) => return Err(MediaError::Sdp(format!("the answer was refused: {why}"))),
+                    Err(_) => {
+                        return Err(MediaError::Sdp(format!(
+                            "no verdict on the answer within {} s",
+                            ANSWER_VERDICT_WAIT.as_secs()
+                        )))
+                    }
+                }
             }
             Output::Webrtcsink(signaller) => signaller.answer(&answer),
         }
