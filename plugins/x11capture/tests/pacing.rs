@@ -177,6 +177,8 @@ struct Figures {
     game_fps: f64,
     /// The least time between two grabs' timestamps, over the whole run.
     least_gap: Duration,
+    /// How far any 30 consecutive grabs fall short of spanning 29 intervals.
+    crowded: Duration,
     /// From a change that came while the slot was free to its grab.
     free: Vec<Duration>,
     /// From a change that came before the slot opened to its grab.
@@ -205,6 +207,11 @@ fn figures(grabs: &[Grab], played: &Played, fps: u32) -> Figures {
         fps: grabs.iter().filter(|g| in_window(g.at)).count() as f64 / seconds,
         game_fps: drawn.iter().filter(|&&d| in_window(d)).count() as f64 / seconds,
         least_gap: grabs.windows(2).map(|w| ns(w[1].at) - ns(w[0].at)).min().unwrap(),
+        crowded: grabs
+            .windows(30)
+            .map(|w| (interval * 29).saturating_sub(ns(w[29].at) - ns(w[0].at)))
+            .max()
+            .unwrap_or_default(),
         free: Vec::new(),
         early: Vec::new(),
         after_slot: Vec::new(),
@@ -288,8 +295,11 @@ fn paced(name: &str, redraw: Redraw, fps: u32) -> Figures {
     let f = figures(&grabs, &played, fps);
     report(name, &f);
     let interval = Duration::from_nanos(1_000_000_000 / u64::from(fps));
-    // The cap, exactly: timestamps are the grab times the pacing keeps apart.
-    assert!(f.least_gap >= interval, "{name}: two grabs {:?} apart at {fps} fps", f.least_gap);
+    // The cap, exactly: timestamps are the grab times the pacing keeps to
+    // (due an interval apart, each at most one interval early, never two
+    // within half an interval).
+    assert!(f.least_gap >= interval / 2, "{name}: two grabs {:?} apart at {fps} fps", f.least_gap);
+    assert!(f.crowded <= interval, "{name}: 30 grabs short of 29 intervals by {:?}", f.crowded);
     assert!(f.fps <= f64::from(fps) + 0.5, "{name}: {:.1} fps delivered at {fps} fps", f.fps);
     assert!(ms(&f.handed, 0.5) <= 3.0, "{name}: grabs reach the sink long after their timestamps");
     let grabbed = f.free.len() + f.early.len() + f.repeats;
@@ -332,6 +342,9 @@ fn a_144_hz_game_is_capped_and_each_change_waits_at_most_a_frame() {
 fn a_60_hz_game_at_60_fps_gets_each_redraw() {
     let f = paced("60 Hz at 60 fps", Redraw::Every(Duration::from_nanos(1_000_000_000 / 60)), 60);
     assert!(f.fps >= 0.85 * f.game_fps, "{:.1} fps for {:.1} redraws a second", f.fps, f.game_fps);
+    // Grabbed as each redraw comes, not at a delay a fixed tick would add.
+    let all: Vec<Duration> = f.free.iter().chain(&f.early).copied().collect();
+    assert!(ms(&all, 0.5) <= 4.0, "60 Hz redraws grabbed a median {:.2} ms after they came", ms(&all, 0.5));
 }
 
 #[test]

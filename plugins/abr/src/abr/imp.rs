@@ -3,11 +3,12 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use playcast_cadence::Cadence;
 
 use crate::encoder;
 use crate::estimator::{Bounds, Estimator, PacketResult};
@@ -143,8 +144,8 @@ struct Gate {
     fps: AtomicU32,
     /// A step whose size is still to be applied.
     pending: Mutex<Option<Step>>,
-    /// The time of the last frame the gate let through.
-    last: Mutex<Option<gst::ClockTime>>,
+    /// The schedule of the frames the gate lets through.
+    last: Mutex<Option<Cadence>>,
 }
 
 impl Abr {
@@ -376,24 +377,24 @@ fn source_fps(pad: &gst::Pad) -> Option<f64> {
     (rate.numer() > 0 && rate.denom() > 0).then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
 }
 
-/// Whether a frame at `pts` passes a `fps` ceiling; `last` is the time of the
-/// last frame that passed. The rule the capture (`playcastx11src`) follows
-/// too: a frame is taken once at least one interval has passed since the
-/// last one taken, counted from that frame, not on a fixed grid. The capture
-/// holds an early change for its slot; the gate cannot hold a frame and drops
-/// it. An eighth of an interval is allowed for timestamp jitter, so a source
-/// at exactly the ceiling stays whole.
-pub(crate) fn keep_frame(last: &mut Option<gst::ClockTime>, pts: gst::ClockTime, fps: u32) -> bool {
-    let interval = gst::ClockTime::SECOND / u64::from(fps.max(1));
-    let tolerance = interval / 8;
-    match *last {
-        // Time going backwards (a new segment) starts over at this frame.
-        Some(prev) if pts >= prev && pts - prev + tolerance < interval => false,
-        _ => {
-            *last = Some(pts);
-            true
-        }
+/// Whether a frame at `pts` passes a `fps` ceiling, by the rule the capture
+/// (`playcastx11src`) grabs by too, `playcast_cadence::Cadence`: each frame
+/// is due one interval after the one before was due and may go from when
+/// that one was due, not within half an interval of it. The capture holds an
+/// early change for its slot; the gate cannot hold a frame and drops it. A
+/// source at the ceiling, its jitter included, passes whole.
+pub(crate) fn keep_frame(cadence: &mut Option<Cadence>, pts: gst::ClockTime, fps: u32) -> bool {
+    let interval = Duration::from_nanos(gst::ClockTime::SECOND.nseconds().div_ceil(u64::from(fps.max(1))));
+    let cadence = cadence.get_or_insert_with(|| Cadence::new(interval));
+    if cadence.interval() != interval {
+        cadence.set_interval(interval);
     }
+    let at = Duration::from_nanos(pts.nseconds());
+    let pass = cadence.admits(at);
+    if pass {
+        cadence.went(at);
+    }
+    pass
 }
 
 /// Caps for the scaler: the step's height at the source's aspect ratio, or
@@ -699,7 +700,7 @@ mod tests {
                 .count()
         };
         assert_eq!(kept(60, 60), 120);
-        assert_eq!(kept(60, 30), 60);
+        assert!((59..=61).contains(&kept(60, 30)), "{}", kept(60, 30));
         assert_eq!(kept(30, 60), 120);
         assert!((38..=42).contains(&kept(120, 40)), "{}", kept(120, 40));
         // A pause restarts the count from the next frame instead of bursting.
@@ -712,24 +713,27 @@ mod tests {
     }
 
     #[test]
-    fn the_gate_counts_an_interval_from_the_last_frame_it_passed() {
-        // 30 fps: a frame passes 33.3 ms (less an eighth) after the last one
-        // that passed, wherever that one fell; not on a fixed grid.
+    fn the_gate_keeps_the_capture_s_schedule() {
+        // 30 fps: each frame due 33.3 ms after the last was due, passing from
+        // when that one was due but not within 16.7 ms of it.
         let mut last = None;
         let passed: Vec<u64> =
-            [0u64, 50, 75, 84, 100, 110, 118, 150].into_iter().filter(|&t| keep_frame(&mut last, ms(t), 30)).collect();
-        assert_eq!(passed, vec![0, 50, 84, 118, 150]);
-        // Jitter within the tolerance does not drop a frame of a source at the ceiling.
+            [0u64, 50, 75, 84, 100, 110, 118, 151].into_iter().filter(|&t| keep_frame(&mut last, ms(t), 30)).collect();
+        assert_eq!(passed, vec![0, 50, 75, 100, 118, 151]);
+        // Jitter of a source at the ceiling does not drop a frame.
         let mut last = None;
-        let jittered = (0..60u64).map(|i| i * 33_333 + if i % 2 == 0 { 3_000 } else { 0 });
+        let jittered = (1..60u64).map(|i| i * 33_333 + if i % 2 == 0 { 8_000 } else { 0 });
         assert!(jittered.map(gst::ClockTime::from_useconds).all(|t| keep_frame(&mut last, t, 30)));
-        // A capture under the same rule (changes at any time, never sooner
-        // than an interval after the last frame) passes whole at its own rate.
+        // What a capture grabbing by the same rule at 60 fps sends (a game
+        // drawing every millisecond) passes a gate at 60 whole.
+        let mut capture = Cadence::new(Duration::from_nanos(16_666_667));
         let mut last = None;
-        let mut t = 0u64;
-        for gap in [16_667u64, 16_667, 40_000, 16_670, 100_000, 16_700, 20_000].iter().cycle().take(200) {
-            t += gap;
-            assert!(keep_frame(&mut last, gst::ClockTime::from_useconds(t), 60), "frame at {t} us");
+        for t in (0..5_000u64).map(Duration::from_millis) {
+            if capture.admits(t) {
+                capture.went(t);
+                let pts = gst::ClockTime::from_nseconds(t.as_nanos() as u64);
+                assert!(keep_frame(&mut last, pts, 60), "frame at {t:?}");
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The element: a live push source whose `create` waits for damage, paced
-//! by [`Pacer`]: at most one grab per frame interval of the negotiated frame
-//! rate, a change in a free slot at once, an early one when the slot opens,
-//! and a keep-alive grab of a still screen.
+//! by [`Pacer`]: grabs no more often than the negotiated frame rate (the
+//! shared `playcast_cadence` rule), a change in an open slot at once, an
+//! early one when the slot opens, and a keep-alive grab of a still screen.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -98,9 +98,9 @@ impl ObjectImpl for X11Src {
                 glib::ParamSpecUInt::builder("min-interval")
                     .nick("Minimum interval")
                     .blurb(
-                        "Least time between two grabs, in milliseconds, on top of the negotiated frame \
-                         rate (grabs are at least one frame interval apart; this can only lengthen that, \
-                         and is the only limit when the caps say 0/1, a variable rate)",
+                        "Least frame interval, in milliseconds, on top of the negotiated frame rate \
+                         (grabs keep to the frame rate's interval; this can only lengthen it, and is the \
+                         only limit when the caps say 0/1, a variable rate)",
                     )
                     .minimum(1)
                     .maximum(1000)

@@ -1,48 +1,45 @@
 //! When to grab: the frame-rate cap and the keep-alive as arithmetic on
 //! times, apart from X and GStreamer, so it is tested without either.
 //!
-//! The rule, the same one the ABR element's frame-rate gate applies to the
-//! frames it passes: **a frame is taken when at least one frame interval has
-//! passed since the previous taken frame.** So
+//! The cap is [`playcast_cadence::Cadence`], the rule the ABR element's
+//! frame-rate gate passes frames by too: each frame is due one interval
+//! after the one before was due, and may go as soon as the one before it was
+//! due, but not within half an interval of the one before. So
 //!
-//! - a change that comes while the slot is free (an interval or more after
-//!   the last grab) is grabbed at once;
-//! - a change that comes early waits until the slot opens, one interval after
-//!   the last grab (not the next tick of a fixed clock), and is grabbed then;
-//!   whatever else is drawn meanwhile goes into that same grab, so nothing is
-//!   dropped: the grab holds the latest picture, the answer to an input too;
+//! - a change that comes while the slot is open is grabbed at once;
+//! - a change that comes early waits until the slot opens (never more than an
+//!   interval after the last grab, not the next tick of a fixed clock), and is
+//!   grabbed then; whatever else is drawn meanwhile goes into that same grab,
+//!   so nothing is dropped: the grab holds the latest picture, the answer to
+//!   an input too;
+//! - a game drawing at the stream's rate is grabbed the moment each redraw
+//!   comes, its timer's and this thread's jitter included, since the slots
+//!   move by whole intervals and not with each redraw's lateness;
 //! - a still screen is grabbed again once `keep_alive` has passed since the
-//!   last grab.
+//!   last grab; the first change after it (an input's answer) waits at most
+//!   half an interval for the keep-alive frame.
 //!
 //! ```text
-//!  last grab        slot opens                         keep-alive due
-//!     |── interval ──|                                        |
+//!  last grab     slot opens                            keep-alive due
+//!     |──────────────|                                        |
 //!     |  changes wait |  a change is grabbed at once           |  grab
 //!     |  (Pace::Slot) |  (Pace::Change)                        |  (Pace::Grab)
 //! ```
 //!
 //! A frame is *taken* when it falls due: at the slot's opening for a change
-//! that waited for it, or when the change was noticed in a free slot. That
-//! moment, not the end of the readback after it, is what the next slot counts
-//! from and the frame's timestamp. Counting from the readback's end would
-//! push every slot back by the time spent waking and reading: a game drawing
-//! at exactly the stream's rate would then find each slot a little later,
-//! its changes would wait longer and longer (up to a whole interval) until
-//! one frame was skipped, and so on round again, which on average is as late
-//! as a fixed tick.
-//!
-//! A game drawing at exactly the stream's rate is then grabbed at a steady
-//! delay, between nothing and one interval, set by where its first change
-//! fell; a strict cap cannot pull that back (it would take a gap shorter than
-//! an interval). Games slower than the stream, and input answered on a screen
-//! that was still, find the slot free and are grabbed at once.
+//! that waited for it, or when the change was noticed in an open slot. That
+//! moment, not the end of the readback after it, is what the schedule counts
+//! and the frame's timestamp, so the time spent waking and reading does not
+//! push every later slot back.
 //!
 //! Times are running times of the pipeline clock, the same ones the frames
-//! carry as their timestamps: two frames' timestamps are never less than an
-//! interval apart, so a gate downstream that applies the rule at the stream's
-//! rate passes every frame.
+//! carry as their timestamps, so the gate downstream, applying the same rule
+//! to the same times at the stream's rate, passes every frame.
 
 use std::time::Duration;
+
+pub use playcast_cadence::frame_interval;
+use playcast_cadence::Cadence;
 
 /// What the capture does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,35 +54,34 @@ pub enum Pace {
     Change(Duration),
 }
 
-/// The last grab and the two intervals that time the next.
+/// The grabs' schedule and the keep-alive.
 #[derive(Debug, Clone)]
 pub struct Pacer {
-    interval: Duration,
+    cadence: Cadence,
     keep_alive: Duration,
-    last: Option<Duration>,
 }
 
 impl Pacer {
     pub fn new(interval: Duration, keep_alive: Duration) -> Self {
-        Pacer { interval, keep_alive, last: None }
+        Pacer { cadence: Cadence::new(interval), keep_alive }
     }
 
-    /// The least time between two grabs.
+    /// The frame interval the grabs keep to.
     pub fn interval(&self) -> Duration {
-        self.interval
+        self.cadence.interval()
     }
 
     pub fn set_interval(&mut self, interval: Duration) {
-        self.interval = interval;
+        self.cadence.set_interval(interval);
     }
 
     /// What to do at `now`.
     pub fn pace(&self, now: Duration) -> Pace {
-        let Some(last) = self.last else { return Pace::Grab };
+        let Some(last) = self.cadence.last() else { return Pace::Grab };
         // Time went back (a new clock): start over with a grab.
         let Some(since) = now.checked_sub(last) else { return Pace::Grab };
-        if since < self.interval {
-            Pace::Slot(self.interval - since)
+        if !self.cadence.admits(now) {
+            Pace::Slot(self.cadence.opens().map_or(Duration::ZERO, |o| o.saturating_sub(now)))
         } else if since >= self.keep_alive {
             Pace::Grab
         } else {
@@ -93,29 +89,15 @@ impl Pacer {
         }
     }
 
-    /// When the slot after the last frame opens (`None` before the first).
+    /// When the next slot opens (`None` before the first frame).
     pub fn slot(&self) -> Option<Duration> {
-        self.last.map(|last| last + self.interval)
+        self.cadence.opens()
     }
 
     /// A frame was taken (fell due) at `at`.
     pub fn taken(&mut self, at: Duration) {
-        self.last = Some(at);
+        self.cadence.went(at);
     }
-}
-
-/// The frame interval of a frame rate `numer/denom`, rounded up to the
-/// nanosecond, so that frames taken an interval apart are never closer than
-/// a gate's interval at the same rate however it rounds (1 s / 60 rounded
-/// down, twice, is a nanosecond short of 1 s / 30); `None` for a variable
-/// rate (0/1) or nonsense.
-pub fn frame_interval(numer: i32, denom: i32) -> Option<Duration> {
-    let (n, d) = (u64::try_from(numer).ok()?, u64::try_from(denom).ok()?);
-    if n == 0 || d == 0 {
-        return None;
-    }
-    let nanos = (u128::from(d) * 1_000_000_000).div_ceil(u128::from(n));
-    Some(Duration::from_nanos(u64::try_from(nanos).ok()?))
 }
 
 #[cfg(test)]
@@ -168,38 +150,35 @@ mod tests {
     }
 
     #[test]
-    fn frame_intervals_round_up_so_two_are_never_short_of_a_gate_at_half_the_rate() {
-        assert_eq!(frame_interval(60, 1), Some(Duration::from_nanos(16_666_667)));
-        assert_eq!(frame_interval(30000, 1001), Some(Duration::from_nanos(33_366_667)));
-        assert_eq!(frame_interval(50, 1), Some(Duration::from_millis(20)));
-        // A gate at 30 fps computing 1 s / 30 rounded down passes every other frame.
-        assert!(frame_interval(60, 1).unwrap() * 2 >= Duration::from_nanos(1_000_000_000 / 30));
-        assert_eq!(frame_interval(0, 1), None);
-        assert_eq!(frame_interval(-5, 1), None);
-        assert_eq!(frame_interval(60, 0), None);
-    }
-
-    #[test]
-    fn the_first_frame_goes_at_once_then_slots_open_an_interval_after_the_last_grab() {
-        let mut p = Pacer::new(hz(60), KEEP_ALIVE);
+    fn the_first_frame_goes_at_once_then_slots_open_when_the_last_frame_was_due() {
+        let mut p = Pacer::new(20 * MS, KEEP_ALIVE);
         assert_eq!(p.pace(Duration::from_secs(3)), Pace::Grab);
         assert_eq!(p.slot(), None);
         p.taken(Duration::from_millis(1000));
-        assert_eq!(p.slot(), Some(Duration::from_millis(1000) + hz(60)));
-        assert_eq!(p.pace(Duration::from_millis(1010)), Pace::Slot(hz(60) - 10 * MS));
-        assert_eq!(p.pace(Duration::from_millis(1000) + hz(60)), Pace::Change(KEEP_ALIVE - hz(60)));
-        assert_eq!(p.pace(Duration::from_millis(1099)), Pace::Change(MS));
-        assert_eq!(p.pace(Duration::from_millis(1100)), Pace::Grab);
+        assert_eq!(p.slot(), Some(Duration::from_millis(1010)));
+        p.taken(Duration::from_millis(1010));
+        assert_eq!(p.slot(), Some(Duration::from_millis(1020)));
+        assert_eq!(p.pace(Duration::from_millis(1014)), Pace::Slot(6 * MS));
+        assert_eq!(p.pace(Duration::from_millis(1020)), Pace::Change(KEEP_ALIVE - 10 * MS));
+        assert_eq!(p.pace(Duration::from_millis(1109)), Pace::Change(MS));
+        assert_eq!(p.pace(Duration::from_millis(1110)), Pace::Grab);
         assert_eq!(p.pace(Duration::from_millis(999)), Pace::Grab, "time going back starts over");
     }
 
     #[test]
-    fn a_keep_alive_longer_than_the_interval_is_cut_to_it() {
-        // At 5 fps the slot opens after 200 ms, past the 100 ms keep-alive.
-        let mut p = Pacer::new(hz(5), KEEP_ALIVE);
-        p.taken(Duration::ZERO);
-        assert_eq!(p.pace(150 * MS), Pace::Slot(50 * MS));
-        assert_eq!(p.pace(200 * MS), Pace::Grab);
+    fn a_keep_alive_shorter_than_the_interval_keeps_to_the_rate() {
+        // At 5 fps a still screen is grabbed at 5 fps, not every 100 ms.
+        let (grabs, _) = simulate(hz(5), &[], Duration::from_secs(10));
+        assert!((49..=51).contains(&grabs.len()), "{} grabs of a still screen in 10 s at 5 fps", grabs.len());
+    }
+
+    #[test]
+    fn an_input_answer_after_a_keep_alive_waits_at_most_half_an_interval() {
+        // Still: keep-alives at 0, 100, 200 ms; a change 1 ms and one 9 ms after the last.
+        let (_, captured) = simulate(hz(60), &[201 * MS], 300 * MS);
+        assert_eq!(captured, [200 * MS + hz(60) / 2]);
+        let (_, captured) = simulate(hz(60), &[209 * MS], 300 * MS);
+        assert_eq!(captured, [209 * MS]);
     }
 
     #[test]
@@ -208,7 +187,15 @@ mod tests {
         for stream in [30, 60] {
             for game in [1000, 144, 60, 30] {
                 let (grabs, captured) = simulate(hz(stream), &every(hz(game), until), until);
-                assert!(grabs.windows(2).all(|w| w[1] - w[0] >= hz(stream)), "{game} Hz at {stream}");
+                let i = hz(stream);
+                // n grabs span at least n - 1 intervals, less one; two at least half an interval.
+                assert!(grabs.windows(2).all(|w| w[1] - w[0] >= i / 2), "{game} Hz at {stream}");
+                for n in [2, 3, 30] {
+                    assert!(
+                        grabs.windows(n).all(|w| w[n - 1] - w[0] + i >= i * (n as u32 - 1)),
+                        "{game} Hz at {stream}: {n} grabs too close"
+                    );
+                }
                 let fps = grabs.len() as f64 / until.as_secs_f64();
                 let want = f64::from(stream.min(game));
                 assert!((want - 1.0..=want + 0.2).contains(&fps), "{game} Hz at {stream} fps: {fps} fps");
@@ -217,6 +204,16 @@ mod tests {
                 assert!(late <= hz(stream), "{game} Hz at {stream}: a change waited {late:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_game_at_the_stream_rate_is_grabbed_as_it_draws_despite_jitter() {
+        let jitter = [3i64, -3, -2, 3, 0, -3, 2, 3, -3, -1];
+        let changes: Vec<_> = (1..600i64)
+            .map(|i| Duration::from_nanos((i * 16_666_667 + jitter[i as usize % 10] * 1_000_000) as u64))
+            .collect();
+        let (_, captured) = simulate(hz(60), &changes, Duration::from_secs(10));
+        assert_eq!(captured, changes, "every redraw grabbed the moment it came");
     }
 
     fn changes_delay(changes: &[Duration], captured: &[Duration]) -> Duration {
@@ -230,12 +227,15 @@ mod tests {
         let changes = every(50 * MS, Duration::from_secs(1));
         let (_, captured) = simulate(i, &changes, Duration::from_secs(1));
         assert_eq!(captured, changes, "grabbed the moment they were drawn");
-        // A change 5 ms after a grab waits for the slot, one interval after
-        // that grab; the one drawn 3 ms later rides in the same grab.
+        // A change 5 ms after a grab waits for the slot; the one drawn 3 ms
+        // later rides in the same grab.
         let changes = [20 * MS, 25 * MS, 28 * MS];
         let (grabs, captured) = simulate(i, &changes, 200 * MS);
-        assert_eq!(&grabs[..3], &[Duration::ZERO, 20 * MS, 20 * MS + i]);
-        assert_eq!(captured, [20 * MS, 20 * MS + i, 20 * MS + i]);
+        // The grab at 20 ms went late (due at 16.7): the next is due at 36.7
+        // and may go from 28.3, half an interval after it.
+        let slot = 20 * MS + i / 2;
+        assert_eq!(&grabs[..3], &[Duration::ZERO, 20 * MS, slot]);
+        assert_eq!(captured, [20 * MS, slot, slot]);
     }
 
     #[test]
