@@ -1,12 +1,37 @@
-//! Glass-to-glass latency: Playcast against a bare webrtcbin baseline, both
-//! measured the same way in the same run.
+//! Glass-to-glass latency of the path players use: Playcast against a bare
+//! webrtcbin baseline, both measured the same way in the same command.
 //!
-//! Each raw frame carries its capture time in a pixel strip (`media::stamp`);
-//! headless Chromium reads it back in `requestVideoFrameCallback` when the
-//! frame is presented. Service and browser run in a private network namespace.
+//! By default both play a game through the API (`POST /api/v1/sessions`),
+//! on the session's own X display: the latency probe (`playcast-probe
+//! --redraw …`), which ends every redraw with the time it drew, in the pixel
+//! strip of `media::stamp`. Headless Chromium reads it back in
+//! `requestVideoFrameCallback` when the frame is presented (the first
+//! presentation of each stamp: a still screen captured again is not a new
+//! picture). Playcast is the `linux-x11` pipeline file and the reference
+//! client (`/?session=ID`); the baseline grabs the same kind of display with
+//! `ximagesrc` on a fixed 60 Hz tick into a bare x264enc sender
+//! (`common::BARE_X11_BASELINE_PIPELINE`, the service with `--bare`), played
+//! by the plain page (`baseline.html`). The game redraws in three behaviours:
+//! `60hz`, `uncapped`, and `still-moving` (`--still-seconds` still, then
+//! `--moving-seconds` moving at 60 Hz; the two phases are reported apart).
 //!
-//! `cargo bench --bench glass_to_glass -- [--seconds N] [--rounds N] [--only 720p|1080p] [--scene still|moving] [--unthrottled] [--threads]`
-//! (as root: it creates a network namespace).
+//! Per configuration (720p60, 1080p60) and behaviour it reports latency
+//! p50/p95/p99; encoded fps (the service's quality stats, each a 2 s
+//! window), decoded fps (`getStats`) and presented fps (the page's frame
+//! callbacks); the ladder step and the bitrate sent; the service's CPU per
+//! stream and the browser's (every Chromium process), each against the
+//! baseline; then each session's own processes (display, game, sound), and
+//! for still-moving a time series, one row a second.
+//!
+//! `cargo bench --bench glass_to_glass -- [--only 720p|1080p] [--behaviour 60hz|uncapped|still-moving]
+//! [--seconds N] [--still-seconds N] [--moving-seconds N] [--rounds N] [--series] [--param NAME=VALUE]…
+//! [--unthrottled] [--threads]` (as root: it creates network namespaces).
+//!
+//! `--pattern` runs the older streaming-core table instead: the test-pattern
+//! pipeline stamped by the service at capture (`--stamp`), against a bare
+//! `videotestsrc` sender: `--pattern [--seconds N] [--rounds N] [--only
+//! 720p|1080p] [--scene still|moving] [--query Q] [--serve-flags F]
+//! [--plain-page] [--unthrottled] [--threads]`.
 //!
 //! Headless Chromium composites on a 60 Hz tick, as a display does. Its phase
 //! against a 60 fps source stays fixed for a whole run, so one run lands
@@ -23,8 +48,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Browser, Service, SERVICE_PORT};
+use common::{Browser, ProbeRedraw, Service, SERVICE_PORT};
 use playcast::netns::Netns;
+use serde_json::Value;
 
 struct Case {
     label: &'static str,
@@ -48,6 +74,19 @@ struct Figures {
     undecodable: f64,
     /// CPU % of one core by thread name (see `threads_between`).
     threads: BTreeMap<String, f64>,
+    /// Game runs: frames a second the service encoded and captured (means of
+    /// its quality samples), the bitrate it sent in Mbit/s, and the lowest
+    /// and highest ladder step index seen (none without the ABR element).
+    encoded_fps: f64,
+    captured_fps: f64,
+    sent_mbps: f64,
+    steps: Option<(u32, u32)>,
+    /// Game runs: every Chromium process together, % of one core.
+    browser_cpu_pct: f64,
+    /// Game runs: the session's own processes (display, game, sound) by name, % of one core.
+    session_cpu: BTreeMap<String, f64>,
+    /// Game runs: presented frames that showed a stamp already seen.
+    repeated: f64,
 }
 
 /// User + system ticks and the thread or process name of a `/proc/…/stat` file.
@@ -115,7 +154,7 @@ struct Setup<'a> {
     extra_serve: &'a [&'a str],
 }
 
-async fn measure(setup: &Setup<'_>, case: &Case, seconds: u64, pipelines: &Path) -> Figures {
+async fn measure_pattern(setup: &Setup<'_>, case: &Case, seconds: u64, pipelines: &Path) -> Figures {
     let (baseline, chrome) = (setup.baseline, setup.chrome);
     let ns = Netns::create().expect("network namespace (run as root)");
     let mut args = vec!["--stamp"];
@@ -166,6 +205,7 @@ async fn measure(setup: &Setup<'_>, case: &Case, seconds: u64, pipelines: &Path)
         cpu_pct: (c1 - c0) as f64 / ticks_per_sec / elapsed * 100.0,
         undecodable: get("undecodable"),
         threads: threads_between(&th0, &th1, elapsed),
+        ..Figures::default()
     }
 }
 
@@ -184,12 +224,24 @@ fn pool(runs: &[Figures]) -> Figures {
         presented_fps: mean(|r| r.presented_fps),
         cpu_pct: mean(|r| r.cpu_pct),
         undecodable: runs.iter().map(|r| r.undecodable).sum(),
-        threads: runs.iter().flat_map(|r| &r.threads).fold(BTreeMap::new(), |mut m, (k, v)| {
-            *m.entry(k.clone()).or_insert(0.0) += v / runs.len() as f64;
-            m
-        }),
+        threads: mean_by_name(runs.iter().map(|r| &r.threads), runs.len()),
+        encoded_fps: mean(|r| r.encoded_fps),
+        captured_fps: mean(|r| r.captured_fps),
+        sent_mbps: mean(|r| r.sent_mbps),
+        steps: runs.iter().filter_map(|r| r.steps).reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
+        browser_cpu_pct: mean(|r| r.browser_cpu_pct),
+        session_cpu: mean_by_name(runs.iter().map(|r| &r.session_cpu), runs.len()),
+        repeated: runs.iter().map(|r| r.repeated).sum(),
         raw,
     }
+}
+
+/// The mean over `n` runs of each name's figure (a name missing from a run counts 0).
+fn mean_by_name<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, f64>>, n: usize) -> BTreeMap<String, f64> {
+    maps.flatten().fold(BTreeMap::new(), |mut m, (k, v)| {
+        *m.entry(k.clone()).or_insert(0.0) += v / n as f64;
+        m
+    })
 }
 
 fn row(case: &str, run: &str, f: &Figures) -> String {
@@ -199,10 +251,8 @@ fn row(case: &str, run: &str, f: &Figures) -> String {
     )
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    common::require_root();
-    let args: Vec<String> = std::env::args().collect();
+/// The test-pattern table (`--pattern`): the streaming core alone.
+async fn pattern_main(args: &[String]) {
     let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let seconds: u64 = opt("--seconds").and_then(|s| s.parse().ok()).unwrap_or(20);
     let only = opt("--only");
@@ -243,8 +293,8 @@ async fn main() {
         }
         let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            base_runs.push(measure(&base_setup, case, seconds, dir.path()).await);
-            our_runs.push(measure(&our_setup, case, seconds, dir.path()).await);
+            base_runs.push(measure_pattern(&base_setup, case, seconds, dir.path()).await);
+            our_runs.push(measure_pattern(&our_setup, case, seconds, dir.path()).await);
         }
         let (base, ours) = (pool(&base_runs), pool(&our_runs));
         let name = format!("{} {}", case.label, case.scene);
@@ -291,4 +341,608 @@ fn print_threads(case: &str, base: &BTreeMap<String, f64>, ours: &BTreeMap<Strin
         }
     }
     println!();
+}
+
+// --- the players' path: games through the API ------------------------------------------
+
+/// A stream configuration of the game runs.
+struct Config {
+    label: &'static str,
+    width: u32,
+    height: u32,
+    bitrate: u32,
+}
+
+const CONFIGS: [Config; 2] = [
+    Config { label: "720p60", width: 1280, height: 720, bitrate: 6_000_000 },
+    Config { label: "1080p60", width: 1920, height: 1080, bitrate: 10_000_000 },
+];
+
+/// The still-moving game stays still this long on its own; the benchmark
+/// starts its motion (`common::start_probe_motion`) once its still phase
+/// has been measured.
+const STILL_AT_MOST: Duration = Duration::from_secs(3600);
+/// From the first decoded frames to the start of the measurement.
+const SETTLE: Duration = Duration::from_secs(3);
+/// Frames decoded: the page is playing.
+const DECODING: &str = "(await window.playcast.rawStats()).some((s) => s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 10)";
+/// The page's counters now (`Page`).
+const PAGE: &str = "await (async () => { const v = (await window.playcast.rawStats()).find((s) => s.type === 'inbound-rtp' && s.kind === 'video') || {}; return { wall: Date.now(), decoded: v.framesDecoded || 0, bytes: v.bytesReceived || 0, width: v.frameWidth || 0, height: v.frameHeight || 0, presented: window.stampRecorder ? window.stampRecorder.presented : 0 }; })()";
+
+/// What stays the same over a whole command.
+struct GameOptions<'a> {
+    chrome: &'a [&'a str],
+    /// The measured window of the 60 Hz and uncapped games.
+    seconds: Duration,
+    /// The still-moving game's measured phases.
+    still: Duration,
+    moving: Duration,
+    /// Playcast runs only: pipeline parameters (`--param`), `playcast serve`
+    /// flags, the plain page instead of the reference client.
+    params: serde_json::Map<String, Value>,
+    extra_serve: Vec<String>,
+    plain_page: bool,
+    pipelines: &'a Path,
+    games: &'a str,
+    threads: bool,
+}
+
+/// The page's counters at one moment (wall clock in ms since the epoch).
+#[derive(Debug, Clone, Default)]
+struct Page {
+    wall: f64,
+    decoded: f64,
+    bytes: f64,
+    width: f64,
+    height: f64,
+    presented: f64,
+}
+
+impl Page {
+    fn from_json(v: &Value) -> Page {
+        let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
+        Page {
+            wall: n("wall"),
+            decoded: n("decoded"),
+            bytes: n("bytes"),
+            width: n("width"),
+            height: n("height"),
+            presented: n("presented"),
+        }
+    }
+}
+
+/// Where a run stood at one moment: CPU ticks of the service (and its
+/// threads), of Chromium's processes and of the session's own processes,
+/// and the page's counters.
+struct Snapshot {
+    at: Instant,
+    service: u64,
+    threads: BTreeMap<String, (String, u64)>,
+    browser: BTreeMap<u32, (String, u64)>,
+    session: BTreeMap<u32, (String, u64)>,
+    page: Page,
+}
+
+/// The processes that make up one run.
+struct Pids<'a> {
+    service: u32,
+    driver: u32,
+    session: &'a str,
+}
+
+fn ticks_of(pids: impl IntoIterator<Item = u32>) -> BTreeMap<u32, (String, u64)> {
+    pids.into_iter().filter_map(|p| Some((p, common::process_ticks(p)?))).collect()
+}
+
+async fn snapshot(pids: &Pids<'_>, browser: &Browser, threads: bool) -> Snapshot {
+    let page = Page::from_json(&browser.eval(PAGE).await);
+    Snapshot {
+        at: Instant::now(),
+        service: cpu_ticks(pids.service),
+        threads: if threads { thread_ticks(pids.service) } else { BTreeMap::new() },
+        browser: ticks_of(common::process_tree(pids.driver)),
+        session: ticks_of(common::processes_of(pids.session)),
+        page,
+    }
+}
+
+/// CPU % of one core by process name between two readings; a process that
+/// started in between counts from zero, one that ended is missing.
+fn processes_between(
+    before: &BTreeMap<u32, (String, u64)>,
+    after: &BTreeMap<u32, (String, u64)>,
+    seconds: f64,
+) -> BTreeMap<String, f64> {
+    let mut by_name = BTreeMap::new();
+    for (pid, (name, ticks)) in after {
+        let start = before.get(pid).map_or(0, |(_, t)| *t);
+        *by_name.entry(name.clone()).or_insert(0.0) += (ticks - start.min(*ticks)) as f64 / seconds;
+    }
+    by_name
+}
+
+/// A sample of the service's quality stats: when it was taken (ms since the
+/// epoch) and what it says.
+struct ServerSample {
+    at: f64,
+    q: Value,
+}
+
+impl ServerSample {
+    fn num(&self, k: &str) -> Option<f64> {
+        self.q[k].as_f64()
+    }
+}
+
+/// One look a second: the page's counters and the service's latest quality
+/// sample (taken every 2 s).
+struct Tick {
+    page: Page,
+    server: Option<ServerSample>,
+}
+
+/// A game run: its phases' figures, one look a second, and when the game
+/// started moving (still-moving only).
+struct GameRun {
+    phases: Vec<(&'static str, Figures)>,
+    ticks: Vec<Tick>,
+    motion: Option<f64>,
+    /// The game's redraws a second while it moved (its own log).
+    redraws: f64,
+}
+
+/// The figures of one phase, between two snapshots; latency samples and
+/// quality samples by wall clock within `span` (ms since the epoch).
+fn phase(a: &Snapshot, b: &Snapshot, span: (f64, f64), latency: &[(f64, f64)], server: &[&ServerSample]) -> Figures {
+    let seconds = b.at.duration_since(a.at).as_secs_f64();
+    let page_seconds = ((b.page.wall - a.page.wall) / 1000.0).max(1e-3);
+    let mut raw: Vec<f64> = latency.iter().filter(|(at, _)| *at >= span.0 && *at < span.1).map(|(_, ms)| *ms).collect();
+    raw.sort_by(f64::total_cmp);
+    // Quality samples whose whole 2 s window lies in this phase.
+    let inside: Vec<&ServerSample> =
+        server.iter().copied().filter(|s| s.at >= span.0 + 2000.0 && s.at <= span.1).collect();
+    let mean = |k: &str| {
+        let v: Vec<f64> = inside.iter().filter_map(|s| s.num(k)).collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let steps = inside.iter().filter_map(|s| s.q["ladder_step"].as_u64()).map(|s| s as u32);
+    let browser = processes_between(&a.browser, &b.browser, seconds);
+    Figures {
+        samples: raw.len() as f64,
+        p50: common::percentile(&raw, 50.0),
+        p95: common::percentile(&raw, 95.0),
+        p99: common::percentile(&raw, 99.0),
+        decoded_fps: (b.page.decoded - a.page.decoded) / page_seconds,
+        presented_fps: (b.page.presented - a.page.presented) / page_seconds,
+        cpu_pct: (b.service - a.service.min(b.service)) as f64 / seconds,
+        threads: threads_between(&a.threads, &b.threads, seconds),
+        encoded_fps: mean("fps"),
+        captured_fps: mean("capture_fps"),
+        sent_mbps: mean("sent_bps") / 1e6,
+        steps: steps.fold(None, |m, s| Some(m.map_or((s, s), |(lo, hi): (u32, u32)| (lo.min(s), hi.max(s))))),
+        browser_cpu_pct: browser.values().sum(),
+        session_cpu: processes_between(&a.session, &b.session, seconds),
+        raw,
+        ..Figures::default()
+    }
+}
+
+/// When the game's log says it started moving, ms since the epoch.
+fn moving_at(log: &str) -> Option<f64> {
+    log.lines()
+        .find_map(|l| l.strip_prefix("moving at "))
+        .and_then(|us| us.trim().parse::<f64>().ok())
+        .map(|us| us / 1000.0)
+}
+
+/// The game's mean redraws a second while it moved: its `redraws N` lines
+/// after the motion started, the first (partial) one left out.
+fn redraw_rate(log: &str) -> f64 {
+    let lines: Vec<&str> = log.lines().collect();
+    let from = lines.iter().position(|l| l.starts_with("moving at ")).unwrap_or(0);
+    let counts: Vec<f64> = lines[from..]
+        .iter()
+        .filter_map(|l| l.strip_prefix("redraws "))
+        .filter_map(|n| n.trim().parse().ok())
+        .skip(1)
+        .collect();
+    if counts.is_empty() {
+        f64::NAN
+    } else {
+        counts.iter().sum::<f64>() / counts.len() as f64
+    }
+}
+
+async fn game_run(baseline: bool, config: &Config, redraw: ProbeRedraw, o: &GameOptions<'_>) -> GameRun {
+    let ns = Netns::create().expect("network namespace (run as root)");
+    let args: Vec<&str> = if baseline { vec!["--bare"] } else { o.extra_serve.iter().map(String::as_str).collect() };
+    let service =
+        Service::start(&ns, o.pipelines, &args, &[("RUST_LOG", "warn"), ("PLAYCAST__SESSIONS__GAMES_FILE", o.games)])
+            .await;
+    let token = service.dev_token("bench", "player").await;
+    let mut params = serde_json::json!({
+        "width": config.width, "height": config.height, "framerate": 60, "bitrate": config.bitrate
+    });
+    if !baseline {
+        params.as_object_mut().unwrap().extend(o.params.clone());
+    }
+    let body = serde_json::json!({ "game": redraw.game(baseline), "params": params });
+    let (status, view) = service.api(&token, reqwest::Method::POST, "sessions", Some(body)).await;
+    assert_eq!(status, 201, "creating the game session: {view}");
+    let id = view["id"].as_str().unwrap().to_string();
+    let log_path = service.data_dir().join("run").join(&id).join("game.log");
+
+    let browser = Browser::start_with(&ns, o.chrome).await;
+    let page = if baseline || o.plain_page { "baseline.html" } else { "" };
+    let url = format!("http://127.0.0.1:{SERVICE_PORT}/{page}?session={id}&user=bench&stamp=1");
+    browser.client.goto(&url).await.expect("open page");
+    browser.wait_for(DECODING, Duration::from_secs(40)).await;
+    tokio::time::sleep(SETTLE).await;
+
+    let pids = Pids { service: service.proc.0.id(), driver: browser.driver_pid(), session: &id };
+    let mut marks = vec![snapshot(&pids, &browser, o.threads).await];
+    let (mut ticks, mut motion, mut signalled) = (Vec::new(), None, None);
+    let mut next_tick = marks[0].at;
+    loop {
+        let now = Instant::now();
+        if redraw == ProbeRedraw::StillMoving && motion.is_none() {
+            if let Some(ms) = moving_at(&std::fs::read_to_string(&log_path).unwrap_or_default()) {
+                motion = Some((ms, now));
+                marks.push(snapshot(&pids, &browser, o.threads).await);
+            } else if let Some(at) = signalled {
+                assert!(
+                    now < at + Duration::from_secs(5),
+                    "the still-moving game did not log its motion in {}",
+                    log_path.display()
+                );
+            } else if now >= marks[0].at + o.still {
+                assert!(common::start_probe_motion(&id), "no probe game in session {id}");
+                signalled = Some(now);
+            }
+        }
+        let end = match redraw {
+            ProbeRedraw::StillMoving => motion.map(|(_, at)| at + o.moving),
+            _ => Some(marks[0].at + o.seconds),
+        };
+        if end.is_some_and(|e| now >= e) {
+            break;
+        }
+        if now >= next_tick {
+            let (_, v) = service.api(&token, reqwest::Method::GET, &format!("sessions/{id}"), None).await;
+            let server = v["quality"]["at"]
+                .as_str()
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| ServerSample { at: at.timestamp_micros() as f64 / 1000.0, q: v["quality"].clone() });
+            ticks.push(Tick { page: Page::from_json(&browser.eval(PAGE).await), server });
+            next_tick += Duration::from_secs(1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    marks.push(snapshot(&pids, &browser, o.threads).await);
+    let rec = browser
+        .eval("({ samples: Array.from(window.stampRecorder.samples), at: Array.from(window.stampRecorder.sampleAtMs), repeated: window.stampRecorder.repeated, undecodable: window.stampRecorder.undecodable })")
+        .await;
+    browser.close().await;
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    drop(service);
+
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default()
+    };
+    let latency: Vec<(f64, f64)> = floats(&rec["at"]).into_iter().zip(floats(&rec["samples"])).collect();
+    // Each quality sample once, in order.
+    let mut server: Vec<&ServerSample> = ticks.iter().filter_map(|t| t.server.as_ref()).collect();
+    server.dedup_by(|a, b| a.at == b.at);
+    let (first, last) = (&marks[0], &marks[marks.len() - 1]);
+    let mut phases: Vec<(&'static str, Figures)> = match motion {
+        Some((m, _)) if marks.len() == 3 => vec![
+            ("still", phase(first, &marks[1], (first.page.wall, m), &latency, &server)),
+            ("moving", phase(&marks[1], last, (m, last.page.wall), &latency, &server)),
+        ],
+        _ => vec![("", phase(first, last, (first.page.wall, last.page.wall), &latency, &server))],
+    };
+    if let Some((_, f)) = phases.last_mut() {
+        f.repeated = rec["repeated"].as_f64().unwrap_or(0.0);
+        f.undecodable = rec["undecodable"].as_f64().unwrap_or(0.0);
+    }
+    GameRun { phases, ticks, motion: motion.map(|(ms, _)| ms), redraws: redraw_rate(&log) }
+}
+
+/// A ratio, blank when either side is missing.
+fn ratio(ours: f64, base: f64) -> String {
+    if ours.is_finite() && base.is_finite() && base != 0.0 {
+        format!("{:.2}x", ours / base)
+    } else {
+        "–".into()
+    }
+}
+
+fn num(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "–".into()
+    }
+}
+
+fn game_row(config: &str, game: &str, run: &str, f: &Figures) -> String {
+    let steps = match f.steps {
+        Some((lo, hi)) if lo == hi => lo.to_string(),
+        Some((lo, hi)) => format!("{lo}–{hi}"),
+        None => "–".into(),
+    };
+    format!(
+        "| {config} | {game} | {run} | {} | {} | {} | {} | {} | {} | {steps} | {} | {} | {} | {} |",
+        num(f.p50, 1),
+        num(f.p95, 1),
+        num(f.p99, 1),
+        num(f.encoded_fps, 1),
+        num(f.decoded_fps, 1),
+        num(f.presented_fps, 1),
+        num(f.sent_mbps, 2),
+        num(f.cpu_pct, 1),
+        num(f.browser_cpu_pct, 1),
+        f.samples
+    )
+}
+
+fn ratio_row(config: &str, game: &str, ours: &Figures, base: &Figures) -> String {
+    format!(
+        "| {config} | {game} | ratio | {} | {} | {} | {} | {} | {} | | {} | {} | {} | |",
+        ratio(ours.p50, base.p50),
+        ratio(ours.p95, base.p95),
+        ratio(ours.p99, base.p99),
+        ratio(ours.encoded_fps, base.encoded_fps),
+        ratio(ours.decoded_fps, base.decoded_fps),
+        ratio(ours.presented_fps, base.presented_fps),
+        ratio(ours.sent_mbps, base.sent_mbps),
+        ratio(ours.cpu_pct, base.cpu_pct),
+        ratio(ours.browser_cpu_pct, base.browser_cpu_pct),
+    )
+}
+
+/// The session's own processes, `name x.x %` by name.
+fn session_cpu(f: &Figures) -> String {
+    let parts: Vec<String> = f.session_cpu.iter().map(|(n, v)| format!("{n} {v:.1} %")).collect();
+    if parts.is_empty() {
+        "–".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The ladder through a still-moving run: the steps of the still phase, and
+/// from when after the motion the stream stayed at the still phase's best
+/// step (0 is the top of the ladder).
+fn ladder_summary(run: &GameRun) -> String {
+    let Some(motion) = run.motion else { return String::new() };
+    let mut samples: Vec<&ServerSample> = run.ticks.iter().filter_map(|t| t.server.as_ref()).collect();
+    samples.dedup_by(|a, b| a.at == b.at);
+    let step = |s: &ServerSample| s.q["ladder_step"].as_u64();
+    let still: Vec<u64> = samples.iter().filter(|s| s.at <= motion).filter_map(|s| step(s)).collect();
+    let moving: Vec<(f64, u64)> =
+        samples.iter().filter(|s| s.at > motion).filter_map(|s| Some(((s.at - motion) / 1000.0, step(s)?))).collect();
+    let (Some(&best), Some(&worst)) = (still.iter().min(), still.iter().max()) else {
+        return "no ladder step in the still phase (no adaptive-bitrate element)".into();
+    };
+    let back = match moving.iter().rposition(|&(_, s)| s > best) {
+        None => format!("at step {best} or better in every sample after the motion"),
+        Some(i) if i + 1 < moving.len() => {
+            format!("back at step {best} from +{:.1} s after the motion", moving[i + 1].0)
+        }
+        Some(_) => format!("not back at step {best} by the end"),
+    };
+    let trace: Vec<String> = moving.iter().map(|(t, s)| format!("+{t:.1} s {s}")).collect();
+    format!(
+        "still: steps {best}–{worst} in {} samples; moving: {back} (samples every 2 s: {})",
+        still.len(),
+        trace.join(", ")
+    )
+}
+
+/// One second of a run: the service's latest quality sample, and the page's
+/// decoded fps, received Mbit/s and picture size over that second.
+#[derive(Clone, Copy)]
+struct Second<'a> {
+    server: Option<&'a ServerSample>,
+    decoded: f64,
+    received: f64,
+    picture: (f64, f64),
+}
+
+/// A run's looks by time since the motion (or the start of the window), s.
+fn per_second(run: &GameRun) -> Vec<(f64, Second<'_>)> {
+    let zero = run.motion.or_else(|| run.ticks.first().map(|t| t.page.wall)).unwrap_or(0.0);
+    run.ticks
+        .windows(2)
+        .map(|w| {
+            let dt = ((w[1].page.wall - w[0].page.wall) / 1000.0).max(1e-3);
+            let second = Second {
+                server: w[1].server.as_ref(),
+                decoded: (w[1].page.decoded - w[0].page.decoded) / dt,
+                received: (w[1].page.bytes - w[0].page.bytes) * 8.0 / dt / 1e6,
+                picture: (w[1].page.width, w[1].page.height),
+            };
+            ((w[1].page.wall - zero) / 1000.0, second)
+        })
+        .collect()
+}
+
+/// One row a second of a Playcast run, beside the baseline's look nearest in
+/// time (within half a second).
+fn print_series(title: &str, ours: &GameRun, base: &GameRun) {
+    println!("\n{title}: one row a second (t from the motion, or from the start of the window; server columns: its latest quality sample, a 2 s window)");
+    println!("| t s | step | picture | target Mbit/s | sent Mbit/s | encoded fps | decoded fps | received Mbit/s | baseline sent Mbit/s | baseline encoded fps | baseline decoded fps |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let (o, b) = (per_second(ours), per_second(base));
+    let none = Second { server: None, decoded: f64::NAN, received: f64::NAN, picture: (0.0, 0.0) };
+    let mbps = |s: Option<&ServerSample>, k: &str| num(s.and_then(|s| s.num(k)).map_or(f64::NAN, |v| v / 1e6), 2);
+    let fps = |s: Option<&ServerSample>| num(s.and_then(|s| s.num("fps")).unwrap_or(f64::NAN), 1);
+    for (t, os) in o {
+        let bs = b
+            .iter()
+            .filter(|(tb, _)| (tb - t).abs() < 0.5)
+            .min_by(|x, y| (x.0 - t).abs().total_cmp(&(y.0 - t).abs()))
+            .map_or(none, |(_, s)| *s);
+        let step = os.server.and_then(|s| s.q["ladder_step"].as_u64()).map_or("–".into(), |s| s.to_string());
+        let picture = if os.picture.0 > 0.0 { format!("{}x{}", os.picture.0, os.picture.1) } else { "–".into() };
+        println!(
+            "| {t:.1} | {step} | {picture} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            mbps(os.server, "target_bps"),
+            mbps(os.server, "sent_bps"),
+            fps(os.server),
+            num(os.decoded, 1),
+            num(os.received, 2),
+            mbps(bs.server, "sent_bps"),
+            fps(bs.server),
+            num(bs.decoded, 1)
+        );
+    }
+}
+
+/// The players' path: each configuration and behaviour, baseline and
+/// Playcast alternating.
+async fn game_main(args: &[String]) {
+    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let secs =
+        |name: &str, default: u64| Duration::from_secs(opt(name).and_then(|s| s.parse().ok()).unwrap_or(default));
+    let only = opt("--only");
+    let behaviours: Vec<ProbeRedraw> = match opt("--behaviour") {
+        Some(b) => vec![ProbeRedraw::parse(&b).expect("--behaviour takes 60hz, uncapped or still-moving")],
+        None => ProbeRedraw::ALL.to_vec(),
+    };
+    let rounds: Option<usize> = opt("--rounds").and_then(|s| s.parse().ok());
+    let vsync = !args.iter().any(|a| a == "--unthrottled");
+    let chrome: &[&str] = if vsync { &[] } else { &["--disable-gpu-vsync", "--disable-frame-rate-limit"] };
+    let series_for_all = args.iter().any(|a| a == "--series");
+    // `--param NAME=VALUE` (repeatable): a pipeline parameter for Playcast's sessions only.
+    let params: serde_json::Map<String, Value> = args
+        .windows(2)
+        .filter(|w| w[0] == "--param")
+        .map(|w| {
+            let (name, value) = w[1].split_once('=').expect("--param takes NAME=VALUE");
+            let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+            (name.to_string(), value)
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    std::fs::copy(common::repo().join("pipelines/linux-x11.toml"), pipelines.join("linux-x11.toml")).unwrap();
+    std::fs::write(pipelines.join("baseline.toml"), common::BARE_X11_BASELINE_PIPELINE).unwrap();
+    let (still, moving) = (secs("--still-seconds", 30), secs("--moving-seconds", 30));
+    let games = dir.path().join("games.toml");
+    std::fs::write(&games, common::probe_games(STILL_AT_MOST)).unwrap();
+    let games = games.to_string_lossy().into_owned();
+    let o = GameOptions {
+        chrome,
+        seconds: secs("--seconds", 10),
+        still,
+        moving,
+        params,
+        extra_serve: opt("--serve-flags").unwrap_or_default().split_whitespace().map(String::from).collect(),
+        plain_page: args.iter().any(|a| a == "--plain-page"),
+        pipelines: &pipelines,
+        games: &games,
+        threads: args.iter().any(|a| a == "--threads"),
+    };
+
+    println!(
+        "glass-to-glass of the players' path: games through the API on their own X display, x264enc, headless Chromium, one stream at a time; compositor {}",
+        if vsync { "on a 60 Hz tick" } else { "unthrottled" }
+    );
+    println!(
+        "windows: 60hz and uncapped {} s; still-moving {} s still then {} s moving; rounds: {}",
+        o.seconds.as_secs(),
+        o.still.as_secs(),
+        o.moving.as_secs(),
+        rounds.map_or("2 (still-moving 1)".into(), |r| r.to_string())
+    );
+    println!("| config | game | run | p50 ms | p95 ms | p99 ms | encoded fps | decoded fps | presented fps | ladder step | Mbit/s sent | service CPU % | browser CPU % | samples |");
+    println!("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut notes = Vec::new();
+    let mut series = Vec::new();
+    for config in &CONFIGS {
+        if only.as_deref().is_some_and(|o| !config.label.starts_with(o)) {
+            continue;
+        }
+        for &redraw in &behaviours {
+            let rounds = rounds.unwrap_or(if redraw == ProbeRedraw::StillMoving { 1 } else { 2 });
+            let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                base_runs.push(game_run(true, config, redraw, &o).await);
+                our_runs.push(game_run(false, config, redraw, &o).await);
+            }
+            for (i, (name, _)) in our_runs[0].phases.iter().enumerate() {
+                let pool_phase =
+                    |runs: &[GameRun]| pool(&runs.iter().map(|r| r.phases[i].1.clone()).collect::<Vec<_>>());
+                let (base, ours) = (pool_phase(&base_runs), pool_phase(&our_runs));
+                let game =
+                    if name.is_empty() { redraw.name().to_string() } else { format!("{}, {name}", redraw.name()) };
+                println!("{}", game_row(config.label, &game, "baseline", &base));
+                println!("{}", game_row(config.label, &game, "playcast", &ours));
+                println!("{}", ratio_row(config.label, &game, &ours, &base));
+                let mean_redraws = |runs: &[GameRun]| runs.iter().map(|r| r.redraws).sum::<f64>() / runs.len() as f64;
+                notes.push(format!(
+                    "- {} {game}: session processes (% of one core): baseline {}; playcast {}. Captured fps: baseline {}, playcast {}. Game redraws/s while moving: baseline {}, playcast {}. Stamps undecodable: baseline {}, playcast {}; repeated pictures: baseline {}, playcast {}.",
+                    config.label,
+                    session_cpu(&base),
+                    session_cpu(&ours),
+                    num(base.captured_fps, 1),
+                    num(ours.captured_fps, 1),
+                    num(mean_redraws(&base_runs), 0),
+                    num(mean_redraws(&our_runs), 0),
+                    base.undecodable,
+                    ours.undecodable,
+                    base.repeated,
+                    ours.repeated,
+                ));
+                if o.threads {
+                    print_threads(&format!("{} {game}", config.label), &base.threads, &ours.threads);
+                }
+            }
+            for (round, r) in our_runs.iter().enumerate() {
+                if r.motion.is_some() {
+                    notes.push(format!(
+                        "- {} {} ladder, round {}: {}",
+                        config.label,
+                        redraw.name(),
+                        round + 1,
+                        ladder_summary(r)
+                    ));
+                }
+            }
+            if redraw == ProbeRedraw::StillMoving || series_for_all {
+                series.push((
+                    format!("{} {}", config.label, redraw.name()),
+                    our_runs.swap_remove(0),
+                    base_runs.swap_remove(0),
+                ));
+            }
+        }
+    }
+    println!();
+    for n in &notes {
+        println!("{n}");
+    }
+    for (title, ours, base) in &series {
+        print_series(title, ours, base);
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    common::require_root();
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--pattern") {
+        pattern_main(&args).await;
+    } else {
+        game_main(&args).await;
+    }
 }

@@ -4,63 +4,58 @@
 //! Playcast as shipped (the `linux-x11` pipeline file and the reference
 //! client) against the bare baseline of the glass-to-glass benchmark: a fixed
 //! 60 Hz `ximagesrc` capture, x264enc ultrafast/zerolatency, no extras, and the
-//! plain page; both play the same probe game and press the same way.
+//! plain page; both play the same probe game through the API and press the
+//! same way.
+//!
+//! The game redraws in three behaviours (`playcast-probe --redraw`): `60hz`,
+//! `uncapped`, and `still-moving`: still for `--still-seconds` (30), then
+//! moving at 60 Hz for `--moving-seconds` (30); the page presses throughout
+//! and each phase is reported apart (by when each press was sent). The game
+//! redraws a press at once in every behaviour.
 //!
 //! It also reports the one-way latency from the browser to the game: each
 //! press's wall-clock send time against the time the probe logged the key.
 //!
-//! `--breakdown` also stamps each frame's capture time (as the glass-to-glass
-//! benchmark does) and prints the capture-to-display part of the latency.
-//! `--param NAME=VALUE` sets a pipeline parameter of Playcast's sessions
-//! (for example `--param encoder_threads=0`), to compare settings.
+//! `--breakdown` also records the game's own redraw stamps in both pages (as
+//! the glass-to-glass benchmark does) and prints the redraw-to-display part
+//! of the latency. `--param NAME=VALUE` sets a pipeline parameter of
+//! Playcast's sessions (for example `--param encoder_threads=0`), to compare
+//! settings.
 //!
-//! `cargo bench --bench input_to_photon -- [--presses N] [--rounds N] [--only 720p|1080p] [--breakdown] [--param NAME=VALUE]…`
-//! (as root: it creates a network namespace).
+//! `cargo bench --bench input_to_photon -- [--presses N] [--rounds N] [--only 720p|1080p]
+//! [--behaviour 60hz|uncapped|still-moving] [--still-seconds N] [--moving-seconds N] [--breakdown] [--param NAME=VALUE]…`
+//! (as root: it creates network namespaces). Rounds default to 2, 1 for still-moving.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{percentile, Browser, Service, SERVICE_PORT};
+use common::{percentile, Browser, ProbeRedraw, Service, SERVICE_PORT};
 use playcast::netns::Netns;
 
-/// The baseline: fixed-rate capture of the game's display and a bare x264enc
-/// sender (the service runs with `--bare`: no TWCC, no RTX, a plain queue).
-const BASELINE: &str = r#"
-description = "Benchmark baseline: fixed-rate X11 capture, bare x264enc sender"
-[params]
-display = { default = ":0" }
-width = { default = 1280, min = 160, max = 3840 }
-height = { default = 720, min = 120, max = 2160 }
-framerate = { default = 60, min = 1, max = 144 }
-bitrate = { default = 6000000, min = 250000, max = 50000000 }
-[video]
-source = "ximagesrc display-name=${display} use-damage=false ! video/x-raw,framerate=${framerate}/1 ! videoscale ! videoconvert ! video/x-raw,format=I420,width=${width},height=${height}"
-[[video.encoders]]
-element = "x264enc"
-properties = "speed-preset=ultrafast tune=zerolatency"
-bitrate = { property = "bitrate", unit = "kbit/s" }
-profile = "constrained-baseline"
-"#;
-
-const GAMES: &str = r#"
-[games.probe]
-title = "Latency probe"
-pipeline = "linux-x11"
-command = ["playcast-probe"]
-
-[games.probe-baseline]
-title = "Latency probe, baseline sender"
-pipeline = "baseline"
-command = ["playcast-probe"]
-"#;
+/// The still-moving game stays still this long on its own; the benchmark
+/// starts its motion (`common::start_probe_motion`) once the page has
+/// pressed through the still phase.
+const STILL_AT_MOST: Duration = Duration::from_secs(3600);
 
 struct Case {
     label: &'static str,
     width: u32,
     height: u32,
     bitrate: u32,
+}
+
+/// What stays the same over a whole command.
+struct Options<'a> {
+    presses: u32,
+    moving: Duration,
+    still: Duration,
+    breakdown: bool,
+    pipelines: &'a std::path::Path,
+    games: &'a str,
+    /// Pipeline parameters of Playcast's sessions.
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -71,59 +66,121 @@ struct Run {
     lost: u64,
     /// Presses whose one-way time could not be paired with the game's log.
     unpaired: u64,
-    /// With `--breakdown`: capture-to-display latency of every frame.
+    /// With `--breakdown`: redraw-to-display latency of every new picture.
     glass: Vec<f64>,
 }
 
-async fn measure(
-    baseline: bool,
-    case: &Case,
-    presses: u32,
-    breakdown: bool,
-    pipelines: &std::path::Path,
-    games: &str,
-    extra: &serde_json::Map<String, serde_json::Value>,
-) -> Run {
+/// A run's presses by when they were sent (wall clock, ms since the epoch),
+/// to be cut into phases.
+#[derive(Default)]
+struct Timed {
+    /// (press sent, latency) of each press that was seen.
+    samples: Vec<(f64, f64)>,
+    /// (press sent, one-way latency) of each press the game logged.
+    one_way: Vec<(f64, f64)>,
+    sent: Vec<f64>,
+    unpaired: u64,
+    /// (displayed at, latency) of each new picture.
+    glass: Vec<(f64, f64)>,
+    /// When the game started moving (still-moving).
+    motion: Option<f64>,
+}
+
+impl Timed {
+    /// The presses sent in `[from, to)`: those sent but not seen are lost
+    /// (a press still outstanding at the end of the run counts too).
+    fn between(&self, from: f64, to: f64) -> Run {
+        let inside = |t: f64| t >= from && t < to;
+        let pick = |v: &[(f64, f64)]| v.iter().filter(|(t, _)| inside(*t)).map(|(_, x)| *x).collect::<Vec<_>>();
+        let samples = pick(&self.samples);
+        let presses = self.sent.iter().filter(|t| inside(**t)).count() as u64;
+        Run {
+            lost: presses.saturating_sub(samples.len() as u64),
+            samples,
+            one_way: pick(&self.one_way),
+            presses,
+            unpaired: 0,
+            glass: pick(&self.glass),
+        }
+    }
+
+    /// The run as a whole, or its still and moving phases.
+    /// (Presses that could not be paired with the game's log count in the last phase.)
+    fn phases(&self) -> Vec<(&'static str, Run)> {
+        let mut phases = match self.motion {
+            None => vec![("", self.between(f64::MIN, f64::MAX))],
+            Some(m) => vec![("still", self.between(f64::MIN, m)), ("moving", self.between(m, f64::MAX))],
+        };
+        if let Some((_, last)) = phases.last_mut() {
+            last.unpaired = self.unpaired;
+        }
+        phases
+    }
+}
+
+async fn measure(baseline: bool, case: &Case, redraw: ProbeRedraw, o: &Options<'_>) -> Timed {
     let ns = Netns::create().expect("network namespace (run as root)");
-    let mut args = Vec::new();
-    if baseline {
-        args.push("--bare");
-    }
-    if breakdown {
-        args.push("--stamp");
-    }
-    let args = args.as_slice();
+    let args: &[&str] = if baseline { &["--bare"] } else { &[] };
     let service =
-        Service::start(&ns, pipelines, args, &[("RUST_LOG", "warn"), ("PLAYCAST__SESSIONS__GAMES_FILE", games)]).await;
+        Service::start(&ns, o.pipelines, args, &[("RUST_LOG", "warn"), ("PLAYCAST__SESSIONS__GAMES_FILE", o.games)])
+            .await;
     let token = service.dev_token("bench", "player").await;
-    let game = if baseline { "probe-baseline" } else { "probe" };
     let mut params =
         serde_json::json!({ "width": case.width, "height": case.height, "framerate": 60, "bitrate": case.bitrate });
     if !baseline {
-        params.as_object_mut().unwrap().extend(extra.clone());
+        params.as_object_mut().unwrap().extend(o.extra.clone());
     }
-    let body = serde_json::json!({ "game": game, "params": params });
+    let body = serde_json::json!({ "game": redraw.game(baseline), "params": params });
     let (status, view) = service.api(&token, reqwest::Method::POST, "sessions", Some(body)).await;
     assert_eq!(status, 201, "creating the probe session: {view}");
     let id = view["id"].as_str().unwrap().to_string();
+    let log_path = service.data_dir().join("run").join(&id).join("game.log");
 
     let browser = Browser::start(&ns).await;
     let page = if baseline { "baseline.html" } else { "" };
-    let stamp = if breakdown { "&stamp=1" } else { "" };
-    let url =
-        format!("http://127.0.0.1:{SERVICE_PORT}/{page}?session={id}&user=bench&photon=1&presses={presses}{stamp}");
+    let stamp = if o.breakdown { "&stamp=1" } else { "" };
+    // The still-moving run presses until the end of its moving phase.
+    let presses = if redraw == ProbeRedraw::StillMoving { String::new() } else { format!("&presses={}", o.presses) };
+    let url = format!("http://127.0.0.1:{SERVICE_PORT}/{page}?session={id}&user=bench&photon=1{presses}{stamp}");
     browser.client.goto(&url).await.expect("open page");
-    let timeout = Duration::from_secs(60 + u64::from(presses));
-    browser.wait_for("window.photon && window.photon.done", timeout).await;
-    let p = browser.eval("({ samples: window.photon.samples, sent: window.photon.sentAtMs, lost: window.photon.lost, presses: window.photon.presses, glass: window.stampRecorder ? Array.from(window.stampRecorder.samples) : [] })").await;
+    if redraw == ProbeRedraw::StillMoving {
+        // The page presses from 3 s after its first picture: the still phase
+        // runs `still` from then, the moving phase `moving` after the motion.
+        browser.wait_for("window.photon && window.photon.presses > 0", Duration::from_secs(60)).await;
+        tokio::time::sleep(o.still).await;
+        assert!(common::start_probe_motion(&id), "no probe game in session {id}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let motion = loop {
+            if let Some(at) = std::fs::read_to_string(&log_path).ok().and_then(|l| moving_at(&l)) {
+                break at;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the still-moving game did not log its motion in {}",
+                log_path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let left = Duration::from_secs_f64((motion / 1000.0 + o.moving.as_secs_f64() - unix_secs()).max(0.0));
+        tokio::time::sleep(left).await;
+        // No press left on its way, so that each pairs with the game's log.
+        browser.eval("window.photon.stop()").await;
+        browser.wait_for("window.photon.done", Duration::from_secs(5)).await;
+    } else {
+        let timeout = Duration::from_secs(60 + u64::from(o.presses));
+        browser.wait_for("window.photon && window.photon.done", timeout).await;
+    }
+    let p = browser.eval("({ samples: window.photon.samples, at: window.photon.sampleSentAtMs, sent: window.photon.sentAtMs, glass: window.stampRecorder ? Array.from(window.stampRecorder.samples) : [], glassAt: window.stampRecorder ? Array.from(window.stampRecorder.sampleAtMs) : [] })").await;
     browser.close().await;
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    drop(service);
 
     let floats = |v: &serde_json::Value| -> Vec<f64> {
         v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default()
     };
-    let log = std::fs::read_to_string(service.data_dir().join("run").join(&id).join("game.log")).unwrap_or_default();
     let received: Vec<f64> = log
         .lines()
+        .filter(|l| l.starts_with("colour "))
         .filter_map(|l| l.rsplit_once(" at ").and_then(|(_, us)| us.trim().parse::<f64>().ok()))
         .map(|us| us / 1000.0)
         .collect();
@@ -131,18 +188,30 @@ async fn measure(
     // Each press is one line of the probe's log, in order; a count that does
     // not match means a press never reached the game, and pairing would lie.
     let (one_way, unpaired) = if received.len() == sent.len() {
-        (sent.iter().zip(&received).map(|(s, r)| r - s).collect(), 0)
+        (sent.iter().zip(&received).map(|(s, r)| (*s, r - s)).collect(), 0)
     } else {
         (Vec::new(), sent.len() as u64)
     };
-    Run {
-        samples: floats(&p["samples"]),
+    Timed {
+        samples: floats(&p["at"]).into_iter().zip(floats(&p["samples"])).collect(),
         one_way,
-        presses: p["presses"].as_u64().unwrap_or(0),
-        lost: p["lost"].as_u64().unwrap_or(0),
+        sent,
         unpaired,
-        glass: floats(&p["glass"]),
+        glass: floats(&p["glassAt"]).into_iter().zip(floats(&p["glass"])).collect(),
+        motion: moving_at(&log),
     }
+}
+
+fn unix_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
+/// When the game's log says it started moving, ms since the epoch.
+fn moving_at(log: &str) -> Option<f64> {
+    log.lines()
+        .find_map(|l| l.strip_prefix("moving at "))
+        .and_then(|us| us.trim().parse::<f64>().ok())
+        .map(|us| us / 1000.0)
 }
 
 fn pool(runs: &[Run]) -> Run {
@@ -161,10 +230,10 @@ fn pool(runs: &[Run]) -> Run {
     out
 }
 
-fn row(case: &str, run: &str, r: &Run) -> String {
+fn row(case: &str, game: &str, run: &str, r: &Run) -> String {
     let (s, o) = (&r.samples, &r.one_way);
     format!(
-        "| {case} | {run} | {:>6.1} | {:>6.1} | {:>6.1} | {:>5} | {:>4} | {:>6.2} | {:>6.2} | {:>6.2} |",
+        "| {case} | {game} | {run} | {:>6.1} | {:>6.1} | {:>6.1} | {:>5} | {:>4} | {:>6.2} | {:>6.2} | {:>6.2} |",
         percentile(s, 50.0),
         percentile(s, 95.0),
         percentile(s, 99.0),
@@ -181,10 +250,14 @@ async fn main() {
     common::require_root();
     let args: Vec<String> = std::env::args().collect();
     let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let presses: u32 = opt("--presses").and_then(|s| s.parse().ok()).unwrap_or(100);
-    let rounds: usize = opt("--rounds").and_then(|s| s.parse().ok()).unwrap_or(2);
+    let secs =
+        |name: &str, default: u64| Duration::from_secs(opt(name).and_then(|s| s.parse().ok()).unwrap_or(default));
+    let rounds: Option<usize> = opt("--rounds").and_then(|s| s.parse().ok());
     let only = opt("--only");
-    let breakdown = args.iter().any(|a| a == "--breakdown");
+    let behaviours: Vec<ProbeRedraw> = match opt("--behaviour") {
+        Some(b) => vec![ProbeRedraw::parse(&b).expect("--behaviour takes 60hz, uncapped or still-moving")],
+        None => ProbeRedraw::ALL.to_vec(),
+    };
     // `--param NAME=VALUE` (repeatable): a pipeline parameter for Playcast's sessions only.
     let extra: serde_json::Map<String, serde_json::Value> = args
         .windows(2)
@@ -200,55 +273,91 @@ async fn main() {
     let pipelines = dir.path().join("pipelines");
     std::fs::create_dir(&pipelines).unwrap();
     std::fs::copy(common::repo().join("pipelines/linux-x11.toml"), pipelines.join("linux-x11.toml")).unwrap();
-    std::fs::write(pipelines.join("baseline.toml"), BASELINE).unwrap();
+    std::fs::write(pipelines.join("baseline.toml"), common::BARE_X11_BASELINE_PIPELINE).unwrap();
+    let still = secs("--still-seconds", 30);
     let games = dir.path().join("games.toml");
-    std::fs::write(&games, GAMES).unwrap();
+    std::fs::write(&games, common::probe_games(STILL_AT_MOST)).unwrap();
     let games = games.to_string_lossy().into_owned();
+    let o = Options {
+        presses: opt("--presses").and_then(|s| s.parse().ok()).unwrap_or(100),
+        moving: secs("--moving-seconds", 30),
+        still,
+        breakdown: args.iter().any(|a| a == "--breakdown"),
+        pipelines: &pipelines,
+        games: &games,
+        extra,
+    };
 
     let cases = [
         Case { label: "720p60", width: 1280, height: 720, bitrate: 6_000_000 },
         Case { label: "1080p60", width: 1920, height: 1080, bitrate: 10_000_000 },
     ];
     println!(
-        "input-to-photon, x264enc, headless Chromium, latency probe game; {rounds} alternating rounds of {presses} presses"
+        "input-to-photon, x264enc, headless Chromium, latency probe game through the API; {} presses a round (still-moving: {} s still, {} s moving); rounds {}",
+        o.presses,
+        o.still.as_secs(),
+        o.moving.as_secs(),
+        rounds.map_or("2 (still-moving 1)".into(), |r| r.to_string())
     );
     println!(
-        "| case | run | p50 ms | p95 ms | p99 ms | presses | lost | one-way p50 ms | one-way p95 ms | one-way p99 ms |"
+        "| case | game | run | p50 ms | p95 ms | p99 ms | presses | lost | one-way p50 ms | one-way p95 ms | one-way p99 ms |"
     );
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut notes = Vec::new();
     for case in &cases {
         if only.as_deref().is_some_and(|o| !case.label.starts_with(o)) {
             continue;
         }
-        let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            base_runs.push(measure(true, case, presses, breakdown, &pipelines, &games, &extra).await);
-            our_runs.push(measure(false, case, presses, breakdown, &pipelines, &games, &extra).await);
-        }
-        let (base, ours) = (pool(&base_runs), pool(&our_runs));
-        println!("{}", row(case.label, "baseline", &base));
-        println!("{}", row(case.label, "playcast", &ours));
-        let ratio = |p: f64| percentile(&ours.samples, p) / percentile(&base.samples, p);
-        println!(
-            "| {} | ratio | {:.2}x | {:.2}x | {:.2}x | | | | | |",
-            case.label,
-            ratio(50.0),
-            ratio(95.0),
-            ratio(99.0)
-        );
-        for (name, r) in [("baseline", &base), ("playcast", &ours)] {
-            if breakdown {
-                let g = &r.glass;
+        for &redraw in &behaviours {
+            let rounds = rounds.unwrap_or(if redraw == ProbeRedraw::StillMoving { 1 } else { 2 });
+            let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                base_runs.push(measure(true, case, redraw, &o).await.phases());
+                our_runs.push(measure(false, case, redraw, &o).await.phases());
+            }
+            let names: Vec<&'static str> = our_runs[0].iter().map(|(n, _)| *n).collect();
+            for (i, name) in names.into_iter().enumerate() {
+                let pool_phase = |runs: &mut Vec<Vec<(&'static str, Run)>>| {
+                    pool(&runs.iter_mut().map(|r| std::mem::take(&mut r[i].1)).collect::<Vec<_>>())
+                };
+                let (base, ours) = (pool_phase(&mut base_runs), pool_phase(&mut our_runs));
+                let game =
+                    if name.is_empty() { redraw.name().to_string() } else { format!("{}, {name}", redraw.name()) };
+                println!("{}", row(case.label, &game, "baseline", &base));
+                println!("{}", row(case.label, &game, "playcast", &ours));
+                let ratio = |p: f64| percentile(&ours.samples, p) / percentile(&base.samples, p);
                 println!(
-                    "|  | {name}: capture-to-display p50 {:.1} ms, p99 {:.1} ms ({} frames) | | | | | | | | |",
-                    percentile(g, 50.0),
-                    percentile(g, 99.0),
-                    g.len()
+                    "| {} | {game} | ratio | {:.2}x | {:.2}x | {:.2}x | | | | | |",
+                    case.label,
+                    ratio(50.0),
+                    ratio(95.0),
+                    ratio(99.0)
                 );
+                for (run, r) in [("baseline", &base), ("playcast", &ours)] {
+                    if o.breakdown {
+                        let g = &r.glass;
+                        notes.push(format!(
+                            "- {} {game}, {run}: redraw-to-display p50 {:.1} ms, p99 {:.1} ms ({} pictures)",
+                            case.label,
+                            percentile(g, 50.0),
+                            percentile(g, 99.0),
+                            g.len()
+                        ));
+                    }
+                    if r.unpaired > 0 {
+                        notes.push(format!(
+                            "- {} {game}, {run}: {} presses not paired with the game's log (a press never reached it)",
+                            case.label, r.unpaired
+                        ));
+                    }
+                }
             }
-            if r.unpaired > 0 {
-                println!("|  | {name}: {} presses not paired with the game's log (a press never reached it) | | | | | | | | |", r.unpaired);
-            }
+        }
+    }
+    if !notes.is_empty() {
+        println!();
+        for n in notes {
+            println!("{n}");
         }
     }
 }

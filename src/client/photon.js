@@ -38,6 +38,10 @@ export function startPhotonProbe(video, sendKey, presses = Infinity) {
     lost: 0,
     presses: 0,
     done: false,
+    // Presses no more once the outstanding press (if any) is seen or lost; then `done`.
+    stop() {
+      stopping = true;
+    },
     summary() {
       const sorted = probe.samples.slice().sort((a, b) => a - b);
       return {
@@ -51,6 +55,7 @@ export function startPhotonProbe(video, sendKey, presses = Infinity) {
   };
   window.photon = probe;
 
+  let stopping = false;
   let pressedAt = null; // performance time of the outstanding press
   let colourBefore = null;
   let lastColour = null;
@@ -87,7 +92,7 @@ export function startPhotonProbe(video, sendKey, presses = Infinity) {
       nextPressAt = t + GAP_MIN_MS;
     }
     if (pressedAt !== null || t < nextPressAt || lastColour === null) return;
-    if (probe.presses >= presses) {
+    if (probe.presses >= presses || stopping) {
       probe.done = true;
       clearInterval(timer);
       return;

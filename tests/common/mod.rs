@@ -164,6 +164,129 @@ bitrate = { property = "bitrate", unit = "kbit/s" }
 profile = "constrained-baseline"
 "#;
 
+/// The bare sender of the benchmarks of the players' path: the game's display
+/// grabbed by `ximagesrc` on a fixed 60 Hz tick, x264enc
+/// ultrafast/zerolatency, nothing else (the service runs it with `--bare`).
+pub const BARE_X11_BASELINE_PIPELINE: &str = r#"
+description = "Benchmark baseline: fixed-rate X11 capture, bare x264enc sender"
+[params]
+display = { default = ":0" }
+width = { default = 1280, min = 160, max = 3840 }
+height = { default = 720, min = 120, max = 2160 }
+framerate = { default = 60, min = 1, max = 144 }
+bitrate = { default = 6000000, min = 250000, max = 50000000 }
+[video]
+source = "ximagesrc display-name=${display} use-damage=false ! video/x-raw,framerate=${framerate}/1 ! videoscale ! videoconvert ! video/x-raw,format=I420,width=${width},height=${height}"
+[[video.encoders]]
+element = "x264enc"
+properties = "speed-preset=ultrafast tune=zerolatency"
+bitrate = { property = "bitrate", unit = "kbit/s" }
+profile = "constrained-baseline"
+"#;
+
+/// How the latency probe game redraws in the benchmarks of the players' path
+/// (`playcast-probe --redraw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeRedraw {
+    /// On a 60 Hz tick.
+    Hz60,
+    /// As fast as the X server takes it.
+    Uncapped,
+    /// Still, then on a 60 Hz tick.
+    StillMoving,
+}
+
+impl ProbeRedraw {
+    pub const ALL: [ProbeRedraw; 3] = [ProbeRedraw::Hz60, ProbeRedraw::Uncapped, ProbeRedraw::StillMoving];
+
+    /// The benchmarks' name for it (`--behaviour`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeRedraw::Hz60 => "60hz",
+            ProbeRedraw::Uncapped => "uncapped",
+            ProbeRedraw::StillMoving => "still-moving",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ProbeRedraw> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Its game in [`probe_games`]: played by Playcast, or by the baseline.
+    pub fn game(self, baseline: bool) -> String {
+        format!("probe-{}{}", self.name(), if baseline { "-baseline" } else { "" })
+    }
+}
+
+/// A games catalog with the latency probe in each [`ProbeRedraw`] behaviour,
+/// once on the shipped `linux-x11` pipeline and once on the `baseline`
+/// pipeline ([`BARE_X11_BASELINE_PIPELINE`]); the still-moving game stays
+/// still for `still` after it starts, or until [`start_probe_motion`].
+pub fn probe_games(still: Duration) -> String {
+    let mut out = String::new();
+    for b in ProbeRedraw::ALL {
+        let redraw = match b {
+            ProbeRedraw::Hz60 => "60",
+            ProbeRedraw::Uncapped => "uncapped",
+            ProbeRedraw::StillMoving => "still-moving",
+        };
+        for (baseline, pipeline) in [(false, "linux-x11"), (true, "baseline")] {
+            out.push_str(&format!(
+                "[games.{}]\ntitle = \"Latency probe, {} ({pipeline})\"\npipeline = \"{pipeline}\"\ncommand = [\"playcast-probe\", \"--redraw\", \"{redraw}\", \"--still-seconds\", \"{}\"]\n\n",
+                b.game(baseline),
+                b.name(),
+                still.as_secs_f64()
+            ));
+        }
+    }
+    out
+}
+
+/// Starts the motion of the still-moving probe game of `session` (SIGUSR1);
+/// false when the session runs no probe.
+pub fn start_probe_motion(session: &str) -> bool {
+    let probe =
+        processes_of(session).into_iter().find(|&p| process_ticks(p).is_some_and(|(n, _)| n == "playcast-probe"));
+    probe.is_some_and(|p| {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), nix::sys::signal::Signal::SIGUSR1).is_ok()
+    })
+}
+
+/// CPU ticks (user + system, in `USER_HZ` units) and the name of process `pid`.
+pub fn process_ticks(pid: u32) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(').map(|(_, n)| n.to_string()).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is 14th, stime 15th overall.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    Some((name, field(11) + field(12)))
+}
+
+/// `root` and every process below it (by parent), now.
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+                    Some((pid, ppid))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    tree
+}
+
 /// Nearest-rank percentile `p` (0–100) of `sorted`; NaN when it is empty.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -365,6 +488,11 @@ impl Browser {
 
     pub async fn close(self) {
         let _ = self.client.close().await;
+    }
+
+    /// chromedriver's process id: Chromium's processes run below it.
+    pub fn driver_pid(&self) -> u32 {
+        self._driver.0.id()
     }
 }
 
