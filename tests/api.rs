@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use playcast::auth::Role;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -87,7 +88,8 @@ async fn metrics_are_prometheus_text_with_the_node_budget() {
 async fn pipelines_say_what_runs_here_and_why() {
     let s = common::serve_in_process(|_| {}).await;
     let c = client();
-    let list = json_ok(c.get(s.url("/api/v1/pipelines")).send().await.unwrap()).await;
+    let admin = s.token("root", Role::Admin);
+    let list = json_ok(c.get(s.url("/api/v1/pipelines")).bearer_auth(&admin).send().await.unwrap()).await;
     let list = list.as_array().expect("an array");
     let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["linux-x11", "test-pattern", "test-pattern-webrtcsink", "windows-d3d11"]);
@@ -98,7 +100,7 @@ async fn pipelines_say_what_runs_here_and_why() {
     assert_eq!(tp["encoder"], "x264enc", "{tp}");
     assert_eq!(tp["error"], Value::Null, "{tp}");
     assert!(tp["encoder_choice"].as_str().unwrap().starts_with("encoder x264enc"), "{tp}");
-    assert!(tp["path"].as_str().unwrap().ends_with("pipelines/test-pattern.toml"), "{tp}");
+    assert_eq!(tp["path"], "test-pattern.toml", "relative to the pipelines folder: {tp}");
     assert!(tp["description"].as_str().is_some_and(|d| !d.is_empty()));
     assert!(tp["loaded_at_unix"].as_u64().is_some_and(|t| t > 1_600_000_000), "{tp}");
 
@@ -120,15 +122,51 @@ async fn pipelines_say_what_runs_here_and_why() {
     let notes: Vec<&str> = win["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert!(notes.iter().any(|n| n.contains("d3d11screencapturesrc")), "{notes:?}");
 
-    let one = json_ok(c.get(s.url("/api/v1/pipelines/test-pattern")).send().await.unwrap()).await;
+    let one = json_ok(c.get(s.url("/api/v1/pipelines/test-pattern")).bearer_auth(&admin).send().await.unwrap()).await;
     assert_eq!(one, tp);
+
+    // Players and viewers see what runs here, not files, choices or errors.
+    for role in [Role::Player, Role::Viewer] {
+        let token = s.token("alice", role);
+        let seen =
+            json_ok(c.get(s.url("/api/v1/pipelines/test-pattern")).bearer_auth(&token).send().await.unwrap()).await;
+        let mut keys: Vec<&str> = seen.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["description", "encoder", "loaded_at_unix", "name", "runnable"], "{role:?}: {seen}");
+    }
+    // Without a token: 401.
+    for path in ["/api/v1/pipelines", "/api/v1/pipelines/test-pattern"] {
+        problem(c.get(s.url(path)).send().await.unwrap(), 401).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_file_linking_out_of_the_folder_is_not_read_or_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(common::repo().join("pipelines/test-pattern.toml"), dir.path().join("test-pattern.toml")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", dir.path().join("environ.toml")).unwrap();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "TOPSECRET = 1\n").unwrap();
+    std::os::unix::fs::symlink(secret.path(), dir.path().join("secret.toml")).unwrap();
+    let folder = dir.path().to_owned();
+    let s = common::serve_in_process(move |c| c.media.pipelines_dir = folder).await;
+    let admin = s.token("root", Role::Admin);
+    let list = json_ok(client().get(s.url("/api/v1/pipelines")).bearer_auth(&admin).send().await.unwrap()).await;
+    let text = list.to_string();
+    assert!(!text.contains("TOPSECRET") && !text.contains("PATH") && !text.contains("HOME"), "{text}");
+    for name in ["environ", "secret"] {
+        let p = list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}: {list}"));
+        assert_eq!(p["runnable"], false, "{p}");
+        assert!(p["error"].as_str().unwrap().contains("links to a file outside the pipelines folder"), "{p}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_resources_are_problems() {
     let s = common::serve_in_process(|_| {}).await;
     let c = client();
-    let p = problem(c.get(s.url("/api/v1/pipelines/nope")).send().await.unwrap(), 404).await;
+    let token = s.token("alice", Role::Player);
+    let p = problem(c.get(s.url("/api/v1/pipelines/nope")).bearer_auth(&token).send().await.unwrap(), 404).await;
     assert_eq!(p["type"], "https://playcast.dev/problems/no-such-pipeline");
     assert_eq!(p["title"], "Not Found");
     assert!(p["detail"].as_str().unwrap().contains("`nope`"), "{p}");
@@ -168,7 +206,8 @@ async fn hostile_paths_get_4xx_problems_never_500() {
     let s = common::serve_in_process(|_| {}).await;
     let c = client();
     let long_segment = format!("/api/v1/pipelines/{}", "a".repeat(10 * 1024));
-    let p = problem(c.get(s.url(&long_segment)).send().await.unwrap(), 404).await;
+    let token = s.token("alice", Role::Player);
+    let p = problem(c.get(s.url(&long_segment)).bearer_auth(&token).send().await.unwrap(), 404).await;
     assert!(p["detail"].as_str().unwrap().len() < 200, "the detail does not echo 10 KB: {p}");
     let many_segments = "/x".repeat(5 * 1024);
     problem(c.get(s.url(&many_segments)).send().await.unwrap(), 404).await;

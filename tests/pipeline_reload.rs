@@ -21,15 +21,29 @@ fn copy_pipelines(to: &Path) {
     }
 }
 
-async fn pipeline_json(base: &str, name: &str) -> serde_json::Value {
-    reqwest::get(format!("{base}/api/v1/pipelines/{name}")).await.unwrap().json().await.unwrap()
+/// The service's address and an admin's token (pipeline files and their
+/// errors are shown to admins).
+struct Api {
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn get(&self, name: &str) -> reqwest::Response {
+        let url = format!("{}/api/v1/pipelines/{name}", self.base);
+        reqwest::Client::new().get(url).bearer_auth(&self.token).send().await.unwrap()
+    }
+}
+
+async fn pipeline_json(api: &Api, name: &str) -> serde_json::Value {
+    api.get(name).await.json().await.unwrap()
 }
 
 /// Polls the API until `pred` holds for the pipeline's view.
-async fn wait_view(base: &str, name: &str, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+async fn wait_view(api: &Api, name: &str, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let v = pipeline_json(base, name).await;
+        let v = pipeline_json(api, name).await;
         if pred(&v) {
             return v;
         }
@@ -60,13 +74,15 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
     let service = Service::start(config, Default::default()).await.unwrap();
     let streams = service.state.streams.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = service.state.verifier.dev_issuer().expect("the development issuer");
+    let token = issuer.mint("root", playcast::auth::Role::Admin, Duration::from_secs(600)).unwrap();
+    let api = Api { base: format!("http://{}", listener.local_addr().unwrap()), token };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(service.serve(listener, async move {
         let _ = stop_rx.await;
     }));
 
-    let v = pipeline_json(&base, "test-pattern").await;
+    let v = pipeline_json(&api, "test-pattern").await;
     assert_eq!((v["runnable"].as_bool(), v["error"].is_null()), (Some(true), true), "{v}");
 
     // A stream from the original version.
@@ -75,13 +91,13 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
 
     // An edit with a syntax error, then one with an unknown element.
     std::fs::write(&file, good.replace("[video]", "[video")).unwrap();
-    let v = wait_view(&base, "test-pattern", "reported the syntax error", |v| v["error"].is_string()).await;
+    let v = wait_view(&api, "test-pattern", "reported the syntax error", |v| v["error"].is_string()).await;
     let err = v["error"].as_str().unwrap();
     assert!(err.starts_with(&format!("{}:", file.display())), "error names the file: {err}");
     assert_eq!(v["runnable"], true, "the last good version still serves: {v}");
 
     std::fs::write(&file, good.replace("element = \"x264enc\"", "element = \"x264ecn\"")).unwrap();
-    let v = wait_view(&base, "test-pattern", "reported the unknown element", |v| {
+    let v = wait_view(&api, "test-pattern", "reported the unknown element", |v| {
         v["error"].as_str().is_some_and(|e| e.contains("no element \"x264ecn\""))
     })
     .await;
@@ -96,7 +112,7 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
     // A valid edit applies to new streams.
     std::fs::write(&file, good.replace("default = 1280", "default = 640").replace("Synthetic SMPTE", "Edited SMPTE"))
         .unwrap();
-    let v = wait_view(&base, "test-pattern", "took the valid edit", |v| {
+    let v = wait_view(&api, "test-pattern", "took the valid edit", |v| {
         v["error"].is_null() && v["description"].as_str().is_some_and(|d| d.starts_with("Edited"))
     })
     .await;
@@ -115,7 +131,7 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
     // Removing the file removes the pipeline for new streams.
     std::fs::remove_file(dir.path().join("linux-x11.toml")).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while reqwest::get(format!("{base}/api/v1/pipelines/linux-x11")).await.unwrap().status() != 404 {
+    while api.get("linux-x11").await.status() != 404 {
         assert!(tokio::time::Instant::now() < deadline, "removed file still listed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

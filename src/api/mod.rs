@@ -56,20 +56,24 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::path!("openapi.json"))
         .and(warp::get())
         .map(|| warp::reply::with_header(include_str!("openapi.json"), "content-type", "application/json"));
+    // Signed-in users see what runs here; admins also see files and errors.
     let pipelines = api
         .and(warp::path("pipelines"))
         .and(warp::path::end())
         .and(warp::get())
+        .and(auth::authenticated(state.verifier.clone()))
         .and(with(state.clone()))
-        .map(|s: AppState| warp::reply::json(&pipeline_views(&s)));
+        .map(|id: crate::auth::Identity, s: AppState| warp::reply::json(&pipeline_views(&s, id.role)));
     let pipeline = api
         .and(warp::path("pipelines"))
         .and(warp::path::param::<String>())
         .and(warp::path::end())
         .and(warp::get())
+        .and(auth::authenticated(state.verifier.clone()))
         .and(with(state.clone()))
-        .and_then(|name: String, s: AppState| async move {
-            pipeline_views(&s).into_iter().find(|p| p.name == name).map(|p| warp::reply::json(&p)).ok_or_else(|| {
+        .and_then(|name: String, id: crate::auth::Identity, s: AppState| async move {
+            let views = pipeline_views(&s, id.role);
+            views.into_iter().find(|p| p.name == name).map(|p| warp::reply::json(&p)).ok_or_else(|| {
                 warp::reject::custom(Problem::new(
                     StatusCode::NOT_FOUND,
                     "no-such-pipeline",
@@ -121,7 +125,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
                 .map_err(|e| format!("reload task failed: {e}"))
                 .and_then(|r| r.map_err(|e| e.to_string()));
             match reloaded {
-                Ok(()) => Ok(warp::reply::json(&pipeline_views(&s))),
+                Ok(()) => Ok(warp::reply::json(&pipeline_views(&s, id.role))),
                 Err(detail) => Err(warp::reject::custom(Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "pipelines-unavailable",
@@ -270,36 +274,47 @@ pub(crate) fn with(s: AppState) -> impl Filter<Extract = (AppState,), Error = In
 #[derive(Debug, Serialize)]
 pub struct PipelineView {
     pub name: String,
-    pub path: String,
     pub description: Option<String>,
     pub runnable: bool,
     pub encoder: Option<String>,
-    pub encoder_choice: Option<String>,
-    pub notes: Vec<String>,
     pub loaded_at_unix: Option<u64>,
+    /// Admins only from here on: the file (relative to the pipelines
+    /// folder), the encoder choice explained, notes and errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder_choice: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<String>>,
     /// Set when the file on disk is invalid; the last good version still serves.
-    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Option<String>>,
 }
 
-fn pipeline_views(s: &AppState) -> Vec<PipelineView> {
-    s.streams
-        .catalog()
+fn pipeline_views(s: &AppState, role: crate::auth::Role) -> Vec<PipelineView> {
+    let admin = role == crate::auth::Role::Admin;
+    let catalog = s.streams.catalog();
+    let dir = catalog.dir().to_path_buf();
+    catalog
         .list()
         .into_iter()
-        .map(|(name, e)| PipelineView {
-            name,
-            path: e.path.display().to_string(),
-            description: e.current.as_ref().map(|c| c.spec.description.clone()),
-            runnable: e.current.as_ref().is_some_and(|c| c.runnable),
-            encoder: e.current.as_ref().and_then(|c| c.selection.chosen_element().map(str::to_string)),
-            encoder_choice: e.current.as_ref().map(|c| c.selection.explain()),
-            notes: e.current.as_ref().map(|c| c.notes.clone()).unwrap_or_default(),
-            loaded_at_unix: e
-                .current
-                .as_ref()
-                .and_then(|c| c.loaded_at.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs()),
-            error: e.error,
+        .map(|(name, e)| {
+            let relative = e.path.strip_prefix(&dir).unwrap_or(&e.path).display().to_string();
+            PipelineView {
+                description: e.current.as_ref().map(|c| c.spec.description.clone()),
+                runnable: e.current.as_ref().is_some_and(|c| c.runnable),
+                encoder: e.current.as_ref().and_then(|c| c.selection.chosen_element().map(str::to_string)),
+                loaded_at_unix: e
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.loaded_at.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs()),
+                path: admin.then_some(relative),
+                encoder_choice: e.current.as_ref().filter(|_| admin).map(|c| c.selection.explain()),
+                notes: admin.then(|| e.current.as_ref().map(|c| c.notes.clone()).unwrap_or_default()),
+                error: admin.then_some(e.error),
+                name,
+            }
         })
         .collect()
 }

@@ -48,6 +48,24 @@ pub enum CatalogError {
     Watch(PathBuf, notify::Error),
 }
 
+/// The report for a file in the folder that links to one outside it.
+fn outside_the_folder(path: &Path) -> CheckReport {
+    CheckReport {
+        name: path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(),
+        path: path.to_owned(),
+        errors: vec![super::spec::SpecError {
+            path: path.to_owned(),
+            line: 1,
+            field: String::new(),
+            message: "links to a file outside the pipelines folder, which is not read".into(),
+        }],
+        notes: vec![],
+        selection: None,
+        runnable: false,
+        spec: None,
+    }
+}
+
 impl Catalog {
     pub fn new(dir: impl Into<PathBuf>, registry: Box<dyn ElementRegistry>, probe: Box<dyn EncoderProbe>) -> Self {
         Self { dir: dir.into(), registry, probe, entries: RwLock::new(BTreeMap::new()) }
@@ -65,8 +83,16 @@ impl Catalog {
             .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
             .collect();
         paths.sort();
-        let reports: Vec<CheckReport> =
-            paths.iter().map(|p| check_file(p, self.registry.as_ref(), self.probe.as_ref())).collect();
+        let home = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        let reports: Vec<CheckReport> = paths
+            .iter()
+            .map(|p| match std::fs::canonicalize(p) {
+                // A link out of the folder is not read: what it points at is
+                // no pipeline file, and errors would quote its text.
+                Ok(target) if !target.starts_with(&home) => outside_the_folder(p),
+                _ => check_file(p, self.registry.as_ref(), self.probe.as_ref()),
+            })
+            .collect();
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries.retain(|name, e| {
             let keep = paths.contains(&e.path);
