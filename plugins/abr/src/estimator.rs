@@ -520,8 +520,12 @@ impl Estimator {
                     None => None,
                 };
                 self.delay_bps = (factor * delivered).max(floor).min(self.delay_bps);
-                if self.app_limited && floor == 0.0 {
-                    // What the link carries now is less than was proven.
+                if floor == 0.0 {
+                    // A real overuse (a full sender, or a queue that stands):
+                    // what the link carries now is less than was proven, so
+                    // a sender that looks application-limited right after
+                    // (an encoder undershooting its new, lower bitrate) is
+                    // not floored or grown back to the old rate.
                     self.proven_bps = self.proven_bps.map(|p| p.min(self.delay_bps));
                 }
                 // One decrease per overuse episode.
