@@ -821,25 +821,9 @@ async fn game_main(args: &[String]) {
     let chrome: &[&str] = if vsync { &[] } else { &["--disable-gpu-vsync", "--disable-frame-rate-limit"] };
     let series_for_all = args.iter().any(|a| a == "--series");
     // `--param NAME=VALUE` (repeatable): a pipeline parameter for Playcast's sessions only.
-    let params: serde_json::Map<String, Value> = args
-        .windows(2)
-        .filter(|w| w[0] == "--param")
-        .map(|w| {
-            let (name, value) = w[1].split_once('=').expect("--param takes NAME=VALUE");
-            let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-            (name.to_string(), value)
-        })
-        .collect();
-
-    let dir = tempfile::tempdir().unwrap();
-    let pipelines = dir.path().join("pipelines");
-    std::fs::create_dir(&pipelines).unwrap();
-    std::fs::copy(common::repo().join("pipelines/linux-x11.toml"), pipelines.join("linux-x11.toml")).unwrap();
-    std::fs::write(pipelines.join("baseline.toml"), common::BARE_X11_BASELINE_PIPELINE).unwrap();
+    let params = common::pipeline_params(args);
+    let (_dir, pipelines, games) = common::game_bench_files(STILL_AT_MOST);
     let (still, moving) = (secs("--still-seconds", 30), secs("--moving-seconds", 30));
-    let games = dir.path().join("games.toml");
-    std::fs::write(&games, common::probe_games(STILL_AT_MOST)).unwrap();
-    let games = games.to_string_lossy().into_owned();
     let o = GameOptions {
         chrome,
         seconds: secs("--seconds", 10),

@@ -4,41 +4,20 @@
 //! one more, the still-moving game stands still until it logs its motion,
 //! and a key press is redrawn at once even while still.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::Xvfb;
 use playcast::media::stamp;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{self, ConnectionExt as _};
 use x11rb::protocol::xtest::ConnectionExt as _;
 
 const STRIP: u16 = (stamp::CELL * stamp::CELLS) as u16;
-
-struct Xvfb(Child, String);
-
-impl Xvfb {
-    fn start() -> Xvfb {
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "640x360x24", "-nolisten", "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb runs (scripts/setup.sh installs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let display = format!(":{}", line.trim());
-        Xvfb(child, display)
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The game on a display, its output lines collected as they come.
 struct Game {
@@ -131,7 +110,7 @@ fn redraw_rate(game: &Game) -> f64 {
 
 #[test]
 fn the_60_hz_game_stamps_each_redraw_about_60_times_a_second() {
-    let x = Xvfb::start();
+    let x = Xvfb::start("640x360");
     let game = Game::start(&x.1, &["--redraw", "60"]);
     let (conn, root) = connect(&x.1);
     let first = first_strip(&conn, root);
@@ -146,7 +125,7 @@ fn the_60_hz_game_stamps_each_redraw_about_60_times_a_second() {
 
 #[test]
 fn the_uncapped_game_redraws_faster_than_60_hz() {
-    let x = Xvfb::start();
+    let x = Xvfb::start("640x360");
     let game = Game::start(&x.1, &["--redraw", "uncapped"]);
     let (conn, root) = connect(&x.1);
     let t = first_strip(&conn, root);
@@ -158,7 +137,7 @@ fn the_uncapped_game_redraws_faster_than_60_hz() {
 
 #[test]
 fn the_still_game_stands_still_until_it_moves_and_redraws_a_key_at_once() {
-    let x = Xvfb::start();
+    let x = Xvfb::start("640x360");
     let game = Game::start(&x.1, &["--redraw", "still-moving", "--still-seconds", "2"]);
     let (conn, root) = connect(&x.1);
     let first = first_strip(&conn, root);

@@ -1,37 +1,14 @@
 //! `playcastx11src` against a real Xvfb: it grabs what is drawn, grabs a still screen only every idle interval, and fails clearly
 //! on a display that is not there.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::Xvfb;
 use gst::prelude::*;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{self, ConnectionExt as _};
-
-struct Xvfb(Child, String);
-
-impl Xvfb {
-    fn start() -> Xvfb {
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "320x240x24", "-nolisten", "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb runs (scripts/setup.sh installs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let display = format!(":{}", line.trim());
-        Xvfb(child, display)
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn capture(display: &str, idle_ms: u32) -> (gst::Pipeline, gst::Element) {
     playcast::media::init().unwrap();
@@ -56,7 +33,7 @@ fn pixel(sample: &gst::Sample, x: usize, y: usize) -> [u8; 3] {
 
 #[test]
 fn grabs_what_is_drawn_and_idles_on_a_still_screen() {
-    let x = Xvfb::start();
+    let x = Xvfb::start("320x240");
     let (pipeline, sink) = capture(&x.1, 200);
     pipeline.set_state(gst::State::Playing).unwrap();
     let first = pull(&sink, Duration::from_secs(5)).expect("the first frame at once");

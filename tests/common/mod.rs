@@ -42,6 +42,33 @@ impl Drop for Proc {
     }
 }
 
+/// A private Xvfb display, `WIDTHxHEIGHT` at 24 bits, killed on drop; `.1`
+/// is its name (`:N`, the number Xvfb chose).
+pub struct Xvfb(pub Child, pub String);
+
+impl Xvfb {
+    pub fn start(size: &str) -> Xvfb {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", &format!("{size}x24"), "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (scripts/setup.sh installs it)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let display = format!(":{}", line.trim());
+        Xvfb(child, display)
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// For a browser in another namespace (a player across a link): the page
 /// signs itself in through the development issuer, which answers only
 /// loopback clients unless opened to the network like this, as on a lab network.
@@ -840,4 +867,33 @@ pub fn offered_windows(r: &[LinkReading], span: Duration) -> Vec<(Instant, f64)>
         }
     }
     out
+}
+
+/// `--param NAME=VALUE` arguments (repeatable) of a benchmark: pipeline
+/// parameters for Playcast's sessions, a JSON value where the text is one.
+pub fn pipeline_params(args: &[String]) -> serde_json::Map<String, serde_json::Value> {
+    args.windows(2)
+        .filter(|w| w[0] == "--param")
+        .map(|w| {
+            let (name, value) = w[1].split_once('=').expect("--param takes NAME=VALUE");
+            let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            (name.to_string(), value)
+        })
+        .collect()
+}
+
+/// The files of a benchmark of the players' path: a pipelines folder with the
+/// shipped `linux-x11` file and the bare X11 baseline, and a games catalog of
+/// the probe game (`probe_games`). Returns the folder holding both, the
+/// pipelines folder and the catalog's path.
+pub fn game_bench_files(still_at_most: Duration) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    std::fs::copy(repo().join("pipelines/linux-x11.toml"), pipelines.join("linux-x11.toml")).unwrap();
+    std::fs::write(pipelines.join("baseline.toml"), BARE_X11_BASELINE_PIPELINE).unwrap();
+    let games = dir.path().join("games.toml");
+    std::fs::write(&games, probe_games(still_at_most)).unwrap();
+    let games = games.to_string_lossy().into_owned();
+    (dir, pipelines, games)
 }
