@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use playcast::auth::Role;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 /// The length of the data dir under test, in bytes.
@@ -30,23 +30,6 @@ params = { width = 320, height = 240, framerate = 15 }
 "#;
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// `method path` as `token`: the status and the JSON answer.
-async fn call(
-    service: &common::InProcess,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, service.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +50,7 @@ async fn a_session_with_a_200_character_data_dir_runs_with_sound_and_leaves_no_s
     let token = service.sign_in("alice", Role::Player).await;
 
     let (status, created) =
-        call(&service, &token, Method::POST, "/api/v1/sessions", Some(json!({"game": "reporter"}))).await;
+        service.call(&token, Method::POST, "/api/v1/sessions", Some(json!({"game": "reporter"}))).await;
     assert_eq!(status, 201, "the session starts under a {DATA_DIR_LEN}-byte data dir: {created}");
     assert_eq!(created["state"], "connecting", "{created}");
     let id = created["id"].as_str().expect("an id").to_owned();
@@ -92,14 +75,14 @@ async fn a_session_with_a_200_character_data_dir_runs_with_sound_and_leaves_no_s
         .expect("pactl runs (scripts/setup.sh installs pulseaudio-utils)");
     let sinks = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && sinks.contains("playcast"), "pactl: {out:?}");
-    let (_, view) = call(&service, &token, Method::GET, &format!("/api/v1/sessions/{id}"), None).await;
+    let (_, view) = service.call(&token, Method::GET, &format!("/api/v1/sessions/{id}"), None).await;
     assert_eq!(view["state"], "connecting", "the session runs on: {view}");
     assert!(common::processes_of(&id).len() >= 3, "Xvfb, PulseAudio and the game: {:?}", common::processes_of(&id));
 
-    let (status, ended) = call(&service, &token, Method::POST, &format!("/api/v1/sessions/{id}/end"), None).await;
+    let (status, ended) = service.call(&token, Method::POST, &format!("/api/v1/sessions/{id}/end"), None).await;
     assert!((200..300).contains(&status), "end: {status} {ended}");
     common::eventually("the session's cleanup", WAIT, || async {
-        let (_, v) = call(&service, &token, Method::GET, &format!("/api/v1/sessions/{id}"), None).await;
+        let (_, v) = service.call(&token, Method::GET, &format!("/api/v1/sessions/{id}"), None).await;
         (v["state"] == "cleanup").then_some(())
     })
     .await;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use playcast::auth::Role;
 use playcast::session::games::{self, Game};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 /// How long a started game must keep running to count as started.
@@ -97,22 +97,6 @@ fn the_run_command_builds_every_program_of_the_catalog_that_the_package_ships() 
     }
 }
 
-async fn call(
-    service: &common::InProcess,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, service.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or_default())
-}
-
 /// The executable of a live, not zombie, process.
 fn exe_of(pid: u32) -> Option<PathBuf> {
     if common::is_zombie(pid) {
@@ -138,7 +122,7 @@ async fn every_shipped_game_starts_runs_and_stops() {
     let bins = package_bins();
     for game in catalog() {
         let (status, created) =
-            call(&service, &token, Method::POST, "/api/v1/sessions", Some(json!({"game": game.id}))).await;
+            service.call(&token, Method::POST, "/api/v1/sessions", Some(json!({"game": game.id}))).await;
         assert_eq!(status, 201, "game `{}` did not start: {created}", game.id);
         let id = created["id"].as_str().expect("an id").to_owned();
         let session = format!("/api/v1/sessions/{id}");
@@ -159,17 +143,17 @@ async fn every_shipped_game_starts_runs_and_stops() {
             tokio::time::sleep(SETTLE).await;
             assert!(running(), "game `{}` ({}) exited: {:?}", game.id, expected.display(), game_log(&service, &id));
         }
-        let (_, view) = call(&service, &token, Method::GET, &session, None).await;
+        let (_, view) = service.call(&token, Method::GET, &session, None).await;
         assert_eq!(view["state"], "connecting", "game `{}` runs and waits for its player: {view}", game.id);
 
-        let (status, ended) = call(&service, &token, Method::POST, &format!("{session}/end"), None).await;
+        let (status, ended) = service.call(&token, Method::POST, &format!("{session}/end"), None).await;
         assert!((200..300).contains(&status), "ending `{}`: {status} {ended}", game.id);
         let done = common::eventually(&format!("`{}` to be cleaned up", game.id), WAIT, || async {
-            let (_, v) = call(&service, &token, Method::GET, &session, None).await;
+            let (_, v) = service.call(&token, Method::GET, &session, None).await;
             (v["state"] == "cleanup").then_some(v)
         })
         .await;
-        let history = call(&service, &token, Method::GET, &format!("{session}/events"), None).await.1;
+        let history = service.call(&token, Method::GET, &format!("{session}/events"), None).await.1;
         let states: Vec<&str> = history.as_array().expect("events").iter().filter_map(|e| e["to"].as_str()).collect();
         assert!(!states.contains(&"error"), "game `{}` went through error: {done} {history}", game.id);
         common::eventually(&format!("the processes of `{}` to go", game.id), WAIT, || async {

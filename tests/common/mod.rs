@@ -565,6 +565,24 @@ impl InProcess {
         issuer.mint(user, role, Duration::from_secs(120)).expect("minting a token")
     }
 
+    /// `method path` as `token` with an optional JSON body: the status and
+    /// the JSON answer (null when the answer is not JSON).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new().request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
+    }
+
     /// Signs `user` in (`POST /api/v1/login`) and returns the token.
     pub async fn sign_in(&self, user: &str, role: playcast::auth::Role) -> String {
         let token = self.token(user, role);
