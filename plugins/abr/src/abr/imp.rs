@@ -384,7 +384,8 @@ fn source_fps(pad: &gst::Pad) -> Option<f64> {
 /// early change for its slot; the gate cannot hold a frame and drops it. A
 /// source at the ceiling, its jitter included, passes whole.
 pub(crate) fn keep_frame(cadence: &mut Option<Cadence>, pts: gst::ClockTime, fps: u32) -> bool {
-    let interval = Duration::from_nanos(gst::ClockTime::SECOND.nseconds().div_ceil(u64::from(fps.max(1))));
+    let rate = i32::try_from(fps.max(1)).unwrap_or(i32::MAX);
+    let interval = playcast_cadence::frame_interval(rate, 1).unwrap_or(Duration::from_secs(1));
     let cadence = cadence.get_or_insert_with(|| Cadence::new(interval));
     if cadence.interval() != interval {
         cadence.set_interval(interval);
