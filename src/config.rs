@@ -162,6 +162,17 @@ pub struct MediaConfig {
     pub default_pipeline: String,
     /// Streams this node runs at once; more are refused with `busy`.
     pub max_streams: usize,
+    /// The element policy (`media::policy`). Non-empty: the only elements a
+    /// pipeline file may name.
+    #[serde(default)]
+    pub allow_elements: Vec<String>,
+    /// Elements refused on top of the built-in host-access list.
+    #[serde(default)]
+    pub deny_elements: Vec<String>,
+    /// Built-in host-access elements (files, descriptors, shared memory)
+    /// pipeline files may use anyway. Empty unless an operator means it.
+    #[serde(default)]
+    pub insecure_host_elements: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -256,6 +267,7 @@ impl Config {
         if self.media.max_streams == 0 {
             return Err(invalid("media.max_streams", "must be at least 1"));
         }
+        crate::media::policy::ElementPolicy::from_config(&self.media).map_err(|e| invalid(e.field, &e.message))?;
         let a = &self.node.advertise;
         if !(a.is_empty() || a.starts_with("http://") || a.starts_with("https://")) {
             return Err(invalid("node.advertise", "an http:// or https:// URL, or empty"));
@@ -436,6 +448,9 @@ struct PartialMedia {
     pipelines_dir: Option<PathBuf>,
     default_pipeline: Option<String>,
     max_streams: Option<usize>,
+    allow_elements: Option<Vec<String>>,
+    deny_elements: Option<Vec<String>>,
+    insecure_host_elements: Option<Vec<String>>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use playcast::config::Config;
 use playcast::media::check::check_file;
+use playcast::media::policy::ElementPolicy;
 use playcast::media::select::{GstProbe, GstRegistry};
 use playcast::media::stream::StreamOptions;
 use playcast::server::Service;
@@ -122,11 +123,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => pipeline_files(&config.media.pipelines_dir)?,
             };
             let probe = GstProbe::default();
+            let policy = ElementPolicy::from_config(&config.media)?;
             let mut failed = false;
             // Names in one column, however long the longest is.
             let width = files.iter().filter_map(|f| f.file_stem()).map(|s| s.len()).max().unwrap_or(0).max(20);
             for f in files {
-                let report = check_file(&f, &GstRegistry, &probe);
+                let report = check_file(&f, &GstRegistry, &probe, &policy);
                 failed |= !report.ok();
                 match command {
                     PipelineCommand::Check { .. } => print!("{}", report.render()),

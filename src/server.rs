@@ -56,11 +56,12 @@ impl Service {
             tracing::info!("no issuer configured: the development issuer signs logins (playcast token)");
         }
         let config = Arc::new(config);
-        let catalog = Arc::new(Catalog::new(
-            config.media.pipelines_dir.clone(),
-            Box::new(GstRegistry),
-            Box::<GstProbe>::default(),
-        ));
+        let policy = crate::media::policy::ElementPolicy::from_config(&config.media)
+            .map_err(crate::media::catalog::CatalogError::from)?;
+        let catalog = Arc::new(
+            Catalog::new(config.media.pipelines_dir.clone(), Box::new(GstRegistry), Box::<GstProbe>::default())
+                .with_policy(policy),
+        );
         let c = catalog.clone();
         tokio::task::spawn_blocking(move || c.reload()).await.expect("reload task")?;
         let watch = catalog.watch()?;

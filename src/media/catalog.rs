@@ -11,6 +11,7 @@ use notify::Watcher;
 use serde::Serialize;
 
 use super::check::{check_file, CheckReport};
+use super::policy::ElementPolicy;
 use super::select::{ElementRegistry, EncoderProbe, Selection};
 use super::spec::PipelineSpec;
 
@@ -22,6 +23,9 @@ pub struct Loaded {
     pub notes: Vec<String>,
     pub runnable: bool,
     pub loaded_at: SystemTime,
+    /// The policy the file passed, applied again to each stream's elements.
+    #[serde(skip)]
+    pub policy: Arc<ElementPolicy>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +41,7 @@ pub struct Catalog {
     dir: PathBuf,
     registry: Box<dyn ElementRegistry>,
     probe: Box<dyn EncoderProbe>,
+    policy: Arc<ElementPolicy>,
     entries: RwLock<BTreeMap<String, Entry>>,
 }
 
@@ -46,6 +51,8 @@ pub enum CatalogError {
     Dir(PathBuf, std::io::Error),
     #[error("watching {0}: {1}")]
     Watch(PathBuf, notify::Error),
+    #[error("element policy")]
+    Policy(#[from] super::policy::PolicyError),
 }
 
 /// The report for a file in the folder that links to one outside it.
@@ -68,7 +75,14 @@ fn outside_the_folder(path: &Path) -> CheckReport {
 
 impl Catalog {
     pub fn new(dir: impl Into<PathBuf>, registry: Box<dyn ElementRegistry>, probe: Box<dyn EncoderProbe>) -> Self {
-        Self { dir: dir.into(), registry, probe, entries: RwLock::new(BTreeMap::new()) }
+        let policy = Arc::new(ElementPolicy::default());
+        Self { dir: dir.into(), registry, probe, policy, entries: RwLock::new(BTreeMap::new()) }
+    }
+
+    /// Judges files by `policy` instead of the default one (built-in refusals only).
+    pub fn with_policy(mut self, policy: ElementPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -90,7 +104,7 @@ impl Catalog {
                 // A link out of the folder is not read: what it points at is
                 // no pipeline file, and errors would quote its text.
                 Ok(target) if !target.starts_with(&home) => outside_the_folder(p),
-                _ => check_file(p, self.registry.as_ref(), self.probe.as_ref()),
+                _ => check_file(p, self.registry.as_ref(), self.probe.as_ref(), &self.policy),
             })
             .collect();
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
@@ -119,6 +133,7 @@ impl Catalog {
                             notes: report.notes,
                             runnable: report.runnable,
                             loaded_at: SystemTime::now(),
+                            policy: self.policy.clone(),
                         }));
                     }
                     entry.error = None;

@@ -1,12 +1,14 @@
 //! Checks a parsed pipeline file against the installed GStreamer: every chain
 //! must parse, every element must exist (or be a known element of another
 //! machine kind), every property must exist and take its value, and one
-//! encoder candidate must be usable for the file to run here.
+//! encoder candidate must be usable for the file to run here. The element
+//! policy is applied first, so no encoder of a refused file is ever tried.
 
 use std::path::Path;
 
 use serde::Serialize;
 
+use super::policy::ElementPolicy;
 use super::select::{known_element, select, ElementRegistry, EncoderProbe, Selection};
 use super::spec::{Fragment, PipelineSpec, SpecError, SpecErrors};
 
@@ -52,9 +54,14 @@ impl CheckReport {
 }
 
 /// Parses and checks one file.
-pub fn check_file(path: &Path, registry: &dyn ElementRegistry, probe: &dyn EncoderProbe) -> CheckReport {
+pub fn check_file(
+    path: &Path,
+    registry: &dyn ElementRegistry,
+    probe: &dyn EncoderProbe,
+    policy: &ElementPolicy,
+) -> CheckReport {
     match PipelineSpec::load(path) {
-        Ok(spec) => check_spec(spec, registry, probe),
+        Ok(spec) => check_spec_under(spec, registry, probe, policy),
         Err(SpecErrors(errors)) => CheckReport {
             name: path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(),
             path: path.to_owned(),
@@ -67,9 +74,41 @@ pub fn check_file(path: &Path, registry: &dyn ElementRegistry, probe: &dyn Encod
     }
 }
 
+/// Checks a parsed file under the default element policy.
 pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dyn EncoderProbe) -> CheckReport {
+    check_spec_under(spec, registry, probe, &ElementPolicy::default())
+}
+
+/// Checks a parsed file under `policy`.
+pub fn check_spec_under(
+    spec: PipelineSpec,
+    registry: &dyn ElementRegistry,
+    probe: &dyn EncoderProbe,
+    policy: &ElementPolicy,
+) -> CheckReport {
     let params = spec.defaults();
-    let mut errors = Vec::new();
+    let mut errors = policy.check_spec(&spec);
+    // What GStreamer builds from a chain the text found nothing wrong in is
+    // judged too: a URI handler or a bin in a property makes elements the
+    // text does not spell.
+    let refused_fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+    let built = |f: &Fragment, factories: &[(String, bool)]| -> Vec<SpecError> {
+        if refused_fields.contains(&f.field) {
+            return vec![];
+        }
+        let mut out: Vec<SpecError> = Vec::new();
+        for (name, placed) in factories {
+            // The allow list is about what files name, not the insides of elements.
+            let why = if *placed { policy.refusal(name) } else { policy.denial(name) };
+            if let Some(why) = why {
+                let message = format!("element `{name}` is not allowed by the element policy ({why})");
+                if !out.iter().any(|e| e.message == message) {
+                    out.push(SpecError { path: spec.path.clone(), line: f.line, field: f.field.clone(), message });
+                }
+            }
+        }
+        out
+    };
     let mut notes = Vec::new();
     let mut base_missing = false;
     let error = |f: &Fragment, message: String| SpecError {
@@ -89,7 +128,7 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
     for f in base {
         let text = params.substitute(&f.text);
         match parse_chain(&text) {
-            ChainCheck::Ok => {}
+            ChainCheck::Ok(factories) => errors.extend(built(f, &factories)),
             ChainCheck::Missing(names) => {
                 let is_audio = f.field.starts_with("audio");
                 for n in names {
@@ -118,6 +157,7 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
         let before_missing = enc.before.as_ref().map(|b| (b, parse_chain(&params.substitute(&b.text))));
         match before_missing {
             Some((f, ChainCheck::Invalid(m))) => errors.push(error(f, m)),
+            Some((f, ChainCheck::Ok(factories))) => errors.extend(built(f, &factories)),
             Some((f, ChainCheck::Missing(names))) => {
                 for n in names.into_iter().filter(|n| known_element(n).is_none()) {
                     errors.push(error(f, format!("no element \"{n}\"")));
@@ -129,7 +169,8 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
         let element_at = Fragment { text: String::new(), line: enc.line, field: format!("{base_field}.element") };
         let at = enc.properties.clone().unwrap_or_else(|| element_at.clone());
         match parse_chain(&format!("{} {props}", enc.element)) {
-            ChainCheck::Ok => {
+            ChainCheck::Ok(factories) => {
+                errors.extend(built(&at, &factories));
                 if let Some(b) = &enc.bitrate {
                     if let Some(m) = missing_property(&enc.element, &b.property) {
                         errors.push(SpecError { field: format!("{base_field}.bitrate"), ..error(&at, m) });
@@ -166,7 +207,8 @@ pub fn check_spec(spec: PipelineSpec, registry: &dyn ElementRegistry, probe: &dy
 }
 
 enum ChainCheck {
-    Ok,
+    /// The chain builds; the factories of every element in it.
+    Ok(Vec<(String, bool)>),
     Missing(Vec<String>),
     Invalid(String),
 }
@@ -179,15 +221,17 @@ fn parse_chain(text: &str) -> ChainCheck {
     let is_caps = |seg: &str| seg.split_whitespace().next().is_some_and(|t| t.contains('/'));
     let mut padded = text.to_string();
     if text.rsplit('!').next().is_some_and(is_caps) {
-        padded.push_str(" ! identity");
+        padded.push_str(&format!(" ! identity name={PAD_NAME}"));
     }
     if text.split('!').next().is_some_and(is_caps) {
-        padded.insert_str(0, "identity ! ");
+        padded.insert_str(0, &format!("identity name={PAD_NAME}-head ! "));
     }
     let mut ctx = gst::ParseContext::new();
     match gst::parse::bin_from_description_full(&padded, false, Some(&mut ctx), gst::ParseFlags::empty()) {
-        Ok(_) => ChainCheck::Ok,
-        Err(e) if e.matches(gst::ParseError::Link) => ChainCheck::Ok,
+        Ok(bin) => ChainCheck::Ok(factories(&bin)),
+        // A chain that fails to link alone is left to the stream start; its
+        // elements were judged from the text.
+        Err(e) if e.matches(gst::ParseError::Link) => ChainCheck::Ok(vec![]),
         Err(e) if e.matches(gst::ParseError::NoSuchElement) => {
             let missing = ctx.missing_elements();
             if missing.is_empty() {
@@ -200,8 +244,70 @@ fn parse_chain(text: &str) -> ChainCheck {
     }
 }
 
+/// Names the neutral elements a chain is padded with, to leave them out.
+const PAD_NAME: &str = "playcast-check-pad";
+
+/// Every element in `bin` and the bins inside it, padding aside: its factory
+/// name, and whether the chain placed it (in the chain or a plain bin of it)
+/// rather than an element made it for itself (a sink set through a property).
+fn factories(bin: &gst::Element) -> Vec<(String, bool)> {
+    use gst::prelude::*;
+    let Some(bin) = bin.downcast_ref::<gst::Bin>() else { return vec![] };
+    let placed = |e: &gst::Element| {
+        e.parent()
+            .and_then(|p| p.downcast::<gst::Element>().ok())
+            .is_some_and(|p| p == *bin.upcast_ref::<gst::Element>() || p.factory().is_some_and(|f| f.name() == "bin"))
+    };
+    bin.iterate_recurse()
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.name().starts_with(PAD_NAME))
+        .filter_map(|e| e.factory().map(|f| (f.name().to_string(), placed(&e))))
+        .collect()
+}
+
 fn missing_property(factory: &str, property: &str) -> Option<String> {
     use gst::prelude::*;
     let element = gst::ElementFactory::make(factory).build().ok()?;
     element.find_property(property).is_none().then(|| format!("no property \"{property}\" in element \"{factory}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::media::select::{GstProbe, GstRegistry};
+
+    fn check(policy: &ElementPolicy, source: &str) -> Vec<String> {
+        crate::media::init().unwrap();
+        let text = format!(
+            "description = \"t\"\n[params]\nsink = {{ default = \"filesink\" }}\n[video]\nsource = '{source}'\n\
+             [[video.encoders]]\nelement = \"x264enc\"\nprofile = \"main\"\n"
+        );
+        let spec = PipelineSpec::parse(Path::new("pipelines/t.toml"), &text).unwrap();
+        let report = check_spec_under(spec, &GstRegistry, &GstProbe::default(), policy);
+        report.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn what_gstreamer_builds_is_judged_too() {
+        // The text cannot tell what a free parameter names in a value; the
+        // element GStreamer makes from its default is refused.
+        let r = check(&ElementPolicy::default(), "videotestsrc ! fpsdisplaysink video-sink=${sink}");
+        assert_eq!(
+            r,
+            ["pipelines/t.toml:5: video.source: element `filesink` is not allowed by the element policy (it writes any host file; media.insecure_host_elements lifts this)"]
+        );
+        // Elements an element holds (the sink set through its property, its
+        // own parts) are no business of the allow list; a chain in a value is.
+        let allow: Vec<String> = ["videotestsrc", "fpsdisplaysink", "fakesink", "x264enc"].map(String::from).to_vec();
+        let policy = ElementPolicy::new(&allow, &[], &[]).unwrap();
+        assert_eq!(check(&policy, "videotestsrc ! fpsdisplaysink video-sink=fakesink"), Vec::<String>::new());
+        let r = check(&policy, "videotestsrc ! fpsdisplaysink video-sink=\"queue ! fakesink\"");
+        assert_eq!(
+            r,
+            ["pipelines/t.toml:5: video.source: element `queue` is not allowed by the element policy (not in media.allow_elements)"]
+        );
+    }
 }

@@ -6,6 +6,7 @@ pub mod check;
 pub mod datachannel;
 pub mod frames;
 pub mod ice;
+pub mod policy;
 pub mod quality;
 pub mod select;
 pub mod sink;

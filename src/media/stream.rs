@@ -367,7 +367,7 @@ impl Stream {
         pipeline.add(&sink)?;
         let paused = Arc::new(AtomicBool::new(false));
 
-        let video = parse_bin("video", &raw_video_chain(spec, params, false, false).join(" ! "))?;
+        let video = parse_bin(loaded, "video", &raw_video_chain(spec, params, false, false).join(" ! "))?;
         ghost_src(&video, "vqueue")?;
         watch_eos(&video, &events);
         if let Some(pad) = video.by_name("vqueue").and_then(|q| q.static_pad("sink")) {
@@ -376,7 +376,7 @@ impl Stream {
         pipeline.add(&video)?;
         link_to_sink(&video, &sink, "video_%u")?;
         if let Some(raw) = raw_audio_chain(spec, params) {
-            let bin = parse_bin("audio", &format!("{raw} ! queue name=aqueue"))?;
+            let bin = parse_bin(loaded, "audio", &format!("{raw} ! queue name=aqueue"))?;
             ghost_src(&bin, "aqueue")?;
             prepare_audio(&bin, &paused, options);
             pipeline.add(&bin)?;
@@ -590,10 +590,25 @@ fn link_to_sink(bin: &gst::Bin, sink: &gst::Element, template: &str) -> Result<(
     src.link(&pad).map(|_| ()).map_err(|e| MediaError::Gst(format!("linking to webrtcsink: {e}")))
 }
 
-fn parse_bin(field: &str, desc: &str) -> Result<gst::Bin, MediaError> {
+/// Builds a stream's bin and refuses it when the element policy's deny side
+/// refuses any element in it: the file passed the policy when it loaded, and
+/// this keeps parameter values from bringing in what the file could not.
+fn parse_bin(loaded: &Loaded, field: &str, desc: &str) -> Result<gst::Bin, MediaError> {
     let element = gst::parse::bin_from_description_full(desc, false, None, gst::ParseFlags::FATAL_ERRORS)
         .map_err(|e| MediaError::Build { field: field.into(), message: e.message().to_string() })?;
-    element.downcast::<gst::Bin>().map_err(|_| MediaError::Build { field: field.into(), message: "not a bin".into() })
+    let bin = element
+        .downcast::<gst::Bin>()
+        .map_err(|_| MediaError::Build { field: field.into(), message: "not a bin".into() })?;
+    for e in bin.iterate_recurse().into_iter().flatten() {
+        let Some(name) = e.factory().map(|f| f.name().to_string()) else { continue };
+        if let Some(why) = loaded.policy.denial(&name) {
+            return Err(MediaError::Build {
+                field: field.into(),
+                message: format!("element `{name}` is not allowed by the element policy ({why})"),
+            });
+        }
+    }
+    Ok(bin)
 }
 
 /// The raw video in front of an encoder: source, filters, the ladder's
@@ -664,7 +679,7 @@ pub fn build_video_bin(loaded: &Loaded, params: &Params, options: &StreamOptions
     chain.push(format!(
         "rtph264pay name=vpay pt={VIDEO_PT} mtu={RTP_MTU} config-interval=-1 aggregate-mode=zero-latency"
     ));
-    let bin = parse_bin("video", &chain.join(" ! "))?;
+    let bin = parse_bin(loaded, "video", &chain.join(" ! "))?;
 
     let venc = bin.by_name("venc").ok_or_else(|| MediaError::Gst("encoder not found in bin".into()))?;
     if let (Some(b), Some(bps)) = (&enc.bitrate, params.int("bitrate")) {
@@ -707,7 +722,7 @@ pub fn build_audio_bin(
         "{raw} ! {} ! rtpopuspay name=apay pt={AUDIO_PT} mtu={RTP_MTU} dtx=true",
         params.substitute(&audio.encoder.text),
     );
-    let bin = parse_bin("audio", &desc)?;
+    let bin = parse_bin(loaded, "audio", &desc)?;
     let mut caps = gst::Caps::builder("application/x-rtp")
         .field("media", "audio")
         .field("encoding-name", "OPUS")
