@@ -13,7 +13,7 @@ run_pkgs=(
   gstreamer1.0-nice gstreamer1.0-x gstreamer1.0-pulseaudio
   xvfb x11-utils pulseaudio
 )
-test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server joystick xclip python3-venv coturn)
+test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server joystick xclip python3-venv coturn systemd)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -73,5 +73,14 @@ if [ "$mode" = test ]; then
     echo "setup: installing kubernetes-validate and check-jsonschema into .tools/venv"
     python3 -m venv "$tools"
     "$tools/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0" "check-jsonschema==0.39.0"
+  fi
+fi
+
+if [ "$mode" = test ]; then
+  # The Debian package (tests/package.rs) is built by cargo-deb from crates.io;
+  # dpkg-deb and systemd-analyze (the systemd package above) check it.
+  if ! cargo deb --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-deb"
+    nice -n 19 cargo install --locked cargo-deb
   fi
 fi

@@ -221,6 +221,7 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let mut table = parse_table("<defaults>", DEFAULT_TOML)?;
+        locate_shipped(&mut table, &shipped_bases());
         let mut origin = "<defaults>".to_string();
         if let Some(path) = file {
             let text = crate::files::read_text(path, crate::files::MAX_CONFIG_BYTES)
@@ -228,7 +229,14 @@ impl Config {
             origin = path.display().to_string();
             // Typed check of the file alone first, so errors point at its lines.
             toml::from_str::<PartialCheck>(&text).map_err(|e| syntax(&origin, &text, &e))?;
-            merge(&mut table, parse_table(&origin, &text)?);
+            let mut layer = parse_table(&origin, &text)?;
+            let folder = std::path::absolute(path)
+                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?
+                .parent()
+                .map(Path::to_owned)
+                .unwrap_or_default();
+            resolve_against(&mut layer, &folder);
+            merge(&mut table, layer);
         }
         // Which variable set which field, to blame the right one.
         let mut from_env: Vec<(String, String)> = Vec::new();
@@ -470,6 +478,75 @@ struct PartialSignaling {
     answer_timeout_secs: Option<u64>,
 }
 
+/// The settings that name a file or folder (`section`, `key`).
+const PATH_SETTINGS: [(&str, &str); 4] =
+    [("server", "data_dir"), ("media", "pipelines_dir"), ("sessions", "games_file"), ("sessions", "saves_dir")];
+
+/// Of those, the ones whose embedded default is a file shipped with the service.
+const SHIPPED_SETTINGS: [(&str, &str); 2] = [("media", "pipelines_dir"), ("sessions", "games_file")];
+
+/// Where the shipped pipeline files and games catalog are looked for when the
+/// embedded defaults name them, first found wins: `<exe>/../share/playcast`
+/// (the binary's own installation, e.g. /usr/bin -> /usr/share/playcast),
+/// the working directory (a source checkout), the checkout a Cargo build
+/// folder is in (`<checkout>/target/<profile>/playcast`), then
+/// `/usr/share/playcast` (a binary copied elsewhere). They are installed files rather than text
+/// embedded in the binary because pipeline files are the operator's
+/// interface: the folder catalog watches, reloads and checks real files, and
+/// one code path serves both the defaults and an operator's own folder.
+pub fn shipped_bases() -> Vec<PathBuf> {
+    let exe = std::env::current_exe().ok();
+    // /usr for /usr/bin/playcast, <checkout>/target for target/debug/playcast.
+    let prefix = exe.as_deref().and_then(Path::parent).and_then(Path::parent);
+    let mut bases: Vec<PathBuf> = prefix.map(|p| p.join("share/playcast")).into_iter().collect();
+    bases.extend(std::env::current_dir().ok());
+    if let Some(build) = prefix.filter(|p| p.file_name().is_some_and(|n| n == "target")) {
+        bases.extend(build.parent().map(Path::to_owned));
+    }
+    bases.push(PathBuf::from("/usr/share/playcast"));
+    bases
+}
+
+/// Turns the embedded defaults' relative shipped paths into the first of
+/// `bases` that holds them; none: the working directory's, so an error names
+/// an absolute path.
+fn locate_shipped(table: &mut toml::Table, bases: &[PathBuf]) {
+    for (section, key) in SHIPPED_SETTINGS {
+        let Some(toml::Value::String(rel)) = table.get(section).and_then(|s| s.get(key)) else { continue };
+        let rel = PathBuf::from(rel);
+        if rel.is_absolute() {
+            continue;
+        }
+        let found = bases
+            .iter()
+            .map(|b| b.join(&rel))
+            .find(|p| p.exists())
+            .or_else(|| std::path::absolute(&rel).ok())
+            .unwrap_or(rel);
+        set_string(table, section, key, found);
+    }
+}
+
+/// Relative paths in a configuration file are relative to that file's folder,
+/// wherever the service is started from. Empty means "the default" and stays.
+fn resolve_against(layer: &mut toml::Table, folder: &Path) {
+    for (section, key) in PATH_SETTINGS {
+        let Some(toml::Value::String(value)) = layer.get(section).and_then(|s| s.get(key)) else { continue };
+        if value.is_empty() || Path::new(value).is_absolute() {
+            continue;
+        }
+        let resolved = folder.join(value);
+        set_string(layer, section, key, resolved);
+    }
+}
+
+fn set_string(table: &mut toml::Table, section: &str, key: &str, path: PathBuf) {
+    // TOML holds UTF-8 only; a path that is not stays as written.
+    if let (Some(toml::Value::Table(t)), Some(path)) = (table.get_mut(section), path.to_str()) {
+        t.insert(key.to_string(), toml::Value::String(path.to_string()));
+    }
+}
+
 fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {
     text.parse::<toml::Table>().map_err(|e| syntax(origin, text, &e))
 }
@@ -602,6 +679,48 @@ mod tests {
         let e =
             Config::load_with_env(None, env(&[("PLAYCAST__ICE__TURN_URLS", "turn:t:3478")])).unwrap_err().to_string();
         assert!(e.contains("turn_secret"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_from_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        let path = etc.join("playcast.toml");
+        std::fs::write(
+            &path,
+            "[server]\ndata_dir = \"state\"\n[media]\npipelines_dir = \"../pipelines\"\n\
+             [sessions]\ngames_file = \"/abs/games.toml\"\nsaves_dir = \"\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.server.data_dir, etc.join("state"));
+        assert_eq!(c.media.pipelines_dir, etc.join("../pipelines"));
+        assert_eq!(c.sessions.games_file, Path::new("/abs/games.toml"));
+        // Empty still means "in server.data_dir".
+        assert_eq!(c.saves_dir(), etc.join("state/saves"));
+        // A variable is not in a file: its relative path stays the caller's.
+        let c = Config::load_with_env(Some(&path), env(&[("PLAYCAST__SERVER__DATA_DIR", "here")])).unwrap();
+        assert_eq!(c.server.data_dir, Path::new("here"));
+    }
+
+    #[test]
+    fn shipped_files_are_found_in_the_first_base_that_has_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (empty, install) = (dir.path().join("empty"), dir.path().join("share/playcast"));
+        std::fs::create_dir_all(install.join("pipelines")).unwrap();
+        std::fs::create_dir_all(install.join("config")).unwrap();
+        std::fs::write(install.join("config/games.toml"), "").unwrap();
+        let mut table = parse_table("<defaults>", DEFAULT_TOML).unwrap();
+        locate_shipped(&mut table, &[empty.clone(), install.clone()]);
+        let c = Config::deserialize(toml::Value::Table(table)).unwrap();
+        assert_eq!(c.media.pipelines_dir, install.join("pipelines"));
+        assert_eq!(c.sessions.games_file, install.join("config/games.toml"));
+        // Nowhere: an absolute path in the working directory, for the error to name.
+        let mut table = parse_table("<defaults>", DEFAULT_TOML).unwrap();
+        locate_shipped(&mut table, &[empty]);
+        let c = Config::deserialize(toml::Value::Table(table)).unwrap();
+        assert_eq!(c.media.pipelines_dir, std::env::current_dir().unwrap().join("pipelines"));
     }
 
     #[test]

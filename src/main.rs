@@ -160,7 +160,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config { command: ConfigCommand::Check } => {
             let c = config()?;
-            println!("configuration ok (listen {}, pipelines {})", c.server.listen, c.media.pipelines_dir.display());
+            println!(
+                "configuration ok (listen {}, pipelines {}, games {})",
+                c.server.listen,
+                c.media.pipelines_dir.display(),
+                c.sessions.games_file.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -13,23 +13,27 @@ use crate::session::manager::Manager;
 use crate::session::Streams;
 use crate::store::cache::Cache;
 
+/// Each variant says only where start-up failed; the cause is its `source()`,
+/// which a chain printer (`{:#}` at the binary's edge) prints once after it.
+/// Writing the cause into the message too printed it twice (and a cause that
+/// did the same, three times).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("GStreamer failed to initialise: {0}")]
+    #[error("GStreamer failed to initialise")]
     Gst(#[from] gst::glib::Error),
     #[error(transparent)]
     Catalog(#[from] crate::media::catalog::CatalogError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
-    #[error("state database: {0}")]
+    #[error("state database")]
     Store(#[from] crate::store::StoreError),
-    #[error("data folder {0}: {1}")]
-    DataDir(std::path::PathBuf, std::io::Error),
-    #[error("games catalog: {0}")]
+    #[error("data folder {0}")]
+    DataDir(std::path::PathBuf, #[source] std::io::Error),
+    #[error("games catalog")]
     Games(#[from] crate::session::games::GamesError),
-    #[error("cache: {0}")]
+    #[error("cache")]
     Cache(#[from] crate::store::cache::CacheError),
-    #[error("session events: {0}")]
+    #[error("session events")]
     Events(#[from] crate::session::events::BusError),
 }
 

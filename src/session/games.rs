@@ -12,7 +12,8 @@ use crate::media::spec::valid_name;
 /// A catalog that did not load: `file:line: what is wrong`.
 #[derive(Debug, thiserror::Error)]
 pub enum GamesError {
-    #[error("{path}: {source}")]
+    /// The cause is the `source()`, printed after the path by a chain printer.
+    #[error("{path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Invalid { path: PathBuf, line: usize, message: String },
