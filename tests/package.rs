@@ -301,24 +301,31 @@ fn a_cargo_build_runs_on_the_embedded_defaults_from_any_folder() {
 }
 
 #[test]
-fn a_missing_games_catalog_is_one_line_with_each_cause_once() {
+fn start_up_errors_print_each_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let games = dir.path().join("nowhere/games.toml");
     let data = dir.path().join("data");
-    let env = [
-        ("PLAYCAST__SERVER__DATA_DIR", data.to_str().unwrap()),
-        ("PLAYCAST__SESSIONS__GAMES_FILE", games.to_str().unwrap()),
-    ];
-    let run = playcast(Path::new(BIN), dir.path(), &["serve", "--listen", "127.0.0.1:0"], &env);
-    assert_eq!(run.code, 2, "{run}");
+    let serve = |env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("PLAYCAST__SERVER__DATA_DIR", data.to_str().unwrap()));
+        let run = playcast(Path::new(BIN), dir.path(), &["serve", "--listen", "127.0.0.1:0"], &env);
+        assert_eq!(run.code, 2, "{run}");
+        let errors: Vec<String> = run.stderr.lines().filter(|l| l.starts_with("error:")).map(String::from).collect();
+        assert_eq!(errors.len(), 1, "{run}");
+        (errors.into_iter().next().unwrap(), run)
+    };
+
+    // It said "No such file or directory (os error 2)" three times.
+    let (error, run) = serve(&[("PLAYCAST__SESSIONS__GAMES_FILE", games.to_str().unwrap())]);
     let expected = format!(
         "error: starting the service: games catalog: {}: No such file or directory (os error 2)",
         games.display()
     );
-    assert_eq!(
-        run.stderr.lines().filter(|l| l.starts_with("error:")).collect::<Vec<_>>(),
-        [expected.as_str()],
-        "{run}"
-    );
-    assert_eq!(run.stderr.matches("No such file").count(), 1, "{run}");
+    assert_eq!(error, expected, "{run}");
+
+    // sea-orm writes sqlx's message into its own as well.
+    let db = format!("sqlite://{}/x.sqlite", dir.path().join("nowhere").display());
+    let (error, run) = serve(&[("PLAYCAST__STATE__DATABASE_URL", &db)]);
+    assert!(error.starts_with("error: starting the service: state database: "), "{run}");
+    assert_eq!(error.matches("unable to open database file").count(), 1, "{run}");
 }
