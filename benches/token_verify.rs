@@ -1,12 +1,22 @@
 //! Token verification cost per request with the keys already cached, against
 //! the bare library call (signature and claims checked with a key in hand) as
-//! the baseline in the same run.
+//! the baseline in the same run; then the cost of a known-key verification
+//! while a refetch for an unknown key hangs on a slow issuer, against the same
+//! verifications with no refetch in flight.
 //!
 //! `cargo bench --bench token_verify`
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::issuer::{claims, config, issuer, sign, slow_jwks_server, EC_KID};
+use criterion::{criterion_group, Criterion};
 use jsonwebtoken::{Algorithm, Validation};
 use playcast::auth::{Role, Verifier};
 use playcast::config::AuthConfig;
@@ -47,5 +57,66 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Fresh known-key tokens verified one after another (each never seen, so
+/// fully checked): the latencies, sorted.
+async fn fresh_verifications(v: &Verifier, iss: &common::issuer::Issuer, n: usize, tag: &str) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({"sid": format!("{tag}{i}")})));
+        let started = Instant::now();
+        v.verify(&t).await.expect("a known key verifies");
+        out.push(started.elapsed());
+    }
+    out.sort();
+    out
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+/// The slow-issuer case: the same verifier and tokens, first with the key set
+/// answering at once (baseline), then while an unknown `kid` waits on a key
+/// set that takes 30 s to answer (the client gives up after its timeout).
+fn slow_issuer() {
+    const N: usize = 2000;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let iss = issuer();
+        let server = slow_jwks_server(iss.jwks.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let v = Arc::new(Verifier::new(&config(&server.url), dir.path()).unwrap());
+        fresh_verifications(&v, &iss, 50, "warm").await;
+        let idle = fresh_verifications(&v, &iss, N, "idle").await;
+
+        server.delay_ms.store(30_000, Ordering::SeqCst);
+        let stranger = sign(Algorithm::RS256, "rsa-unknown", &iss.rsa, &claims(serde_json::json!({})));
+        let refetch = {
+            let v = v.clone();
+            tokio::spawn(async move { v.verify(&stranger).await })
+        };
+        while server.fetches.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let during = fresh_verifications(&v, &iss, N, "during").await;
+        assert!(!refetch.is_finished(), "the refetch ended before the measurement did; the figure would not be under a hanging refetch");
+        refetch.abort();
+
+        println!("\nknown-key verification (ES256, fresh tokens, {N} each), microseconds");
+        println!("| case | p50 | p95 | p99 | max |");
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for (name, r) in [("key set answering (baseline)", &idle), ("while a refetch hangs on a 30 s issuer", &during)] {
+            println!("| {name} | {:.0} | {:.0} | {:.0} | {:.0} |", pct(r, 0.5), pct(r, 0.95), pct(r, 0.99), pct(r, 1.0));
+        }
+        println!("| ratio | {:.2}x | {:.2}x | {:.2}x | |", pct(&during, 0.5) / pct(&idle, 0.5), pct(&during, 0.95) / pct(&idle, 0.95), pct(&during, 0.99) / pct(&idle, 0.99));
+    });
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    slow_issuer();
+}

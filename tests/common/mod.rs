@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use playcast::netns::Netns;
 
+pub mod issuer;
 pub mod proxy;
 pub mod redis;
 
