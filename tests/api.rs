@@ -162,6 +162,59 @@ async fn a_pipeline_file_linking_out_of_the_folder_is_not_read_or_shown() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_element_policy_refuses_is_listed_broken_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    std::fs::copy(common::repo().join("pipelines/test-pattern.toml"), pipelines.join("test-pattern.toml")).unwrap();
+    let refused = pipelines.join("host-access.toml");
+    std::fs::copy(common::repo().join("tests/fixtures/host-access.toml"), &refused).unwrap();
+    let games = dir.path().join("games.toml");
+    std::fs::write(
+        &games,
+        "[games.copier]\ntitle = \"Copies the picture to a host file\"\npipeline = \"host-access\"\n\n\
+         [games.bars]\ntitle = \"Bars\"\npipeline = \"test-pattern\"\n",
+    )
+    .unwrap();
+    let (folder, catalog) = (pipelines.clone(), games.clone());
+    let s = common::serve_in_process(move |c| {
+        c.media.pipelines_dir = folder;
+        c.sessions.games_file = catalog;
+    })
+    .await;
+    let c = client();
+
+    // Listed like any other broken file: not runnable, the refusals as its error.
+    let admin = s.token("root", Role::Admin);
+    let list = json_ok(c.get(s.url("/api/v1/pipelines")).bearer_auth(&admin).send().await.unwrap()).await;
+    let p = list.as_array().unwrap().iter().find(|p| p["name"] == "host-access").unwrap_or_else(|| panic!("{list}"));
+    assert_eq!((p["runnable"].clone(), p["description"].clone()), (Value::Bool(false), Value::Null), "{p}");
+    let error = p["error"].as_str().unwrap_or_else(|| panic!("{p}"));
+    let at = refused.display();
+    for line in [
+        format!("{at}:11: video.source: element `filesink` is not allowed by the element policy ("),
+        format!("{at}:13: video.filters: element `multifilesink` is not allowed by the element policy ("),
+        format!("{at}:18: video.encoders[0].before: element `shmsink` in the value of `video-sink` is not allowed"),
+        format!("{at}:23: audio.source: `file:///etc/hostname` stands where an element goes"),
+    ] {
+        assert!(error.lines().any(|l| l.starts_with(&line)), "`{line}` missing: {error}");
+    }
+    let tp = list.as_array().unwrap().iter().find(|p| p["name"] == "test-pattern").unwrap();
+    assert_eq!(tp["runnable"], true, "the other file is untouched: {tp}");
+
+    // A player cannot start it: a problem, and nothing was written.
+    let player = s.sign_in("alice", Role::Player).await;
+    let res = c.post(s.url("/api/v1/sessions")).bearer_auth(&player).json(&serde_json::json!({"game": "copier"}));
+    let p = problem(res.send().await.unwrap(), 503).await;
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("element `filesink` is not allowed by the element policy"), "{p}");
+    assert!(!std::path::Path::new("/tmp/playcast-copy.raw").exists(), "a refused file never runs");
+    let (status, bars) =
+        s.call(&player, reqwest::Method::POST, "/api/v1/sessions", Some(serde_json::json!({"game": "bars"}))).await;
+    assert_eq!(status, 201, "a file the policy passes starts: {bars}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_resources_are_problems() {
     let s = common::serve_in_process(|_| {}).await;
     let c = client();

@@ -518,3 +518,59 @@ async fn serve_fails_fast_and_clearly() {
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains(&format!("binding {addr}")), "{run}");
 }
+
+/// The fixture's refusals under the default element policy, in file order.
+const HOST_ACCESS_REFUSALS: [&str; 4] = [
+    "tests/fixtures/host-access.toml:11: video.source: element `filesink` is not allowed by the element policy (it writes any host file; media.insecure_host_elements lifts this)",
+    "tests/fixtures/host-access.toml:13: video.filters: element `multifilesink` is not allowed by the element policy (it writes host files named by a pattern, in the working folder when no location is set; media.insecure_host_elements lifts this)",
+    "tests/fixtures/host-access.toml:18: video.encoders[0].before: element `shmsink` in the value of `video-sink` is not allowed by the element policy (it writes shared memory and makes a control socket at any path; media.insecure_host_elements lifts this)",
+    "tests/fixtures/host-access.toml:23: audio.source: `file:///etc/hostname` stands where an element goes, which is not allowed by the element policy (GStreamer would open it with whatever element handles it; name the element)",
+];
+
+#[tokio::test]
+async fn the_element_policy_names_file_line_and_element() {
+    let fixture = "tests/fixtures/host-access.toml";
+    let run = playcast(&["pipeline", "check", fixture], &[]).await;
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), HOST_ACCESS_REFUSALS, "{run}");
+    assert!(!std::path::Path::new("/tmp/playcast-copy.raw").exists(), "a refused file never runs: {run}");
+
+    // Lifting built-in refusals one by one; a URI stays refused: its element is GStreamer's choice.
+    let lift = [("PLAYCAST__MEDIA__INSECURE_HOST_ELEMENTS", "filesink,multifilesink,shmsink")];
+    let run = playcast(&["pipeline", "check", fixture], &lift).await;
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), HOST_ACCESS_REFUSALS[3..], "{run}");
+
+    // The operator's own lists, on a shipped file.
+    let tp = "pipelines/test-pattern.toml";
+    let run = playcast(&["pipeline", "check", tp], &[("PLAYCAST__MEDIA__DENY_ELEMENTS", "opusenc")]).await;
+    assert_eq!(run.code, 1, "{run}");
+    let at = line_of(&shipped("test-pattern.toml"), "encoder = \"opusenc");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{tp}:{at}: audio.encoder: element `opusenc` is not allowed by the element policy (media.deny_elements)\n"
+        ),
+        "{run}"
+    );
+    let every = "videotestsrc,x264enc,openh264enc,audiotestsrc,opusenc";
+    let run = playcast(&["pipeline", "check", tp], &[("PLAYCAST__MEDIA__ALLOW_ELEMENTS", every)]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.starts_with(&format!("{tp}: ok, runs here")), "{run}");
+    let run =
+        playcast(&["pipeline", "check", tp], &[("PLAYCAST__MEDIA__ALLOW_ELEMENTS", &every[..every.len() - 8])]).await;
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(
+        run.stdout,
+        format!("{tp}:{at}: audio.encoder: element `opusenc` is not allowed by the element policy (not in media.allow_elements)\n"),
+        "{run}"
+    );
+
+    // A policy setting that makes no sense stops the command, naming the variable.
+    let run = playcast(&["pipeline", "check", tp], &[("PLAYCAST__MEDIA__INSECURE_HOST_ELEMENTS", "queue")]).await;
+    assert_eq!(run.code, 2, "{run}");
+    assert!(
+        run.stderr.contains("PLAYCAST__MEDIA__INSECURE_HOST_ELEMENTS: media.insecure_host_elements: `queue` is not one of the built-in host-access elements"),
+        "{run}"
+    );
+}

@@ -98,8 +98,10 @@ pub fn check_spec_under(
         }
         let mut out: Vec<SpecError> = Vec::new();
         for (name, placed) in factories {
-            // The allow list is about what files name, not the insides of elements.
-            let why = if *placed { policy.refusal(name) } else { policy.denial(name) };
+            // The allow list is about what files name: not the insides of
+            // elements, nor the capsfilter GStreamer makes for caps in a link.
+            let named = *placed && name != "capsfilter";
+            let why = if named { policy.refusal(name) } else { policy.denial(name) };
             if let Some(why) = why {
                 let message = format!("element `{name}` is not allowed by the element policy ({why})");
                 if !out.iter().any(|e| e.message == message) {
@@ -218,7 +220,7 @@ enum ChainCheck {
 /// attach to, and failures to link (which depend on the neighbouring chains
 /// and on memory types of absent elements) are left to the stream start.
 fn parse_chain(text: &str) -> ChainCheck {
-    let is_caps = |seg: &str| seg.split_whitespace().next().is_some_and(|t| t.contains('/'));
+    let is_caps = |seg: &str| seg.split_whitespace().next().is_some_and(super::policy::looks_like_caps);
     let mut padded = text.to_string();
     if text.rsplit('!').next().is_some_and(is_caps) {
         padded.push_str(&format!(" ! identity name={PAD_NAME}"));
@@ -303,7 +305,9 @@ mod tests {
         // own parts) are no business of the allow list; a chain in a value is.
         let allow: Vec<String> = ["videotestsrc", "fpsdisplaysink", "fakesink", "x264enc"].map(String::from).to_vec();
         let policy = ElementPolicy::new(&allow, &[], &[]).unwrap();
-        assert_eq!(check(&policy, "videotestsrc ! fpsdisplaysink video-sink=fakesink"), Vec::<String>::new());
+        // Nor is the capsfilter a link's caps become.
+        let passes = "videotestsrc ! video/x-raw,width=64 ! fpsdisplaysink video-sink=fakesink";
+        assert_eq!(check(&policy, passes), Vec::<String>::new());
         let r = check(&policy, "videotestsrc ! fpsdisplaysink video-sink=\"queue ! fakesink\"");
         assert_eq!(
             r,

@@ -370,8 +370,9 @@ fn is_name(word: &str) -> bool {
         && word.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '%' | '$' | '{' | '}'))
 }
 
-/// GStreamer's `_mimetype`: letters, digits and `-` on both sides of a `/`.
-fn looks_like_caps(word: &str) -> bool {
+/// GStreamer's `_mimetype`: letters, digits and `-` on both sides of a `/`
+/// (a path such as `/etc/passwd` is not caps but a URI).
+pub(crate) fn looks_like_caps(word: &str) -> bool {
     let mime = word.split([',', '(']).next().unwrap_or_default();
     let mime_char = |c: char| c.is_ascii_alphanumeric() || c == '-';
     match mime.split_once('/') {
