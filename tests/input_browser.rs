@@ -3,12 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{require_root, Browser, Service, SERVICE_PORT};
+use common::input::{
+    self, act, create_session, display, game_log, key_down, keycode_of, play, view, wait_colour, Setup,
+};
+use common::SERVICE_PORT;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
-use playcast::netns::Netns;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
 
@@ -26,89 +27,8 @@ command = ["sh", "-c", "until jstest --event /dev/input/js0; do sleep 0.2; done"
 params = { width = 320, height = 240, framerate = 30, bitrate = 500000 }
 "#;
 
-struct Setup {
-    ns: Netns,
-    service: Service,
-    _games: tempfile::TempDir,
-}
-
 async fn setup() -> Setup {
-    require_root();
-    let ns = Netns::create().expect("network namespace");
-    let games = tempfile::tempdir().unwrap();
-    let file = games.path().join("games.toml");
-    std::fs::write(&file, GAMES).unwrap();
-    let file = file.to_string_lossy().into_owned();
-    let service = Service::start(
-        &ns,
-        &common::repo().join("pipelines"),
-        &[],
-        &[("PLAYCAST__SESSIONS__GAMES_FILE", file.as_str())],
-    )
-    .await;
-    Setup { ns, service, _games: games }
-}
-
-async fn create_session(service: &Service, token: &str, game: &str) -> String {
-    let (status, view) =
-        service.api(token, reqwest::Method::POST, "sessions", Some(serde_json::json!({ "game": game }))).await;
-    assert_eq!(status, 201, "creating a `{game}` session: {view}");
-    view["id"].as_str().unwrap().to_string()
-}
-
-async fn view(service: &Service, token: &str, id: &str) -> serde_json::Value {
-    service.api(token, reqwest::Method::GET, &format!("sessions/{id}"), None).await.1
-}
-
-/// Opens the client on session `id` as `user` and waits for video and input.
-async fn play(ns: &Netns, id: &str, user: &str) -> Browser {
-    let browser = Browser::start(ns).await;
-    let url = format!("http://127.0.0.1:{SERVICE_PORT}/?session={id}&user={user}&overlay=1");
-    browser.client.goto(&url).await.expect("open the client page");
-    browser
-        .wait_for(
-            "window.playcast.state === 'live' && window.playcast.input.ready && (window.playcast.stats?.framesDecoded ?? 0) > 0",
-            Duration::from_secs(40),
-        )
-        .await;
-    // The colour at the middle of the picture's top half, as decoded.
-    browser
-        .eval(
-            "(window.centre = () => { const v = document.getElementById('video'); const c = document.createElement('canvas');
-               c.width = 64; c.height = 36; const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36);
-               return Array.from(g.getImageData(32, 9, 1, 1).data.slice(0, 3)); }, true)",
-        )
-        .await;
-    browser
-}
-
-/// Waits until the decoded picture's colour is near `rgb`.
-async fn wait_colour(browser: &Browser, rgb: [i64; 3]) {
-    let [r, g, b] = rgb;
-    let near = format!(
-        "(() => {{ const [r, g, b] = window.centre(); return Math.abs(r - {r}) < 60 && Math.abs(g - {g}) < 60 && Math.abs(b - {b}) < 60; }})()"
-    );
-    browser.wait_for(&near, Duration::from_secs(10)).await;
-}
-
-/// The session's X display, from the API.
-async fn display(service: &Service, token: &str, id: &str) -> String {
-    let v = view(service, token, id).await;
-    v["input"]["display"].as_str().unwrap_or_else(|| panic!("a display in {v}")).to_string()
-}
-
-fn keycode_of(conn: &impl Connection, keysym: u32) -> u8 {
-    let setup = conn.setup();
-    let (min, max) = (setup.min_keycode, setup.max_keycode);
-    let map = conn.get_keyboard_mapping(min, max - min + 1).unwrap().reply().unwrap();
-    let per = usize::from(map.keysyms_per_keycode);
-    let i = map.keysyms.chunks(per).position(|c| c.contains(&keysym)).expect("keysym on the display");
-    min + i as u8
-}
-
-fn key_down(conn: &impl Connection, keycode: u8) -> bool {
-    let keys = conn.query_keymap().unwrap().reply().unwrap().keys;
-    keys[usize::from(keycode / 8)] & (1 << (keycode % 8)) != 0
+    input::setup(GAMES).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,10 +111,6 @@ async fn keys_and_mouse_from_the_page_reach_the_game_and_change_its_picture() {
     browser.close().await;
 }
 
-fn game_log(data: &Path, id: &str) -> PathBuf {
-    data.join("run").join(id).join("game.log")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gamepad_in_the_page_reaches_a_program_reading_the_joystick_device() {
     let s = setup().await;
@@ -239,10 +155,6 @@ async fn a_gamepad_in_the_page_reaches_a_program_reading_the_joystick_device() {
     })
     .await;
     browser.close().await;
-}
-
-async fn act(service: &Service, token: &str, id: &str, action: &str) -> serde_json::Value {
-    service.api(token, reqwest::Method::POST, &format!("sessions/{id}/{action}"), None).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::input::drops::DropReason;
 use crate::media::quality::Quality;
 use crate::session::manager::Manager;
 
@@ -181,6 +182,18 @@ pub fn render(manager: &Manager) -> String {
                 f.sample(
                     "playcast_input_events_total",
                     &[("node", &node), ("session", id), ("outcome", outcome)],
+                    v as f64,
+                );
+            }
+        }
+    }
+    let mut f = Family::new(&mut out, "playcast_input_dropped_total", "counter", "Player input dropped, by reason");
+    for (id, _, _, input) in &live {
+        for reason in DropReason::ALL {
+            if let Some(v) = input["dropped"][reason.name()].as_u64() {
+                f.sample(
+                    "playcast_input_dropped_total",
+                    &[("node", &node), ("session", id), ("reason", reason.name())],
                     v as f64,
                 );
             }

@@ -131,9 +131,10 @@ export function createInput({ video, onChange }) {
     releaseAll() {
       return reliable(message(KIND.releaseAll, 0).buf);
     },
-    // Raw bytes, for tests of the server's handling of bad input.
+    // Raw bytes (or a string, sent as a text message), for tests of the server's handling of bad input.
     sendRaw(bytes, onFast = false) {
-      return sendOn(onFast ? state.fast : state.reliable, new Uint8Array(bytes).buffer);
+      const data = typeof bytes === 'string' ? bytes : new Uint8Array(bytes).buffer;
+      return sendOn(onFast ? state.fast : state.reliable, data);
     },
   };
 

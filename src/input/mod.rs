@@ -7,6 +7,7 @@
 //! stream's thread and their own X connection, never by another session.
 
 pub mod clipboard;
+pub mod drops;
 pub mod gamepad;
 pub mod keymap;
 pub mod protocol;
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::media::datachannel::{InputHandler, InputPort};
 use clipboard::Clipboard;
+use drops::{DropCounts, DropReason};
 use gamepad::Gamepads;
 use protocol::{decode, encode_reply, Input, NoticeCode, Reply};
 use throttle::Bucket;
@@ -52,7 +54,11 @@ impl GamepadPath {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub injected: AtomicU64,
+    /// Not a message of the protocol; each also counted in `dropped`.
     pub malformed: AtomicU64,
+    /// Dropped for what it says, by reason: the malformed ones, and keys
+    /// this server has no key for.
+    pub dropped: DropCounts,
     pub throttled: AtomicU64,
     /// From viewers, or while paused.
     pub refused: AtomicU64,
@@ -69,6 +75,7 @@ impl Counters {
             "throttled": n(&self.throttled),
             "refused": n(&self.refused),
             "failed": n(&self.failed),
+            "dropped": self.dropped.snapshot(),
         })
     }
 }
@@ -236,21 +243,34 @@ impl HandlerState {
         port.reply(&encode_reply(&Reply::Notice { code, text: text.into() }));
     }
 
+    /// Drops a message for what it says: counted by reason, logged now and
+    /// then (a broken client sends the same mistake all the time), answered.
+    fn drop_input(&self, port: &InputPort, reason: DropReason, code: NoticeCode, text: &str) {
+        if code == NoticeCode::Malformed {
+            self.counters().malformed.fetch_add(1, Ordering::Relaxed);
+        }
+        let n = self.counters().dropped.add(reason);
+        if n.is_power_of_two() {
+            tracing::warn!(reason = reason.name(), detail = text, count = n, "dropping input");
+        }
+        self.notice(port, code, text);
+    }
+
     fn on_message(&self, bytes: Option<&[u8]>, port: &InputPort) {
         let Some(bytes) = bytes else {
-            self.counters().malformed.fetch_add(1, Ordering::Relaxed);
-            return self.notice(port, NoticeCode::Malformed, "text messages are not part of the input protocol");
+            let text = "text messages are not part of the input protocol";
+            return self.drop_input(port, DropReason::Text, NoticeCode::Malformed, text);
         };
         let input = match decode(bytes) {
             Ok(i) => i,
-            Err(e) => {
-                let n = self.counters().malformed.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(reason = %e, malformed = n, "dropping malformed input");
-                }
-                return self.notice(port, NoticeCode::Malformed, &e.to_string());
-            }
+            Err(e) => return self.drop_input(port, e.reason(), NoticeCode::Malformed, &e.to_string()),
         };
+        if let Input::Key { code, .. } = input {
+            if keymap::keysym_of(code).is_none() {
+                let text = format!("key code {code} is no key this server knows");
+                return self.drop_input(port, DropReason::UnknownKey, NoticeCode::Unsupported, &text);
+            }
+        }
         if let Input::Ping { id } = input {
             return port.reply(&encode_reply(&Reply::Pong { id }));
         }

@@ -7,6 +7,8 @@
 //! the unordered channel without retransmission (a late position is worth
 //! nothing); keys, buttons and control go on the reliable, ordered one.
 
+use super::drops::DropReason;
+
 pub const VERSION: u8 = 1;
 /// The unordered channel without retransmission: motion and gamepad axes.
 pub const FAST_LABEL: &str = "input-fast";
@@ -183,8 +185,28 @@ pub enum DecodeError {
     UnknownKind(u8),
     #[error("message kind 0x{kind:02x} is {expected} bytes, got {got}")]
     Length { kind: u8, expected: usize, got: usize },
+    /// A field outside its range.
     #[error("{0}")]
     Value(String),
+    #[error("{what} of {bytes} bytes exceeds the {limit} byte limit")]
+    TooLarge { what: &'static str, bytes: usize, limit: usize },
+    #[error("{0} is not UTF-8")]
+    NotUtf8(&'static str),
+}
+
+impl DecodeError {
+    /// The reason it is counted under.
+    pub fn reason(&self) -> DropReason {
+        match self {
+            DecodeError::Empty => DropReason::Empty,
+            DecodeError::Version(_) => DropReason::Version,
+            DecodeError::UnknownKind(_) => DropReason::UnknownKind,
+            DecodeError::Length { .. } => DropReason::Length,
+            DecodeError::Value(_) => DropReason::OutOfRange,
+            DecodeError::TooLarge { .. } => DropReason::Oversized,
+            DecodeError::NotUtf8(_) => DropReason::NotUtf8,
+        }
+    }
 }
 
 /// Decodes one message.
@@ -272,13 +294,10 @@ pub fn decode(msg: &[u8]) -> Result<Input, DecodeError> {
         kind::CLIPBOARD_GET => fixed(0).map(|_| Input::ClipboardGet)?,
         kind::CLIPBOARD => {
             if body.len() > MAX_CLIPBOARD_BYTES {
-                return Err(DecodeError::Value(format!(
-                    "clipboard text of {} bytes exceeds the {MAX_CLIPBOARD_BYTES} byte limit",
-                    body.len()
-                )));
+                let (bytes, limit) = (body.len(), MAX_CLIPBOARD_BYTES);
+                return Err(DecodeError::TooLarge { what: "clipboard text", bytes, limit });
             }
-            let text =
-                std::str::from_utf8(body).map_err(|_| DecodeError::Value("clipboard text is not UTF-8".into()))?;
+            let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8("clipboard text"))?;
             Input::Clipboard(text.to_string())
         }
         other => return Err(DecodeError::UnknownKind(other)),
@@ -360,7 +379,7 @@ pub fn decode_reply(msg: &[u8]) -> Result<Reply, DecodeError> {
         [_, kind::PONG, a, b, c, d] => Ok(Reply::Pong { id: u32::from_le_bytes([*a, *b, *c, *d]) }),
         [_, kind::CLIPBOARD, text @ ..] => std::str::from_utf8(text)
             .map(|t| Reply::Clipboard(t.to_string()))
-            .map_err(|_| DecodeError::Value("clipboard text is not UTF-8".into())),
+            .map_err(|_| DecodeError::NotUtf8("clipboard text")),
         [_, kind::NOTICE, code, text @ ..] => {
             let code = match code {
                 1 => NoticeCode::Refused,
@@ -444,6 +463,26 @@ mod tests {
         let mut big = vec![1, 0x14];
         big.extend(std::iter::repeat_n(b'a', MAX_CLIPBOARD_BYTES + 1));
         assert!(decode(&big).unwrap_err().to_string().contains("byte limit"));
+    }
+
+    #[test]
+    fn each_malformed_message_is_counted_under_its_reason() {
+        let mut big = vec![1, 0x14];
+        big.extend(std::iter::repeat_n(b'a', MAX_CLIPBOARD_BYTES + 1));
+        let cases: &[(&[u8], DropReason)] = &[
+            (&[], DropReason::Empty),
+            (&[9, 1, 30, 0, 1], DropReason::Version),
+            (&[1, 0x7f], DropReason::UnknownKind),
+            (&[1, 0x01, 30, 0, 1, 0], DropReason::Length),
+            (&[1, 0x01, 0, 3, 1], DropReason::OutOfRange),
+            (&[1, 0x02, 6, 1], DropReason::OutOfRange),
+            (&[1, 0x07, 0, 9, 0, 0], DropReason::OutOfRange),
+            (&big, DropReason::Oversized),
+            (&[1, 0x14, 0xff, 0xfe], DropReason::NotUtf8),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(decode(bytes).unwrap_err().reason(), *want, "{:?}", &bytes[..bytes.len().min(8)]);
+        }
     }
 
     #[test]

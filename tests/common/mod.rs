@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use playcast::netns::Netns;
 
 pub mod issuer;
+pub mod input;
 pub mod proxy;
 pub mod redis;
 
