@@ -56,7 +56,7 @@ fn run(mut cmd: Command) -> Run {
 }
 
 /// `bin args…` from `cwd` with no `PLAYCAST*` variable but `env`.
-fn playcast(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+fn command(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(args).current_dir(cwd).env("RUST_LOG", "warn");
     for (k, _) in std::env::vars_os() {
@@ -65,7 +65,11 @@ fn playcast(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run 
         }
     }
     cmd.envs(env.iter().copied());
-    run(cmd)
+    cmd
+}
+
+fn playcast(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run(command(bin, cwd, args, env))
 }
 
 /// The shipped pipeline names, from the repository's folder.
@@ -246,6 +250,27 @@ fn the_package_installs_into_a_scratch_root_and_runs_from_anywhere() {
     assert!(ok.contains(&format!("games {}", root.join("etc/playcast/games.toml").display())), "{check}");
     let list = playcast(&bin, elsewhere.path(), &["--config", config.to_str().unwrap(), "pipeline", "list"], &[]);
     assert_lists_shipped(&list);
+
+    // It serves: the installed games catalog, the shipped pipelines (its state
+    // where the test says, not the host's /var/lib/playcast).
+    let state = scratch.path().join("state");
+    let port = common::free_port();
+    let log = scratch.path().join("serve.log");
+    let listen = format!("127.0.0.1:{port}");
+    let env =
+        [("PLAYCAST__SERVER__DATA_DIR", state.to_str().unwrap()), ("RUST_LOG", "playcast=info"), ("NO_COLOR", "1")];
+    let mut serve =
+        command(&bin, elsewhere.path(), &["--config", config.to_str().unwrap(), "serve", "--listen", &listen], &env);
+    serve.stdin(Stdio::null()).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
+    let service = common::Proc(serve.spawn().unwrap(), "installed playcast serve");
+    let health = format!("http://{listen}/api/v1/health");
+    tokio::runtime::Runtime::new().unwrap().block_on(common::wait_http(&health, Duration::from_secs(60)));
+    drop(service);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let games_loaded = log.lines().find(|l| l.contains("games catalog loaded")).unwrap_or_else(|| panic!("{log}"));
+    assert!(games_loaded.contains(&root.join("etc/playcast/games.toml").display().to_string()), "{games_loaded}");
+    let test_pattern = log.lines().find(|l| l.contains("pipeline loaded") && l.contains("pipeline=test-pattern "));
+    assert!(test_pattern.is_some_and(|l| l.contains("runnable=true")), "{log}");
 
     // No configuration at all: the embedded defaults find the installed files.
     let check = playcast(&bin, elsewhere.path(), &["config", "check"], &[]);
