@@ -68,6 +68,7 @@ impl Dirs {
             gamepads: false,
             save_dir: self.save.clone(),
             runtime_dir: self.run.clone(),
+            containment: None,
         }
     }
 

@@ -71,6 +71,8 @@ pub struct NodeView {
     pub cache: CacheView,
     /// How games get virtual gamepads here (`docs/INPUT.md`).
     pub gamepads: crate::input::GamepadPath,
+    /// How a session's processes are kept together and within its reservation.
+    pub containment: crate::session::contain::ContainmentView,
 }
 
 #[derive(Debug, Serialize)]
@@ -294,6 +296,7 @@ pub fn routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
                 budget: m.budget().view(),
                 cache,
                 gamepads: crate::input::GamepadPath::on_this_machine(),
+                containment: m.containment().view(),
             };
             warp::reply::json(&view)
         });

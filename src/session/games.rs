@@ -40,6 +40,10 @@ pub struct Game {
     pub cpu_cores: u32,
     #[serde(default = "default_memory")]
     pub memory_mb: u64,
+    /// Processes and threads the session may have at once (where the node has
+    /// a `pids` cgroup): a fork bomb stops there.
+    #[serde(default = "default_max_processes")]
+    pub max_processes: u32,
 }
 
 fn one() -> u32 {
@@ -48,6 +52,13 @@ fn one() -> u32 {
 
 fn default_memory() -> u64 {
     512
+}
+
+/// Room for a game with many threads, its display and its sound server.
+pub const DEFAULT_MAX_PROCESSES: u32 = 1024;
+
+fn default_max_processes() -> u32 {
+    DEFAULT_MAX_PROCESSES
 }
 
 #[derive(Deserialize)]
@@ -116,6 +127,10 @@ impl Game {
         }
         if self.cpu_cores == 0 || self.memory_mb == 0 {
             return Err("`cpu_cores` and `memory_mb` must be at least 1".into());
+        }
+        // Xvfb, PulseAudio and their threads come first.
+        if self.max_processes < 16 {
+            return Err("`max_processes` must be at least 16".into());
         }
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.starts_with("PLAYCAST_") {

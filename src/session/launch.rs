@@ -4,6 +4,9 @@
 //! Each process leads its own process group and carries `PLAYCAST_SESSION=<id>`
 //! in its environment: stopping kills whole groups (a game's children too), and
 //! after a crash of the service [`reap_leftovers`] finds them by that variable.
+//! Where the node has cgroups ([`super::contain`]), every process also joins the
+//! session's cgroup before it runs, and stopping ends the whole cgroup: what a
+//! game detached (a new session, a double fork, a cleared environment) too.
 //!
 //! The game starts from an empty environment, so none of the service's settings
 //! (or secrets) reach it. It gets `PATH`, with the service's own folder first
@@ -38,6 +41,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
+use super::contain::{ContainError, Containment, Limits, SessionCgroup};
 use crate::input::gamepad::{self, Gamepads};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
@@ -76,6 +80,8 @@ pub struct LaunchSpec {
     /// Scratch space for this session only; created, and removed on stop. Its
     /// length does not matter: sockets live in a short dir of their own.
     pub runtime_dir: PathBuf,
+    /// The node's containment and the session's limits; `None`: process groups only.
+    pub containment: Option<(std::sync::Arc<Containment>, Limits)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +100,8 @@ pub enum LaunchError {
     Audio(String),
     #[error("virtual gamepads: {0}")]
     Gamepads(String),
+    #[error(transparent)]
+    Contain(#[from] ContainError),
 }
 
 /// One started process; its pid is also its process group id.
@@ -121,6 +129,8 @@ pub struct Launched {
     /// Xvfb and PulseAudio, in start order.
     services: Vec<Proc>,
     game: Option<Proc>,
+    /// Every process of the session, wherever it went; ended last on stop.
+    cgroup: Option<SessionCgroup>,
 }
 
 impl Launched {
@@ -150,7 +160,13 @@ impl Launched {
             socket_dir,
             services: Vec::new(),
             game: None,
+            cgroup: None,
         };
+        let runs_something = spec.command.is_some() || spec.display.is_some() || spec.audio;
+        if let Some((containment, limits)) = spec.containment.as_ref().filter(|_| runs_something) {
+            // On failure, dropping `launched` removes its dirs.
+            launched.cgroup = containment.session(&spec.session_id, *limits)?;
+        }
         if let Err(e) = launched.launch(&spec).await {
             tracing::warn!(session = %spec.session_id, error = %e, "session launch failed");
             launched.shutdown().await;
@@ -308,6 +324,9 @@ impl Launched {
             .stdout(out)
             .stderr(errors)
             .process_group(0);
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.enter_on_spawn(&mut cmd);
+        }
         Ok(cmd)
     }
 
@@ -329,8 +348,9 @@ impl Launched {
         }
     }
 
-    /// SIGTERM to every process group, up to 2 s to exit, then SIGKILL; removes
-    /// the runtime dir and the socket dir.
+    /// SIGTERM to every process group (and every process of the session's
+    /// cgroup), up to 2 s to exit, then SIGKILL; then kills and removes the
+    /// cgroup, and removes the runtime dir and the socket dir.
     pub async fn stop(mut self) {
         self.shutdown().await;
     }
@@ -339,6 +359,9 @@ impl Launched {
         let mut procs: Vec<Proc> = self.game.take().into_iter().chain(self.services.drain(..).rev()).collect();
         for proc in &procs {
             let _ = killpg(proc.pgid, Signal::SIGTERM);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.signal_all(Signal::SIGTERM);
         }
         let deadline = Instant::now() + STOP_GRACE;
         for proc in &mut procs {
@@ -350,6 +373,10 @@ impl Launched {
         for proc in &mut procs {
             let _ = killpg(proc.pgid, Signal::SIGKILL);
             let _ = timeout(STOP_GRACE, proc.child.wait()).await;
+        }
+        // Whatever left the groups: killed with the cgroup, which is then removed.
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = tokio::task::spawn_blocking(move || cgroup.end()).await;
         }
         remove_dir(&self.runtime_dir);
         remove_dir(&self.socket_dir);

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::budget::{is_hardware_encoder, Budget, Need, NoRoom, Reservation};
+use super::contain::{Containment, Limits};
 use super::events::EventBus;
 use super::games::Game;
 use super::launch::{LaunchSpec, Launched};
@@ -156,6 +157,8 @@ pub struct Manager {
     streams: Arc<Streams>,
     games: Mutex<Arc<BTreeMap<String, Game>>>,
     budget: Budget,
+    /// How this node keeps a session's processes together and within its reservation.
+    containment: Arc<Containment>,
     node: String,
     bus: EventBus,
     live_state: LiveState,
@@ -241,6 +244,7 @@ enum Command {
 impl Manager {
     pub fn new(config: Arc<Config>, store: Store, streams: Arc<Streams>, bus: EventBus, node: String) -> Self {
         let budget = Budget::from_config(&config.node);
+        let containment = Containment::detect(&node);
         let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let address = if config.node.advertise.is_empty() {
             format!("http://{}", config.server.listen)
@@ -249,6 +253,7 @@ impl Manager {
         };
         let describe: Arc<dyn Fn() -> serde_json::Value + Send + Sync> = {
             let (budget, draining, catalog) = (budget.clone(), draining.clone(), streams.catalog().clone());
+            let contained = containment.view();
             Arc::new(move || {
                 let runnable: BTreeMap<String, String> = catalog
                     .list()
@@ -262,6 +267,7 @@ impl Manager {
                     "budget": budget.view(),
                     "draining": draining.load(std::sync::atomic::Ordering::SeqCst),
                     "runnable": runnable,
+                    "containment": contained,
                 })
             })
         };
@@ -283,6 +289,7 @@ impl Manager {
             streams,
             games: Mutex::new(Arc::default()),
             budget,
+            containment,
             live_state,
             views: Mutex::default(),
             node,
@@ -400,6 +407,10 @@ impl Manager {
         &self.budget
     }
 
+    pub fn containment(&self) -> &Arc<Containment> {
+        &self.containment
+    }
+
     pub fn bus(&self) -> &EventBus {
         &self.bus
     }
@@ -514,6 +525,14 @@ impl Manager {
                 game_id
             }),
             runtime_dir: self.config.server.data_dir.join("run").join(&id),
+            containment: Some((
+                self.containment.clone(),
+                Limits {
+                    cpu_cores: need.cpu_cores,
+                    memory_mb: need.memory_mb,
+                    max_processes: game.as_ref().map_or(super::games::DEFAULT_MAX_PROCESSES, |g| g.max_processes),
+                },
+            )),
         };
         let mut launched = match Launched::start(spec_launch).await {
             Ok(l) => l,
@@ -886,7 +905,9 @@ impl Manager {
     pub async fn reconcile(&self) -> Result<usize, StoreError> {
         let rows = self.store.unfinished_on(&self.node).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let reaped = super::launch::reap_leftovers(&ids);
+        // Every cgroup under this node's parent, whatever its processes did; then
+        // by the session variable, for processes outside any cgroup.
+        let reaped = self.containment.reap_leftovers() + super::launch::reap_leftovers(&ids);
         if reaped > 0 {
             tracing::warn!(reaped, "killed processes left by sessions of an earlier run");
         }

@@ -2,6 +2,7 @@
 //! parameters, the capacity limit, and the live list the API shows.
 
 pub mod budget;
+pub mod contain;
 pub mod events;
 pub mod failover;
 pub mod games;

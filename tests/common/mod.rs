@@ -153,17 +153,42 @@ impl Service {
     /// service's own `/api/v1/dev/token` answers loopback clients only, and
     /// the test reaches the service over the namespace's veth.
     pub async fn dev_token(&self, user: &str, role: &str) -> String {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_playcast"))
-            .env("PLAYCAST__SERVER__DATA_DIR", self.data_dir())
-            .env("RUST_LOG", "warn")
-            .current_dir(repo())
-            .args(["token", "--user", user, "--role", role, "--ttl", "3600"])
-            .output()
-            .await
-            .expect("playcast token runs");
-        assert!(out.status.success(), "playcast token: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("a token is text").trim().to_string()
+        cli_token(self.data_dir(), user, role).await
     }
+}
+
+/// A development token for `user` with `role` from `playcast token` with the
+/// data folder `data` (that of the service it is for), valid for an hour.
+pub async fn cli_token(data: &Path, user: &str, role: &str) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_playcast"))
+        .env("PLAYCAST__SERVER__DATA_DIR", data)
+        .env("RUST_LOG", "warn")
+        .current_dir(repo())
+        .args(["token", "--user", user, "--role", role, "--ttl", "3600"])
+        .output()
+        .await
+        .expect("playcast token runs");
+    assert!(out.status.success(), "playcast token: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("a token is text").trim().to_string()
+}
+
+/// `playcast serve` on the embedded defaults as a child process (so a test
+/// can kill -9 it), on `127.0.0.1:port` with the repository's pipelines, its
+/// state in `data` and the games catalog `games`; `env` adds settings. Started
+/// again on the same `data`, it is the same node (its id is kept there).
+pub fn serve_process(data: &Path, games: &Path, port: u16, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_playcast"));
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--pipelines"])
+        .arg(repo().join("pipelines"))
+        .env("PLAYCAST__SERVER__DATA_DIR", data)
+        .env("PLAYCAST__SESSIONS__GAMES_FILE", games)
+        .env("RUST_LOG", "playcast=debug,warn")
+        .current_dir(repo())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc(cmd.spawn().expect("spawning playcast serve"), "playcast")
 }
 
 impl Drop for Service {
