@@ -186,6 +186,7 @@ const BAD: &[(&str, &str, u64)] = &[
         4,
     ),
     ("not_utf8", "i.sendRaw([1, 0x14, 0xff, 0xfe])", 1),
+    ("empty", "i.sendRaw([])", 1),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,6 +204,11 @@ async fn input_out_of_range_is_dropped_and_counted_by_reason() {
     let sent = player.eval(&format!("(() => {{ const i = window.playcast.input; return {script}; }})()")).await;
     let total: u64 = BAD.iter().map(|(_, _, k)| k).sum();
     assert_eq!(sent, total, "the page sent every bad message");
+    // Clipboard text over the protocol's limit never leaves a browser: the
+    // channel's size limit (the service's SDP) is below it. The service's own
+    // check is for other clients (`oversized`, unit-tested in `input::protocol`).
+    let over = player.eval("window.playcast.input.sendRaw([1, 0x14, ...new Array(65537).fill(97)])").await;
+    assert!(over["__error"].as_str().is_some_and(|e| e.contains("max-message-size")), "{over}");
     player.wait_for("window.playcast.input.notices.some(n => n.code === 3)", Duration::from_secs(10)).await;
     // Notices come at most once a second: the next one names the unknown key.
     tokio::time::sleep(Duration::from_millis(1100)).await;

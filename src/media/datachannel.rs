@@ -58,9 +58,11 @@ impl InputPort {
         channel.connect_closure(
             "on-message-string",
             false,
-            glib::closure!(move |_c: &WebRTCDataChannel, _s: Option<&str>| {
+            glib::closure!(move |_c: &WebRTCDataChannel, s: Option<&str>| {
                 if let Some(port) = port.upgrade() {
-                    port.deliver(None);
+                    // webrtcbin hands an empty binary message over as an
+                    // empty string: empty either way, not text.
+                    port.deliver(if s.is_none_or(str::is_empty) { Some(&[]) } else { None });
                 }
             }),
         );
