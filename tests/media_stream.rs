@@ -134,6 +134,42 @@ async fn capacity_is_enforced_and_freed() {
     tokio::task::spawn_blocking(move || control.stop()).await.unwrap();
 }
 
+/// A value the text cannot judge (a free parameter in a property that takes
+/// an element) passes the load; the stream's bins are judged when it starts.
+#[test]
+fn a_parameter_value_cannot_bring_in_a_refused_element() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shown.toml"),
+        r#"description = "The picture, and a copy shown through a sink a client names"
+[params]
+copy = { default = "fakesink" }
+[video]
+source = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1"
+filters = "tee name=c ! queue ! fpsdisplaysink video-sink=${copy} c. ! queue"
+[[video.encoders]]
+element = "x264enc"
+properties = "tune=zerolatency"
+profile = "constrained-baseline"
+"#,
+    )
+    .unwrap();
+    let c = catalog(dir.path());
+    let entry = c.get("shown").unwrap();
+    let loaded = entry.current.unwrap_or_else(|| panic!("the default passes: {:?}", entry.error));
+    let with = |copy: &str| loaded.spec.resolve(&BTreeMap::from([("copy".into(), serde_json::json!(copy))])).unwrap();
+    build_video_bin(&loaded, &with("fakesink"), &StreamOptions::default()).expect("a sink the policy passes");
+    for (copy, why) in
+        [("filesink", "it writes any host file"), ("multifilesink", "it writes host files named by a pattern")]
+    {
+        let e = build_video_bin(&loaded, &with(copy), &StreamOptions::default()).expect_err(copy).to_string();
+        assert!(
+            e.starts_with(&format!("video: element `{copy}` is not allowed by the element policy ({why}")),
+            "{copy}: {e}"
+        );
+    }
+}
+
 #[test]
 fn key_frame_on_request() {
     let dir = repo_pipelines();
@@ -271,7 +307,9 @@ async fn end_of_stream_ends_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_error_ends_with_a_reason() {
     let broken = test_pattern_with(
-        "filesrc location=/nonexistent/playcast-input ! rawvideoparse width=${width} height=${height} framerate=${framerate}/1 format=i420",
+        // An element that fails once the stream runs (a missing host file
+        // would be refused by the element policy before that).
+        "videotestsrc is-live=true ! video/x-raw,format=I420,width=${width},height=${height},framerate=${framerate}/1 ! identity error-after=5",
     );
     let dir = pipelines_with(&[("broken.toml", &broken)]);
     let s = streams(dir.path(), 4);
@@ -285,7 +323,7 @@ async fn pipeline_error_ends_with_a_reason() {
                 unreachable!()
             };
             assert!(reason.starts_with("pipeline error in"), "{reason}");
-            assert!(reason.contains("filesrc"), "{reason}");
+            assert!(reason.contains("identity"), "{reason}");
             tokio::task::spawn_blocking(move || opened.control.stop()).await.unwrap();
         }
     }
