@@ -527,4 +527,59 @@ mod tests {
         assert!(Input::MoveAbs { x: 0, y: 0 }.is_fast());
         assert!(!Input::Key { code: 1, down: true }.is_fast());
     }
+
+    fn arb_input() -> impl proptest::strategy::Strategy<Value = Input> {
+        use proptest::prelude::*;
+        let button = prop_oneof![
+            Just(Button::Left),
+            Just(Button::Middle),
+            Just(Button::Right),
+            Just(Button::Back),
+            Just(Button::Forward)
+        ];
+        prop_oneof![
+            (1..=0x2ffu16, any::<bool>()).prop_map(|(code, down)| Input::Key { code, down }),
+            (button, any::<bool>()).prop_map(|(button, down)| Input::Button { button, down }),
+            (any::<u16>(), any::<u16>()).prop_map(|(x, y)| Input::MoveAbs { x, y }),
+            (any::<i16>(), any::<i16>()).prop_map(|(dx, dy)| Input::MoveRel { dx, dy }),
+            (any::<i16>(), any::<i16>()).prop_map(|(dx, dy)| Input::Wheel { dx, dy }),
+            (0..MAX_PADS, 0..MAX_PAD_BUTTONS, any::<u8>()).prop_map(|(pad, button, value)| Input::PadButton {
+                pad,
+                button,
+                value
+            }),
+            (0..MAX_PADS, 0..MAX_PAD_AXES, -32767..=32767i16).prop_map(|(pad, axis, value)| Input::PadAxis {
+                pad,
+                axis,
+                value
+            }),
+            (0..MAX_PADS, any::<bool>()).prop_map(|(pad, connected)| Input::PadConnect { pad, connected }),
+            any::<u32>().prop_map(|id| Input::Ping { id }),
+            Just(Input::Pause),
+            Just(Input::Resume),
+            Just(Input::KeyFrame),
+            Just(Input::ReleaseAll),
+            Just(Input::ClipboardGet),
+            "\\PC{0,64}".prop_map(Input::Clipboard),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_valid_message_round_trips(input in arb_input()) {
+            proptest::prop_assert_eq!(decode(&encode(&input)), Ok(input));
+        }
+
+        /// The encoding is canonical: bytes that decode are what encoding gives back.
+        #[test]
+        fn what_decodes_encodes_to_the_same_bytes(
+            kind in 0u8..0x20,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+        ) {
+            let bytes = [&[VERSION, kind][..], &body].concat();
+            if let Ok(input) = decode(&bytes) {
+                proptest::prop_assert_eq!(encode(&input), bytes);
+            }
+        }
+    }
 }

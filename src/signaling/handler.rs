@@ -130,27 +130,10 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
     }
 
     async fn on_frame(&mut self, frame: Frame) {
-        let text = match frame {
-            Frame::Binary(_) => {
-                return self.send_error(
-                    ErrorCode::BadJson,
-                    "binary frames are not part of the protocol; send JSON text",
-                    None,
-                )
-            }
-            Frame::Text(t) => t,
-        };
-        if let Some(live) = &self.live {
+        if let (Some(live), Frame::Text(_)) = (&self.live, &frame) {
             live.control.touch();
         }
-        if text.len() > self.limits.max_message_bytes {
-            return self.send_error(
-                ErrorCode::TooLarge,
-                format!("message of {} bytes exceeds the {} byte limit", text.len(), self.limits.max_message_bytes),
-                None,
-            );
-        }
-        match decode(&text) {
+        match read_frame(&frame, &self.limits) {
             Ok(msg) => {
                 let named = match &msg {
                     ClientMessage::Answer { stream_id, .. }
@@ -284,6 +267,29 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
             }
         }
     }
+}
+
+/// What a connection makes of one frame before any state is involved: a
+/// binary frame, an oversized text or a text that is not a client message is
+/// refused with the error the client is sent. Public so that fuzzing and the
+/// corpus test reach exactly the connection's parsing.
+pub fn read_frame(frame: &Frame, limits: &Limits) -> Result<ClientMessage, ProtocolError> {
+    let text = match frame {
+        Frame::Binary(_) => {
+            return Err(ProtocolError::new(
+                ErrorCode::BadJson,
+                "binary frames are not part of the protocol; send JSON text",
+            ))
+        }
+        Frame::Text(t) => t,
+    };
+    if text.len() > limits.max_message_bytes {
+        return Err(ProtocolError::new(
+            ErrorCode::TooLarge,
+            format!("message of {} bytes exceeds the {} byte limit", text.len(), limits.max_message_bytes),
+        ));
+    }
+    decode(text)
 }
 
 fn truncate(s: &str) -> String {
