@@ -625,4 +625,88 @@ mod tests {
         let bad = Containment::detect_in(&dir.path().join("mountinfo"), &dir.path().join("cgroup"), "../x");
         assert!(bad.view().fallback_reason.unwrap().contains("cannot name a cgroup"));
     }
+
+    /// A containment of this machine's real cgroups that uses the v1
+    /// `controller` hierarchy alone (so its own way of killing). Needs root.
+    fn real_v1_only(controller: &str, dir: &Path) -> Arc<Containment> {
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mounts
+            .lines()
+            .find(|l| {
+                l.split_once(" - ").is_some_and(|(_, t)| {
+                    let t: Vec<&str> = t.split_whitespace().collect();
+                    t[0] == "cgroup" && t.get(2).is_some_and(|o| o.split(',').any(|o| o == controller))
+                })
+            })
+            .unwrap_or_else(|| panic!("no v1 {controller} hierarchy is mounted"));
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+        let own = own.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == controller)));
+        fs::write(dir.join("mountinfo"), format!("{line}\n")).unwrap();
+        fs::write(dir.join("cgroup"), format!("{}\n", own.unwrap())).unwrap();
+        let node = format!("unit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        Arc::new(Containment::detect_in(&dir.join("mountinfo"), &dir.join("cgroup"), &node))
+    }
+
+    fn marked(mark: &str) -> Vec<u32> {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                !stat.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+                    && fs::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|a| a.windows(mark.len()).any(|w| w == mark.as_bytes()))
+            })
+            .collect()
+    }
+
+    /// The freezer and the pids ways of killing, on real cgroups: a detached
+    /// process, a process forking all the time, and (within `pids.max`) a fork
+    /// bomb all end, and the cgroups go. (cgroup v2's `cgroup.kill` is what
+    /// tests/containment.rs runs the service with.)
+    #[tokio::test]
+    async fn freezer_and_pids_kill_a_detached_forking_session() {
+        for (controller, via) in [("freezer", KillVia::Freezer), ("pids", KillVia::PidsSignals)] {
+            let dir = tempfile::tempdir().unwrap();
+            let c = real_v1_only(controller, dir.path());
+            assert_eq!(c.kill, via, "{controller}: {:?} (this test needs root and cgroups)", c.view());
+            let limits = Limits { cpu_cores: 1, memory_mb: 256, max_processes: 48 };
+            let cg = c.session("unit-session", limits).unwrap().expect("a session cgroup");
+            let mark = format!("pcunit{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+            // The bomb only where pids.max bounds it.
+            let bomb =
+                if via == KillVia::PidsSignals { "setsid -f bash -c 'b() { b | b & }; b' \"$0-bomb\";" } else { "" };
+            let script = format!(
+                "setsid -f bash -c 'exec -a \"$0\" sleep 1000' \"$0-detached\"; \
+                 setsid -f bash -c 'while :; do /bin/true; done' \"$0-forker\"; {bomb} exec -a \"$0-game\" sleep 1000"
+            );
+            let mut cmd = tokio::process::Command::new("bash");
+            cmd.arg("-c")
+                .arg(&script)
+                .arg(&mark)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            cg.enter_on_spawn(&mut cmd);
+            let mut child = cmd.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while marked(&format!("{mark}-detached")).is_empty() || marked(&format!("{mark}-game")).is_empty() {
+                assert!(Instant::now() < deadline, "{controller}: the session did not start");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let dirs: Vec<PathBuf> = cg.dirs.iter().map(|(_, d)| d.clone()).collect();
+            assert!(cg.pids().len() >= 3, "{controller}: {:?}", cg.pids());
+            tokio::task::spawn_blocking(move || cg.end()).await.unwrap();
+            let _ = child.wait().await;
+            assert_eq!(marked(&mark), Vec::<u32>::new(), "{controller}: processes outlived the session");
+            for d in dirs {
+                assert!(!d.exists(), "{controller}: {} stayed", d.display());
+                assert!(
+                    !d.parent().unwrap().exists(),
+                    "{controller}: the node's {} stayed",
+                    d.parent().unwrap().display()
+                );
+            }
+        }
+    }
 }
