@@ -146,7 +146,8 @@ impl Sweep {
 
 impl Drop for Sweep {
     fn drop(&mut self) {
-        for dir in &self.0 {
+        let dirs = self.0.iter().flat_map(|d| [d.join("game"), d.clone()]);
+        for dir in &dirs.collect::<Vec<_>>() {
             for _ in 0..100 {
                 let pids = procs_in(dir);
                 if pids.is_empty() {
@@ -162,7 +163,7 @@ impl Drop for Sweep {
             }
             let _ = std::fs::remove_dir(dir);
             // The node's folder and `playcast` above it, once empty.
-            for parent in dir.ancestors().skip(1).take(2) {
+            for parent in dir.ancestors().skip(1).take(2).filter(|_| !dir.ends_with("game")) {
                 let _ = std::fs::remove_dir(parent);
             }
         }
@@ -258,6 +259,8 @@ fn session_cgroup(id: &str, game: &Game, sweep: &mut Sweep) -> PathBuf {
         let Some(v2) = cgroup_of(pid, None) else { continue };
         for c in ["pids", "memory", "cpu", "cpuacct", "freezer"] {
             if let Some(d) = cgroup_of(pid, Some(c)) {
+                // The game's CPU quota is on a cgroup of its own inside the session's.
+                let d = if d.ends_with("game") { d.parent().unwrap().to_path_buf() } else { d };
                 if d.ends_with(id) {
                     sweep.add(d);
                 }
@@ -456,13 +459,15 @@ async fn a_game_spinning_more_threads_than_its_cores_gets_its_quota() {
     let game = marked(&spin.mark)[0];
     let cpu = cgroup_of(game, Some("cpu")).unwrap();
     let cpuacct = cgroup_of(game, Some("cpuacct")).unwrap();
-    assert!(cpu.ends_with(&id) && cpuacct.ends_with(&id), "{} {}", cpu.display(), cpuacct.display());
+    // The quota is the game's (its display and sound server answer the stream unthrottled).
+    assert!(cpu.ends_with(Path::new(&id).join("game")), "{}", cpu.display());
+    assert!(cpuacct.ends_with(&id), "{}", cpuacct.display());
     assert_eq!(read_u64(&cpu.join("cpu.cfs_quota_us")), read_u64(&cpu.join("cpu.cfs_period_us")));
 
     // The machine is shared (builds, browsers): the session and the service's
     // parents of it get the largest CPU weight for the measurement, so that the
     // quota, not contention, is what holds the busy loops.
-    let weighted: Vec<PathBuf> = cpu.ancestors().take(3).map(Path::to_path_buf).collect();
+    let weighted: Vec<PathBuf> = cpu.ancestors().take(4).map(Path::to_path_buf).collect();
     for dir in &weighted {
         std::fs::write(dir.join("cpu.shares"), "262144").unwrap();
     }
@@ -479,6 +484,6 @@ async fn a_game_spinning_more_threads_than_its_cores_gets_its_quota() {
     eprintln!("four busy loops on one core's quota used {cores:.2} cores, throttled {} times", throttled1 - throttled0);
     assert!(cores <= 1.1, "{cores:.2} cores used on a one-core quota");
     assert!(cores >= 0.85, "{cores:.2} cores used by four busy loops on a one-core quota");
-    assert!(throttled1 - throttled0 >= 10, "the quota never throttled: {throttled0} -> {throttled1}");
+    assert!(throttled1 - throttled0 >= 100, "the quota never throttled: {throttled0} -> {throttled1}");
     node.stop();
 }

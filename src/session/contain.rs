@@ -34,8 +34,14 @@ use serde::Serialize;
 
 /// The folder under the service's own cgroup that holds its nodes' sessions.
 const PARENT: &str = "playcast";
-/// CFS period the CPU quota is a multiple of.
-const CPU_PERIOD_US: u64 = 100_000;
+/// CFS period the CPU quota is a multiple of: short, so a game at its quota
+/// waits at most this long for more and keeps an even frame pace (the usual
+/// 100 ms would stall a frame for up to tens of milliseconds).
+const CPU_PERIOD_US: u64 = 10_000;
+/// The game's own cgroup inside the session's `cpu` cgroup: the quota holds the
+/// game, while the display and the sound server the stream captures are free
+/// to answer it at once.
+const GAME_CPU: &str = "game";
 /// How long killing a cgroup may take before it is reported as stuck.
 const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -201,7 +207,8 @@ impl Containment {
             return Ok(None);
         }
         let name = cgroup_name(session_id);
-        let mut cg = SessionCgroup { containment: self.clone(), dirs: Vec::new(), procs: Vec::new() };
+        let mut cg =
+            SessionCgroup { containment: self.clone(), dirs: Vec::new(), procs: Vec::new(), game_procs: Vec::new() };
         for h in &self.hierarchies {
             let dir = h.node_dir.join(&name);
             let setup = |e: io::Error| ContainError::Setup { path: dir.clone(), source: e };
@@ -219,9 +226,13 @@ impl Containment {
                     }
                 }
                 Role::Cpu => {
-                    write_file(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string()).map_err(setup)?;
+                    let game = dir.join(GAME_CPU);
+                    fs::create_dir(&game).map_err(setup)?;
+                    write_file(&game.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string()).map_err(setup)?;
                     let quota = u64::from(limits.cpu_cores.max(1)) * CPU_PERIOD_US;
-                    write_file(&dir.join("cpu.cfs_quota_us"), &quota.to_string()).map_err(setup)?;
+                    write_file(&game.join("cpu.cfs_quota_us"), &quota.to_string()).map_err(setup)?;
+                    let procs = fs::OpenOptions::new().write(true).open(game.join("cgroup.procs")).map_err(setup)?;
+                    cg.game_procs.push(OwnedFd::from(procs));
                 }
                 Role::Pids => {
                     write_file(&dir.join("pids.max"), &limits.max_processes.max(1).to_string()).map_err(setup)?
@@ -281,25 +292,20 @@ pub struct SessionCgroup {
     /// Each cgroup's `cgroup.procs`, opened before any fork: a child joins by
     /// writing to them between fork and exec, where opening files is not safe.
     procs: Vec<OwnedFd>,
+    /// Likewise for the game's own cgroups (its CPU quota).
+    game_procs: Vec<OwnedFd>,
 }
 
 impl SessionCgroup {
     /// Makes every process `cmd` starts join the session's cgroups before it runs.
     pub fn enter_on_spawn(&self, cmd: &mut tokio::process::Command) {
-        let fds: Vec<i32> = self.procs.iter().map(|f| f.as_raw_fd()).collect();
-        // SAFETY: the closure runs between fork and exec and calls write(2)
-        // alone, which is async-signal-safe; it allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || {
-                for &fd in &fds {
-                    // "0" is the writing process itself.
-                    if nix::libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
+        join_on_spawn(cmd, &self.procs);
+    }
+
+    /// Also makes the game `cmd` starts join the game's own cgroups (after
+    /// [`SessionCgroup::enter_on_spawn`]).
+    pub fn enter_as_game(&self, cmd: &mut tokio::process::Command) {
+        join_on_spawn(cmd, &self.game_procs);
     }
 
     /// The processes in the session now.
@@ -330,6 +336,7 @@ impl SessionCgroup {
 
     fn finish(&mut self) {
         self.procs.clear();
+        self.game_procs.clear();
         let dirs = std::mem::take(&mut self.dirs);
         if dirs.is_empty() {
             return;
@@ -344,6 +351,25 @@ impl SessionCgroup {
 impl Drop for SessionCgroup {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// Makes the process `cmd` starts write itself into each of `procs` (a
+/// cgroup's `cgroup.procs`) before it runs.
+fn join_on_spawn(cmd: &mut tokio::process::Command, procs: &[OwnedFd]) {
+    let fds: Vec<i32> = procs.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: the closure runs between fork and exec and calls write(2)
+    // alone, which is async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &fds {
+                // "0" is the writing process itself.
+                if nix::libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
     }
 }
 

@@ -261,6 +261,9 @@ impl Launched {
         // validate() refused an empty argv.
         let Some((program, args)) = argv.split_first() else { return Ok(()) };
         let mut cmd = self.command(program, &self.runtime_dir.join("game.log"))?;
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.enter_as_game(&mut cmd);
+        }
         cmd.args(args)
             .env("HOME", &spec.save_dir)
             .env("XDG_DATA_HOME", spec.save_dir.join(".local/share"))
