@@ -3,27 +3,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn serve(data: &Path, games: &Path, port: u16) -> common::Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_playcast"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--pipelines"])
-        .arg(common::repo().join("pipelines"))
-        .env("PLAYCAST__SERVER__DATA_DIR", data)
-        .env("PLAYCAST__SESSIONS__GAMES_FILE", games)
-        .env("RUST_LOG", "playcast=debug,warn")
-        .current_dir(common::repo())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawning playcast serve");
-    common::Proc(child, "playcast")
-}
 
 /// The session's processes that still run (killed orphans stay zombies here).
 fn running_processes_of(session: &str) -> Vec<u32> {
@@ -69,7 +53,7 @@ pipeline = "test-pattern"
     .unwrap();
     let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut first = serve(data.path(), &games, port);
+    let mut first = common::serve_process(data.path(), &games, port, &[]);
     common::wait_http(&format!("{base}/api/v1/health"), WAIT).await;
     let token = signed_in(&base, "alice").await;
     let c = reqwest::Client::new();
@@ -95,7 +79,7 @@ pipeline = "test-pattern"
     // Orphans now, until the next start.
     assert_eq!(running_processes_of(&game_session), before);
 
-    let _second = serve(data.path(), &games, port);
+    let _second = common::serve_process(data.path(), &games, port, &[]);
     common::wait_http(&format!("{base}/api/v1/health"), WAIT).await;
     let token = signed_in(&base, "alice").await;
     for id in &ids {
