@@ -680,7 +680,8 @@ fn safe_string(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn valid_ident(s: &str) -> bool {
+/// Parameter names: what `${name}` may hold and a client may set.
+pub fn valid_ident(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32
         && s.starts_with(|c: char| c.is_ascii_lowercase())

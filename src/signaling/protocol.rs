@@ -188,7 +188,35 @@ pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
             ));
         }
     }
-    serde_json::from_value(value).map_err(|e| ProtocolError::new(ErrorCode::BadRequest, format!("`{kind}`: {e}")))
+    let msg: ClientMessage = serde_json::from_value(value)
+        .map_err(|e| ProtocolError::new(ErrorCode::BadRequest, format!("`{kind}`: {e}")))?;
+    if let ClientMessage::Hello { params, .. } = &msg {
+        check_params(params)?;
+    }
+    Ok(msg)
+}
+
+/// Parameters are named like a pipeline file's and hold a string, number or
+/// boolean. Anything else could not be a parameter, and a name such as
+/// `$serde_json::private::RawValue` would read back as something else once
+/// the params are written as JSON again (found by fuzzing).
+fn check_params(params: &BTreeMap<String, serde_json::Value>) -> Result<(), ProtocolError> {
+    for (name, value) in params {
+        let shown: String = name.chars().take(32).collect();
+        if !crate::media::spec::valid_ident(name) {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRequest,
+                format!("`hello`: `{shown}` is not a parameter name (lowercase letters, digits and _)"),
+            ));
+        }
+        if value.is_object() || value.is_array() {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRequest,
+                format!("`hello`: parameter `{shown}` must be a string, number or boolean"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn encode(msg: &ServerMessage) -> String {
@@ -215,6 +243,20 @@ mod tests {
         assert!(e.message.contains("sdp"), "{}", e.message);
         let e = decode(r#"{"type":"ice","stream_id":"x","candidate":"c","sdp_mline_index":-1}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn hello_params_are_names_and_scalars() {
+        // Found by fuzzing: this name made the params read back differently once written as JSON again.
+        let e = decode(r#"{"type":"hello","version":1,"params":{"w":1,"$serde_json::private::RawValue":"ball"}}"#)
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.message.contains("is not a parameter name"), "{}", e.message);
+        let e = decode(r#"{"type":"hello","version":1,"params":{"width":[640]}}"#).unwrap_err();
+        assert!(e.message.contains("`width` must be a string, number or boolean"), "{}", e.message);
+        assert!(
+            decode(r#"{"type":"hello","version":1,"params":{"audio_frame":"20","ratio":1.5,"audio":true}}"#).is_ok()
+        );
     }
 
     #[test]
