@@ -100,16 +100,31 @@ fn slow_issuer() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let during = fresh_verifications(&v, &iss, N, "during").await;
-        assert!(!refetch.is_finished(), "the refetch ended before the measurement did; the figure would not be under a hanging refetch");
+        assert!(
+            !refetch.is_finished(),
+            "the refetch ended before the measurement did; the figure would not be under a hanging refetch"
+        );
         refetch.abort();
 
         println!("\nknown-key verification (ES256, fresh tokens, {N} each), microseconds");
         println!("| case | p50 | p95 | p99 | max |");
         println!("| --- | ---: | ---: | ---: | ---: |");
-        for (name, r) in [("key set answering (baseline)", &idle), ("while a refetch hangs on a 30 s issuer", &during)] {
-            println!("| {name} | {:.0} | {:.0} | {:.0} | {:.0} |", pct(r, 0.5), pct(r, 0.95), pct(r, 0.99), pct(r, 1.0));
+        for (name, r) in [("key set answering (baseline)", &idle), ("while a refetch hangs on a 30 s issuer", &during)]
+        {
+            println!(
+                "| {name} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                pct(r, 0.5),
+                pct(r, 0.95),
+                pct(r, 0.99),
+                pct(r, 1.0)
+            );
         }
-        println!("| ratio | {:.2}x | {:.2}x | {:.2}x | |", pct(&during, 0.5) / pct(&idle, 0.5), pct(&during, 0.95) / pct(&idle, 0.95), pct(&during, 0.99) / pct(&idle, 0.99));
+        println!(
+            "| ratio | {:.2}x | {:.2}x | {:.2}x | |",
+            pct(&during, 0.5) / pct(&idle, 0.5),
+            pct(&during, 0.95) / pct(&idle, 0.95),
+            pct(&during, 0.99) / pct(&idle, 0.99)
+        );
     });
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::issuer::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use playcast::config::AuthConfig;
 use playcast::auth::{AuthError, Role, Verifier};
+use playcast::config::AuthConfig;
 use warp::Filter;
 
 /// A key-set server on loopback that can be taken down and counts fetches.

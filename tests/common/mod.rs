@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use playcast::netns::Netns;
 
-pub mod issuer;
 pub mod input;
+pub mod issuer;
 pub mod proxy;
 pub mod redis;
 
