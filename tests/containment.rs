@@ -177,6 +177,7 @@ struct Node {
     port: u16,
     base: String,
     proc: Option<Proc>,
+    settings: Vec<(&'static str, &'static str)>,
 }
 
 const SETTINGS: [(&str, &str); 4] = [
@@ -189,18 +190,26 @@ const SETTINGS: [(&str, &str); 4] = [
 
 impl Node {
     async fn start(catalog: &str) -> Node {
+        Node::start_with(catalog, &[]).await
+    }
+
+    /// With settings over (or beside) [`SETTINGS`].
+    async fn start_with(catalog: &str, over: &[(&'static str, &'static str)]) -> Node {
         common::require_root();
+        let mut settings: Vec<_> =
+            SETTINGS.iter().filter(|(k, _)| !over.iter().any(|(o, _)| o == k)).copied().collect();
+        settings.extend_from_slice(over);
         let data = tempfile::tempdir().unwrap();
         let games = data.path().join("games.toml");
         std::fs::write(&games, catalog).unwrap();
         let port = common::free_port();
-        let mut node = Node { base: format!("http://127.0.0.1:{port}"), data, games, port, proc: None };
+        let mut node = Node { base: format!("http://127.0.0.1:{port}"), data, games, port, proc: None, settings };
         node.restart().await;
         node
     }
 
     async fn restart(&mut self) {
-        self.proc = Some(common::serve_process(self.data.path(), &self.games, self.port, &SETTINGS));
+        self.proc = Some(common::serve_process(self.data.path(), &self.games, self.port, &self.settings));
         common::wait_http(&format!("{}/api/v1/health", self.base), WAIT).await;
     }
 
@@ -368,6 +377,30 @@ async fn escaped_processes_end_with_the_session_the_game_and_the_node() {
     }
     let parent = cgroups[0].parent().unwrap();
     assert!(!parent.exists(), "the node's cgroup {} stayed after it stopped", parent.display());
+    drop(node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaped_processes_end_when_the_session_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let tag = tag();
+    let games: Vec<Game> = ESCAPES.iter().map(|mode| Game::new(dir.path(), &tag, mode, "stay")).collect();
+    let catalog: String = ESCAPES.iter().zip(&games).map(|(mode, g)| g.entry(mode, "stay", "")).collect();
+    // Nobody connects: each session ends at its connect timeout.
+    let node = Node::start_with(&catalog, &[("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "4")]).await;
+    let mut sweep = Sweep::default();
+    let token = node.token("player").await;
+    let mut running = Vec::new();
+    for g in &games {
+        let id = node.create(&token, g).await;
+        g.ready().await;
+        running.push((id.clone(), session_cgroup(&id, g, &mut sweep)));
+    }
+    for (g, (id, cgroup)) in games.iter().zip(&running) {
+        let v = node.wait_cleanup(&token, id).await;
+        assert_eq!(v["stats"]["ended"], "the player did not connect in time", "{}: {v}", g.name);
+        assert_gone(g, cgroup, "after the session timed out").await;
+    }
     drop(node);
 }
 

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use super::spec::{placeholders, Fragment, ParamKind, ParamValue, Params, PipelineSpec, SpecError};
+use super::spec::{placeholders, Fragment, OutputKind, ParamKind, ParamValue, Params, PipelineSpec, SpecError};
 
 /// Elements refused unless `media.insecure_host_elements` lists them, and why.
 /// Found by going through every element `gst-inspect-1.0` lists on the
@@ -178,6 +178,14 @@ impl ElementPolicy {
             });
         }
         chains.extend(spec.fragments().into_iter().cloned());
+        // The output element is named by the file too, so an allow list holds it.
+        if spec.output == OutputKind::Webrtcsink {
+            chains.push(Fragment {
+                text: "webrtcsink".into(),
+                line: spec.output_line.unwrap_or(1),
+                field: "output".into(),
+            });
+        }
         chains.sort_by_key(|f| f.line);
         for f in &chains {
             for message in self.check_chain(spec, &f.text) {
@@ -583,6 +591,23 @@ profile = "main"
                 "pipelines/t.toml:9: video.encoders[0].element: element `x264enc` is not allowed by the element policy (media.deny_elements)",
             ]
         );
+    }
+
+    #[test]
+    fn an_allow_list_holds_the_output_element_too() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let text = "description = \"t\"\noutput = \"webrtcsink\"\n[video]\nsource = \"videotestsrc\"\n\
+                    [[video.encoders]]\nelement = \"x264enc\"\nprofile = \"main\"\n";
+        let spec = PipelineSpec::parse(Path::new("pipelines/t.toml"), text).unwrap();
+        let p = ElementPolicy::new(&s(&["videotestsrc", "x264enc"]), &[], &[]).unwrap();
+        let r: Vec<String> = p.check_spec(&spec).iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            r,
+            ["pipelines/t.toml:2: output: element `webrtcsink` is not allowed by the element policy (not in media.allow_elements)"]
+        );
+        let p = ElementPolicy::new(&s(&["videotestsrc", "x264enc", "webrtcsink"]), &[], &[]).unwrap();
+        assert!(p.check_spec(&spec).is_empty());
+        assert!(ElementPolicy::default().check_spec(&spec).is_empty());
     }
 
     #[test]

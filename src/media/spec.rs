@@ -206,6 +206,8 @@ pub struct PipelineSpec {
     pub audio: Option<AudioSpec>,
     pub abr: AbrSpec,
     pub output: OutputKind,
+    /// The line of `output =`, when the file says it.
+    pub output_line: Option<usize>,
 }
 
 pub const DEFAULT_AUDIO_ENCODER: &str = "opusenc bitrate=96000 frame-size=20 audio-type=restricted-lowdelay";
@@ -223,8 +225,7 @@ struct RawSpec {
     video: RawVideo,
     audio: Option<RawAudio>,
     abr: Option<RawAbr>,
-    #[serde(default)]
-    output: OutputKind,
+    output: Option<Spanned<OutputKind>>,
 }
 
 #[derive(Deserialize)]
@@ -492,7 +493,8 @@ impl PipelineSpec {
                 }),
             }),
             abr,
-            output: raw.output,
+            output: raw.output.as_ref().map(|o| *o.get_ref()).unwrap_or_default(),
+            output_line: raw.output.as_ref().map(|o| line(o.span().start)),
         };
 
         for f in spec.fragments() {
