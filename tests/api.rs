@@ -208,6 +208,10 @@ async fn a_file_the_element_policy_refuses_is_listed_broken_and_starts_nothing()
     let p = problem(res.send().await.unwrap(), 503).await;
     let detail = p["detail"].as_str().unwrap();
     assert!(detail.contains("element `filesink` is not allowed by the element policy"), "{p}");
+    // Where the pipelines folder lies is for admins: the player's answer names the file only.
+    assert!(detail.contains("host-access.toml:11: video.source:"), "{p}");
+    let folder = refused.parent().unwrap().display().to_string();
+    assert!(!detail.contains(&folder), "the player's answer shows the folder {folder}: {p}");
     assert!(!std::path::Path::new("/tmp/playcast-copy.raw").exists(), "a refused file never runs");
     let (status, bars) =
         s.call(&player, reqwest::Method::POST, "/api/v1/sessions", Some(serde_json::json!({"game": "bars"}))).await;

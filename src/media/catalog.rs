@@ -37,6 +37,18 @@ pub struct Entry {
     pub error: Option<String>,
 }
 
+impl Entry {
+    /// [`Entry::error`] for any signed-in client: each `path:line:` names the
+    /// file only, since where the pipelines folder lies is for admins.
+    pub fn error_for_clients(&self) -> String {
+        let text = self.error.clone().unwrap_or_default();
+        match (self.path.to_str(), self.path.file_name().and_then(|n| n.to_str())) {
+            (Some(full), Some(name)) => text.replace(full, name),
+            _ => text,
+        }
+    }
+}
+
 pub struct Catalog {
     dir: PathBuf,
     registry: Box<dyn ElementRegistry>,

@@ -463,10 +463,10 @@ impl Manager {
         let entry = self.streams.catalog().get(pipeline).ok_or_else(|| {
             SessionError::BadRequest(format!("no pipeline named `{}`", pipeline.chars().take(64).collect::<String>()))
         })?;
-        let loaded = entry.current.ok_or_else(|| {
+        let loaded = entry.current.clone().ok_or_else(|| {
             SessionError::Unavailable(format!(
                 "pipeline `{pipeline}` has no valid version: {}",
-                entry.error.unwrap_or_default()
+                entry.error_for_clients()
             ))
         })?;
         if !loaded.runnable {

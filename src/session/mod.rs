@@ -128,8 +128,8 @@ impl StreamHost for Streams {
                 format!("no pipeline named `{}`", name.chars().take(64).collect::<String>()),
             )
         })?;
-        let loaded = entry.current.ok_or_else(|| {
-            pipeline_err(format!("pipeline `{name}` has no valid version: {}", entry.error.unwrap_or_default()))
+        let loaded = entry.current.clone().ok_or_else(|| {
+            pipeline_err(format!("pipeline `{name}` has no valid version: {}", entry.error_for_clients()))
         })?;
         let params =
             loaded.spec.resolve(&req.params).map_err(|e| ProtocolError::new(ErrorCode::BadRequest, e.to_string()))?;
