@@ -25,6 +25,7 @@ use crate::signaling::handler::{self, Frame, Limits};
 use crate::signaling::protocol::{encode, ErrorCode, ServerMessage};
 use crate::store::cache::{Cache, Received};
 use crate::store::Store;
+use crate::sync::Locked;
 
 /// The client has this long to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,19 +39,19 @@ pub struct Logins {
 impl Logins {
     /// Resolves (true) when `sid` is revoked.
     pub fn watch(&self, sid: &str) -> watch::Receiver<bool> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.open.locked();
         open.retain(|_, tx| tx.receiver_count() > 0);
         open.entry(sid.to_string()).or_insert_with(|| watch::channel(false).0).subscribe()
     }
 
     pub fn revoke(&self, sid: &str) {
-        if let Some(tx) = self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(sid) {
+        if let Some(tx) = self.open.locked().remove(sid) {
             let _ = tx.send(true);
         }
     }
 
     fn open_sids(&self) -> Vec<String> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        self.open.locked().keys().cloned().collect()
     }
 
     /// Ends this sign-in here and tells every other node through the cache.

@@ -19,6 +19,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::watch;
 
 use super::AuthError;
+use crate::sync::Locked;
 
 /// A verification key and the algorithm it is for.
 #[derive(Clone)]
@@ -98,7 +99,7 @@ impl Jwks {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        self.cache.locked()
     }
 
     /// The key for `kid`, fetching the set when needed.

@@ -10,6 +10,7 @@ use super::dev::{self, DevIssuer};
 use super::jwks::Jwks;
 use super::{AuthError, Role};
 use crate::config::AuthConfig;
+use crate::sync::Locked;
 
 /// Tokens larger than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -79,7 +80,7 @@ impl Verifier {
 
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        if let Some(id) = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(token) {
+        if let Some(id) = self.verified.locked().get(token) {
             // Signature, issuer and claims were checked; only time moves on.
             if now <= id.expires_at + self.leeway.as_secs() {
                 return Ok(id.clone());
@@ -87,7 +88,7 @@ impl Verifier {
             return Err(AuthError::Expired);
         }
         let id = self.verify_uncached(token).await?;
-        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.verified.locked();
         if cache.len() >= VERIFIED_CACHE_ENTRIES {
             cache.retain(|_, id| now <= id.expires_at + self.leeway.as_secs());
             if cache.len() >= VERIFIED_CACHE_ENTRIES {

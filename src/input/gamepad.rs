@@ -26,6 +26,7 @@ use nix::sys::socket::{self, AddressFamily, Backlog, MsgFlags, SockFlag, SockTyp
 use super::protocol::{Input, MAX_PADS};
 use super::uinput::{self, UinputPad};
 use super::GamepadPath;
+use crate::sync::Locked;
 
 /// The preload library's file name, and the variable that tells it the socket.
 pub const PRELOAD_FILE: &str = "libplaycast_gamepad.so";
@@ -214,7 +215,7 @@ impl Gamepads {
 
     /// Applies one gamepad message and sends the resulting events.
     pub fn apply(&mut self, input: &Input) -> Result<(), GamepadError> {
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = self.shared.locked();
         let time = self.epoch.elapsed();
         match *input {
             Input::PadConnect { pad, connected } => {
@@ -259,7 +260,7 @@ impl Gamepads {
 
     /// Returns every connected pad to rest (buttons up, sticks centred).
     pub fn release_all(&mut self) {
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = self.shared.locked();
         let time = self.epoch.elapsed();
         for pad in 0..MAX_PADS {
             let before = shared.pads[usize::from(pad)];
@@ -406,7 +407,7 @@ fn accept_loop(listener: &OwnedFd, shared: &Mutex<Shared>, epoch: Instant) {
             _ => continue,
         };
         let pad = hello[1];
-        let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = shared.locked();
         let Some(state) = shared.pads.get(usize::from(pad)).copied().filter(|p| p.connected) else {
             let _ = socket::send(fd.as_raw_fd(), &[0], MsgFlags::MSG_NOSIGNAL);
             continue;

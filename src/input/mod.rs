@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::media::datachannel::{InputHandler, InputPort};
+use crate::sync::Locked;
 use clipboard::Clipboard;
 use drops::{DropCounts, DropReason};
 use gamepad::Gamepads;
@@ -124,12 +125,12 @@ impl Injector {
 
     /// Injects one message now.
     pub fn send(&self, input: Input) {
-        self.target.lock().unwrap_or_else(|e| e.into_inner()).inject(&input);
+        self.target.locked().inject(&input);
     }
 
     /// Lets go of every key, button and gamepad control.
     pub fn release_all(&self) {
-        self.target.lock().unwrap_or_else(|e| e.into_inner()).release_all();
+        self.target.locked().release_all();
     }
 }
 
@@ -234,7 +235,7 @@ impl HandlerState {
     }
 
     fn notice(&self, port: &InputPort, code: NoticeCode, text: &str) {
-        let mut last = self.last_notice.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last_notice.locked();
         if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             return;
         }
@@ -280,7 +281,7 @@ impl HandlerState {
         }
         self.input.session.touch();
         let release = input.is_release();
-        if !release && !self.bucket.lock().unwrap_or_else(|e| e.into_inner()).take(Instant::now()) {
+        if !release && !self.bucket.locked().take(Instant::now()) {
             self.counters().throttled.fetch_add(1, Ordering::Relaxed);
             return self.notice(port, NoticeCode::Throttled, "input faster than this server takes; some was dropped");
         }

@@ -14,6 +14,7 @@ use super::check::{check_file, CheckReport};
 use super::policy::ElementPolicy;
 use super::select::{ElementRegistry, EncoderProbe, Selection};
 use super::spec::PipelineSpec;
+use crate::sync::RwLocked;
 
 /// A valid version of a file, with the encoder chosen for it on this machine.
 #[derive(Debug, Serialize)]
@@ -119,7 +120,7 @@ impl Catalog {
                 _ => check_file(p, self.registry.as_ref(), self.probe.as_ref(), &self.policy),
             })
             .collect();
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write_locked();
         entries.retain(|name, e| {
             let keep = paths.contains(&e.path);
             if !keep {
@@ -163,11 +164,11 @@ impl Catalog {
     }
 
     pub fn get(&self, name: &str) -> Option<Entry> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.entries.read_locked().get(name).cloned()
     }
 
     pub fn list(&self) -> Vec<(String, Entry)> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.entries.read_locked().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Reloads on every change in the folder until the returned guard is dropped.

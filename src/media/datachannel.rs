@@ -11,6 +11,7 @@ use gst_webrtc::WebRTCDataChannel;
 
 use super::stream::MediaError;
 use crate::input::protocol::{FAST_LABEL, RELIABLE_LABEL};
+use crate::sync::Locked;
 
 /// Called with each message from the browser: its bytes (`None` for a text
 /// message, which the protocol does not use) and the port to answer on.
@@ -69,7 +70,7 @@ impl InputPort {
     }
 
     fn deliver(&self, data: Option<&[u8]>) {
-        let handler = self.handler.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let handler = self.handler.locked().clone();
         if let Some(h) = handler {
             h(data, self);
         }
@@ -77,7 +78,7 @@ impl InputPort {
 
     /// Routes every later message to `handler`.
     pub fn set_handler(&self, handler: InputHandler) {
-        *self.handler.lock().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+        *self.handler.locked() = Some(handler);
     }
 
     /// Sends bytes to the browser on the reliable channel, if it is open.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::sync::Locked;
 use gst::prelude::*;
 
 /// Frames whose encode start is remembered; an encoder that swallows frames
@@ -57,7 +58,7 @@ impl FrameCounters {
             pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                 counters.to_encoder.fetch_add(1, Ordering::Relaxed);
                 if let Some(pts) = running_time(pad, info) {
-                    let mut started = counters.started.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut started = counters.started.locked();
                     if started.len() >= IN_FLIGHT {
                         started.pop_front();
                     }
@@ -80,7 +81,7 @@ impl FrameCounters {
     }
 
     fn finished(&self, pts: gst::ClockTime) {
-        let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        let mut started = self.started.locked();
         // Frames come out in order (no B-frames): anything older was skipped.
         while let Some(&(p, at)) = started.front() {
             if p > pts {

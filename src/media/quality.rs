@@ -12,6 +12,7 @@ use gst::prelude::*;
 use serde::Serialize;
 
 use super::frames::{FrameCounters, FrameTotals};
+use crate::sync::Locked;
 
 /// One look at the connection and the pipeline.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -77,7 +78,7 @@ impl QualityProbe {
             // when it has no codec clock rate; the RTP session has the reports.
             q.jitter_ms = self.webrtc.upgrade().and_then(|w| session_stats(&w)).and_then(|s| report_jitter_ms(&s));
         }
-        let abr = self.abr.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|w| w.upgrade());
+        let abr = self.abr.locked().as_ref().and_then(|w| w.upgrade());
         if let Some(abr) = abr {
             q.estimate_bps = Some(u64::from(abr.property::<u32>("estimated-bitrate")));
             q.target_bps = Some(u64::from(abr.property::<u32>("target-bitrate"))).filter(|&t| t > 0);
@@ -93,7 +94,7 @@ impl QualityProbe {
         let now = Instant::now();
         let totals = self.frames.as_ref().map(|f| f.read()).unwrap_or_default();
         let bytes = stats_bytes_sent(&stats);
-        let prev = self.previous.lock().unwrap_or_else(|e| e.into_inner()).replace((now, bytes, totals));
+        let prev = self.previous.locked().replace((now, bytes, totals));
         if let Some((then, prev_bytes, prev_totals)) = prev {
             let dt = now.duration_since(then).as_secs_f64().max(1e-3);
             q.sent_bps = Some(bytes.saturating_sub(prev_bytes) as f64 * 8.0 / dt);

@@ -10,6 +10,7 @@ use gst::prelude::*;
 use serde::Serialize;
 
 use super::spec::{element_names, EncoderSpec, PipelineSpec};
+use crate::sync::Locked;
 
 /// Which element factories this machine has.
 pub trait ElementRegistry: Send + Sync {
@@ -208,7 +209,7 @@ impl EncoderProbe for GstProbe {
             props,
             enc.profile
         );
-        if let Some(r) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&desc) {
+        if let Some(r) = self.cache.locked().get(&desc) {
             return r.clone();
         }
         tracing::info!(encoder = %enc.element, "trying encoder");
@@ -217,7 +218,7 @@ impl EncoderProbe for GstProbe {
             Ok(()) => tracing::info!(encoder = %enc.element, "encoder opens"),
             Err(e) => tracing::warn!(encoder = %enc.element, error = %e, "encoder does not open"),
         }
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(desc, result.clone());
+        self.cache.locked().insert(desc, result.clone());
         result
     }
 }

@@ -14,6 +14,7 @@ use gstrswebrtc::signaller::{Signallable, SignallableImpl};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::stream::StreamEvent;
+use crate::sync::Locked;
 
 /// The one session (and consumer) of a Playcast stream inside webrtcsink.
 pub const SESSION: &str = "playcast";
@@ -31,7 +32,7 @@ mod imp {
 
     impl PlaycastSignaller {
         fn send(&self, ev: StreamEvent) {
-            if let Some(tx) = self.events.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if let Some(tx) = self.events.locked().as_ref() {
                 let _ = tx.send(ev);
             }
         }
@@ -107,14 +108,14 @@ glib::wrapper! {
 impl PlaycastSignaller {
     pub fn new(events: UnboundedSender<StreamEvent>) -> Self {
         let s: Self = glib::Object::new();
-        *s.imp().events.lock().unwrap_or_else(|e| e.into_inner()) = Some(events);
+        *s.imp().events.locked() = Some(events);
         s
     }
 
     /// Stops relaying: the stream is being stopped on purpose, so the
     /// session webrtcsink ends on the way down is no failure.
     pub fn detach(&self) {
-        self.imp().events.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.imp().events.locked().take();
     }
 
     /// The browser's answer.

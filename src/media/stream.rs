@@ -17,6 +17,7 @@ use super::quality::AbrSlot;
 use super::sink::{self, PlaycastSignaller};
 use super::spec::{OutputKind, Params, PipelineSpec};
 use super::stamp;
+use crate::sync::Locked;
 
 /// RTP header extension for transport-wide congestion control feedback.
 pub const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
@@ -267,7 +268,7 @@ impl Stream {
 
     /// The adaptive-bitrate element, once webrtcbin has placed it.
     pub fn abr(&self) -> Option<gst::Element> {
-        self.abr.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|w| w.upgrade())
+        self.abr.locked().as_ref().and_then(|w| w.upgrade())
     }
 
     /// Applies the browser's answer.
@@ -441,7 +442,7 @@ fn offer_abr(
             .build();
         match abr {
             Ok(abr) => {
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(abr.downgrade());
+                *slot.locked() = Some(abr.downgrade());
                 Some(abr.to_value())
             }
             Err(e) => {

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::sync::Locked;
 use serde::Serialize;
 
 /// Encoders that run on a GPU and take one of its encoder slots.
@@ -61,7 +62,7 @@ impl Budget {
 
     /// Reserves `need` or says what is short. The least loaded GPU gives the slot.
     pub fn reserve(&self, need: Need) -> Result<Reservation, NoRoom> {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used = self.used.locked();
         if used.cpu_cores + need.cpu_cores > self.total.cpu_cores {
             return Err(NoRoom(format!(
                 "{} of {} CPU cores are reserved and this session needs {}",
@@ -95,7 +96,7 @@ impl Budget {
     }
 
     pub fn view(&self) -> BudgetView {
-        BudgetView { total: self.total.clone(), used: self.used.lock().unwrap_or_else(|e| e.into_inner()).clone() }
+        BudgetView { total: self.total.clone(), used: self.used.locked().clone() }
     }
 }
 
@@ -115,7 +116,7 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used = self.used.locked();
         used.cpu_cores -= self.need.cpu_cores;
         used.memory_mb -= self.need.memory_mb;
         if let Some(i) = self.gpu {

@@ -21,6 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::events::EventBus;
 use super::manager::SessionView;
 use crate::store::cache::{Cache, Received};
+use crate::sync::Locked;
 
 /// The last line of defence against a change nobody announced.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -67,7 +68,7 @@ impl Listings {
         if !self.listening.load(Ordering::SeqCst) {
             return None;
         }
-        match self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
+        match self.slots.locked().get(key) {
             Some(Slot::Kept { views, at }) if at.elapsed() < MAX_AGE => Some(views.clone()),
             _ => None,
         }
@@ -83,7 +84,7 @@ impl Listings {
         if !self.listening.load(Ordering::SeqCst) || ticket.0 < self.floor.load(Ordering::SeqCst) {
             return;
         }
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.locked();
         if matches!(slots.get(&key), Some(Slot::Dropped(at)) if *at > ticket.0) {
             return;
         }
@@ -96,7 +97,7 @@ impl Listings {
 
     /// Drops the lists `users` and the admins see.
     pub fn touch<'a>(&self, users: impl IntoIterator<Item = &'a str>) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.locked();
         let at = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
         if slots.len() >= MAX_ENTRIES {
             self.drop_locked(&mut slots);
@@ -110,7 +111,7 @@ impl Listings {
 
     /// Drops every list.
     pub fn drop_all(&self) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.locked();
         self.drop_locked(&mut slots);
     }
 

@@ -32,6 +32,7 @@ use crate::media::stream::{Pauser, StreamEvent};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
 use crate::store::entity::session;
 use crate::store::{NewSession, Store, StoreError};
+use crate::sync::Locked;
 
 /// The player's connection is looked at this often while the session is active.
 const QUALITY_EVERY: Duration = Duration::from_secs(2);
@@ -375,7 +376,7 @@ impl Manager {
     /// Where a session another node runs is reached: `Some(address)` when
     /// it is unfinished and its node is alive elsewhere.
     pub async fn owner_elsewhere(&self, caller: &Caller, id: &str) -> Result<Option<String>, SessionError> {
-        if self.live.lock().unwrap_or_else(|e| e.into_inner()).contains_key(id) {
+        if self.live.locked().contains_key(id) {
             return Ok(None);
         }
         let view = self.view(caller, id).await?;
@@ -422,12 +423,12 @@ impl Manager {
     /// Replaces the games catalog (the database copy follows).
     pub async fn set_games(&self, games: BTreeMap<String, Game>) -> Result<(), StoreError> {
         self.store.sync_games(&games.values().cloned().collect::<Vec<_>>()).await?;
-        *self.games.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(games);
+        *self.games.locked() = Arc::new(games);
         Ok(())
     }
 
     pub fn games(&self) -> Arc<BTreeMap<String, Game>> {
-        self.games.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.games.locked().clone()
     }
 
     /// Starts a session of a catalog game for `caller`.
@@ -571,7 +572,7 @@ impl Manager {
             streams: Mutex::default(),
             commands,
         });
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), live.clone());
+        self.live.locked().insert(id.clone(), live.clone());
         tracing::info!(session = %id, owner = %caller.user_id, game = game_id, pipeline, "session started");
         self.tasks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let (manager, task_live) = (self.clone(), live.clone());
@@ -624,7 +625,7 @@ impl Manager {
         });
         let mut quality_tick = tokio::time::interval(QUALITY_EVERY);
         let ending: Result<(EndReason, Option<Reply>), String> = loop {
-            let idle_deadline = *live.last_activity.lock().unwrap_or_else(|e| e.into_inner()) + idle;
+            let idle_deadline = *live.last_activity.locked() + idle;
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     None => break Err("the session's control channel closed".into()),
@@ -666,7 +667,7 @@ impl Manager {
                         None => None,
                     };
                     if let Some(q) = &sample {
-                        *live.quality.lock().unwrap_or_else(|e| e.into_inner()) = Some((q.clone(), chrono::Utc::now()));
+                        *live.quality.locked() = Some((q.clone(), chrono::Utc::now()));
                         live.tell_player(StreamEvent::Quality(serde_json::to_value(q).unwrap_or_default()));
                     }
                     if let Some((level, q)) = sample.and_then(|q| quality.observe(&q).map(|l| (l, q))) {
@@ -692,7 +693,7 @@ impl Manager {
                 }
                 // Input moves the deadline without waking this loop: look again.
                 _ = tokio::time::sleep_until(idle_deadline) => {
-                    if live.last_activity.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= idle {
+                    if live.last_activity.locked().elapsed() >= idle {
                         break Ok((EndReason::IdleTimeout, None));
                     }
                 }
@@ -711,12 +712,12 @@ impl Manager {
         // Pipelines first: an X client whose display vanishes under it takes
         // the whole process down (Xlib exits on a lost connection).
         let until = Instant::now() + STREAMS_STOP_WAIT;
-        while !live.streams.lock().unwrap_or_else(|e| e.into_inner()).is_empty() && Instant::now() < until {
+        while !live.streams.locked().is_empty() && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         launched.stop().await;
         drop(reservation);
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&live.id);
+        self.live.locked().remove(&live.id);
         let stats = serde_json::json!({
             "duration_secs": started.elapsed().as_secs_f64(),
             "ended": why,
@@ -753,7 +754,7 @@ impl Manager {
     /// and in the cache. Every change of such a session goes through this
     /// node, so the copy is never behind the database.
     fn remember(&self, view: &SessionView) {
-        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        let mut views = self.views.locked();
         if view.state.is_final() {
             views.remove(&view.id);
             self.live_state.update(view);
@@ -780,7 +781,7 @@ impl Manager {
     }
 
     fn remember_viewers(&self, id: &str, viewers: &[String]) {
-        if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
+        if let Some(v) = self.views.locked().get_mut(id) {
             v.viewers = viewers.to_vec();
             self.live_state.update(v);
         }
@@ -789,7 +790,7 @@ impl Manager {
     /// The session if the caller may see it (others get `NotFound`). This
     /// node's own unfinished sessions are answered from memory.
     pub async fn view(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
-        let known = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        let known = self.views.locked().get(id).cloned();
         let view = match known {
             Some(v) => v,
             None => SessionView::from_row(&self.store.session(id).await?),
@@ -823,8 +824,8 @@ impl Manager {
 
     /// Adds what only this node knows of a session it runs: quality and input.
     fn with_live(&self, mut view: SessionView) -> SessionView {
-        if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(&view.id) {
-            view.quality = live.quality.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(q, at)| {
+        if let Some(live) = self.live.locked().get(&view.id) {
+            view.quality = live.quality.locked().as_ref().map(|(q, at)| {
                 let mut v = serde_json::to_value(q).unwrap_or_default();
                 v["at"] = at.to_rfc3339().into();
                 v
@@ -843,7 +844,7 @@ impl Manager {
         if caller.role != Role::Admin && view.owner != caller.user_id {
             return Err(SessionError::Forbidden("only the session's owner or an admin may do this".into()));
         }
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        let live = self.live.locked().get(id).cloned();
         live.ok_or_else(|| SessionError::Transition(TransitionError { from: view.state.name(), event: "control" }))
     }
 
@@ -889,8 +890,8 @@ impl Manager {
         self.listings.touch(concerned.iter().map(String::as_str));
         self.listings.announce(self.bus.cache(), &concerned).await;
         self.remember_viewers(id, &viewers);
-        if let Some(live) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            *live.viewers.lock().unwrap_or_else(|e| e.into_inner()) = viewers.clone();
+        if let Some(live) = self.live.locked().get(id) {
+            *live.viewers.locked() = viewers.clone();
             live.end_streams_where(
                 |a| !a.player && !a.admin && !viewers.contains(&a.user),
                 "no longer shared with you",
@@ -935,15 +936,12 @@ impl Manager {
 
     /// Ends every live session (the node is going away) and waits for cleanup.
     pub async fn shutdown(&self, deadline: Duration) {
-        let live: Vec<Arc<Live>> = self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let live: Vec<Arc<Live>> = self.live.locked().values().cloned().collect();
         for l in &live {
             let _ = l.commands.send(Command::End(EndReason::Shutdown, None));
         }
         let until = Instant::now() + deadline;
-        let busy = || {
-            !self.live.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
-                || self.tasks.load(std::sync::atomic::Ordering::SeqCst) > 0
-        };
+        let busy = || !self.live.locked().is_empty() || self.tasks.load(std::sync::atomic::Ordering::SeqCst) > 0;
         while Instant::now() < until && busy() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -972,11 +970,11 @@ impl Manager {
     /// What `/metrics` shows of each session running here: id, pipeline,
     /// the latest quality sample and the input counters.
     pub fn live_metrics(&self) -> Vec<(String, String, Option<Quality>, serde_json::Value)> {
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let live = self.live.locked();
         let mut out: Vec<_> = live
             .values()
             .map(|l| {
-                let q = l.quality.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(q, _)| q.clone());
+                let q = l.quality.locked().as_ref().map(|(q, _)| q.clone());
                 (l.id.clone(), l.pipeline.clone(), q, l.injector.counters().snapshot())
             })
             .collect();
@@ -988,7 +986,7 @@ impl Manager {
     pub fn states(&self) -> BTreeMap<&'static str, usize> {
         let mut out: BTreeMap<&'static str, usize> =
             SessionState::NAMES.iter().filter(|n| **n != "cleanup").map(|n| (*n, 0)).collect();
-        for v in self.views.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        for v in self.views.locked().values() {
             *out.entry(v.state.name()).or_default() += 1;
         }
         out
@@ -996,7 +994,7 @@ impl Manager {
 
     /// Number of sessions running on this node.
     pub fn running(&self) -> usize {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.live.locked().len()
     }
 
     /// Opens a stream of a session for `caller` (signaling's `hello`).
@@ -1016,7 +1014,7 @@ impl Manager {
                         "a session's pipeline and parameters are set when it is created",
                     ));
                 }
-                let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+                let live = self.live.locked().get(id).cloned();
                 match live {
                     Some(l) => l,
                     None => {
@@ -1075,12 +1073,12 @@ impl Manager {
             }));
         }
         if let Some(p) = &pauser {
-            p.set_paused(*live.paused.lock().unwrap_or_else(|e| e.into_inner()));
+            p.set_paused(*live.paused.locked());
         }
         if player {
             live.end_streams_where(|a| a.player, "replaced by a newer connection of the player");
         }
-        live.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        live.streams.locked().insert(
             stream_id.clone(),
             Attached {
                 player,
@@ -1142,11 +1140,11 @@ fn protocol_error(e: SessionError) -> ProtocolError {
 
 impl Live {
     fn set_paused(&self, paused: bool) {
-        *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = paused;
+        *self.paused.locked() = paused;
         if paused {
             self.injector.release_all();
         }
-        for a in self.streams.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        for a in self.streams.locked().values() {
             if let Some(p) = &a.pauser {
                 p.set_paused(paused);
             }
@@ -1159,7 +1157,7 @@ impl Live {
 
     /// Ends the matching streams; their clients get a `bye` with `reason`.
     fn end_streams_where(&self, which: impl Fn(&Attached) -> bool, reason: &str) {
-        for a in self.streams.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        for a in self.streams.locked().values() {
             if which(a) {
                 let _ = a.events.send(StreamEvent::Ended(reason.to_string()));
             }
@@ -1167,19 +1165,19 @@ impl Live {
     }
 
     fn touch(&self) {
-        *self.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.last_activity.locked() = Instant::now();
     }
 
     /// Passes an event to the player's signaling connection, if one is open.
     fn tell_player(&self, ev: StreamEvent) {
-        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let streams = self.streams.locked();
         if let Some(a) = streams.values().find(|a| a.player) {
             let _ = a.events.send(ev);
         }
     }
 
     fn player_quality(&self) -> Option<QualityProbe> {
-        self.streams.lock().unwrap_or_else(|e| e.into_inner()).values().find(|a| a.player)?.quality.clone()
+        self.streams.locked().values().find(|a| a.player)?.quality.clone()
     }
 }
 
@@ -1218,7 +1216,7 @@ impl Drop for SessionStream {
         if let Some(c) = self.inner.take() {
             c.stop();
         }
-        self.live.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.stream_id);
+        self.live.streams.locked().remove(&self.stream_id);
         if self.player {
             // No stuck keys: whatever the player held is let go.
             self.live.injector.release_all();
@@ -1245,7 +1243,7 @@ impl StreamSide {
 
 impl SessionControl for StreamSide {
     fn paused(&self) -> bool {
-        self.live.upgrade().is_some_and(|l| *l.paused.lock().unwrap_or_else(|e| e.into_inner()))
+        self.live.upgrade().is_some_and(|l| *l.paused.locked())
     }
 
     fn pause(&self) {

@@ -25,6 +25,7 @@ use crate::media::catalog::Catalog;
 use crate::media::ice::IceServers;
 use crate::media::stream::{Pauser, Stream, StreamEvent, StreamOptions};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, ServerMessage, StreamId, VERSION};
+use crate::sync::Locked;
 
 /// What a client asks for.
 #[derive(Debug, Clone, Default)]
@@ -110,7 +111,7 @@ impl Streams {
     }
 
     pub fn live(&self) -> Vec<LiveInfo> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.live.locked().values().cloned().collect()
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -136,7 +137,7 @@ impl StreamHost for Streams {
 
         let id = StreamId::new();
         {
-            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let mut live = self.live.locked();
             if live.len() >= self.config.media.max_streams {
                 return Err(ProtocolError::new(
                     ErrorCode::Busy,
@@ -164,7 +165,7 @@ impl StreamHost for Streams {
         let stream = match Stream::start(&loaded, &params, &ice, &options, events) {
             Ok(s) => s,
             Err(e) => {
-                self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                self.live.locked().remove(&id);
                 let code = match e {
                     crate::media::stream::MediaError::NotRunnable(..) => ErrorCode::Pipeline,
                     _ => ErrorCode::StreamFailed,
@@ -223,6 +224,6 @@ impl StreamControl for LiveStream {
 impl Drop for LiveStream {
     fn drop(&mut self) {
         self.stream.stop();
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.live.locked().remove(&self.id);
     }
 }
