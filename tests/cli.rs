@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::Run;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,27 +13,11 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_playcast");
 const LIMIT: Duration = Duration::from_secs(120);
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
 /// Runs the binary from the repository root with a clean `PLAYCAST*` environment.
 async fn playcast<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Run {
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.args(args).current_dir(common::repo()).env("RUST_LOG", "warn").stdin(Stdio::null()).kill_on_drop(true);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("PLAYCAST") {
-            cmd.env_remove(k);
-        }
-    }
+    common::without_playcast_env(cmd.as_std_mut());
     // Each run keeps its files (state database, dev key) in a folder of its own.
     let data = tempfile::tempdir().expect("data folder");
     cmd.env("PLAYCAST__SERVER__DATA_DIR", data.path());
@@ -43,13 +28,7 @@ async fn playcast<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -
         .await
         .expect("playcast did not finish in time")
         .expect("playcast runs");
-    let run = Run {
-        code: out.status.code().expect("exited, not killed by a signal"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{run}");
-    run
+    Run::of("playcast", out)
 }
 
 async fn check(files: &[&Path]) -> Run {

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::Run;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,18 +16,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_playcast");
 const PROBE: &str = env!("CARGO_BIN_EXE_playcast-probe");
 /// cargo-deb strips and compresses an unoptimised ~80 MB binary; the rest is quick.
 const LIMIT: Duration = Duration::from_secs(300);
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
-    }
-}
 
 /// Runs `cmd` to its end within [`LIMIT`] (killed and failed otherwise).
 fn run(mut cmd: Command) -> Run {
@@ -45,25 +34,14 @@ fn run(mut cmd: Command) -> Run {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = child.wait_with_output().expect("output");
-    let run = Run {
-        code: out.status.code().unwrap_or_else(|| panic!("{what} was killed by a signal")),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{what}: {run}");
-    run
+    Run::of(&what, child.wait_with_output().expect("output"))
 }
 
 /// `bin args…` from `cwd` with no `PLAYCAST*` variable but `env`.
 fn command(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(args).current_dir(cwd).env("RUST_LOG", "warn");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("PLAYCAST") {
-            cmd.env_remove(k);
-        }
-    }
+    common::without_playcast_env(&mut cmd);
     cmd.envs(env.iter().copied());
     cmd
 }

@@ -125,13 +125,8 @@ impl Service {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut req = reqwest::Client::new().request(method, format!("{}/api/v1/{path}", self.base)).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("API call");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or_default())
+        let (status, v, _) = request(method, format!("{}/api/v1/{path}", self.base), token, body).await;
+        (status, v)
     }
 
     /// The id of the session that becomes `active` first, as `token` sees it.
@@ -366,18 +361,65 @@ pub async fn call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{base}{path}")).bearer_auth(token);
+    let (status, mut v, retry) = request(method, format!("{base}{path}"), token, body).await;
+    if let Some(r) = retry {
+        v["retry-after"] = r.into();
+    }
+    (status, v)
+}
+
+/// `method url` as `token` with an optional JSON body: the status, the JSON
+/// answer (null when the answer is not JSON) and the Retry-After header.
+async fn request(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value, Option<String>) {
+    let mut req = reqwest::Client::new().request(method, url).bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
     }
     let res = req.send().await.expect("API call");
     let status = res.status().as_u16();
     let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let mut v: serde_json::Value = res.json().await.unwrap_or_default();
-    if let Some(r) = retry {
-        v["retry-after"] = r.into();
+    (status, res.json().await.unwrap_or_default(), retry)
+}
+
+/// How a command run to its end went.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
     }
-    (status, v)
+}
+
+impl Run {
+    /// `what`'s output; it must have exited (not been killed) without a panic.
+    pub fn of(what: &str, out: std::process::Output) -> Run {
+        let run = Run {
+            code: out.status.code().unwrap_or_else(|| panic!("{what} was killed by a signal")),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(!run.stderr.contains("panicked"), "{what}: {run}");
+        run
+    }
+}
+
+/// Takes every `PLAYCAST*` variable of the test's own environment away from
+/// `cmd`, so a developer's settings never reach the binary under test.
+pub fn without_playcast_env(cmd: &mut std::process::Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PLAYCAST") {
+            cmd.env_remove(k);
+        }
+    }
 }
 
 /// A test-pattern session on the node at `base` itself: the request is
@@ -601,13 +643,8 @@ impl InProcess {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut req = reqwest::Client::new().request(method, self.url(path)).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or_default())
+        let (status, v, _) = request(method, self.url(path), token, body).await;
+        (status, v)
     }
 
     /// Signs `user` in (`POST /api/v1/login`) and returns the token.
