@@ -11,11 +11,9 @@ use std::time::Duration;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
-use common::issuer::{claims, config, issuer, sign, slow_jwks_server, EC_KID};
+use common::issuer::{config, fresh_verifications, issuer, slow_jwks_server};
 use criterion::{criterion_group, Criterion};
 use jsonwebtoken::{Algorithm, Validation};
 use playcast::auth::{Role, Verifier};
@@ -57,20 +55,6 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// Fresh known-key tokens verified one after another (each never seen, so
-/// fully checked): the latencies, sorted.
-async fn fresh_verifications(v: &Verifier, iss: &common::issuer::Issuer, n: usize, tag: &str) -> Vec<Duration> {
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({"sid": format!("{tag}{i}")})));
-        let started = Instant::now();
-        v.verify(&t).await.expect("a known key verifies");
-        out.push(started.elapsed());
-    }
-    out.sort();
-    out
-}
-
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i].as_secs_f64() * 1e6
@@ -90,15 +74,7 @@ fn slow_issuer() {
         fresh_verifications(&v, &iss, 50, "warm").await;
         let idle = fresh_verifications(&v, &iss, N, "idle").await;
 
-        server.delay_ms.store(30_000, Ordering::SeqCst);
-        let stranger = sign(Algorithm::RS256, "rsa-unknown", &iss.rsa, &claims(serde_json::json!({})));
-        let refetch = {
-            let v = v.clone();
-            tokio::spawn(async move { v.verify(&stranger).await })
-        };
-        while server.fetches.load(Ordering::SeqCst) < 2 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let refetch = server.hanging_refetch(&v, &iss, "rsa-unknown").await;
         let during = fresh_verifications(&v, &iss, N, "during").await;
         assert!(
             !refetch.is_finished(),

@@ -413,23 +413,9 @@ async fn a_hanging_refetch_does_not_stall_known_keys() {
     let v = Arc::new(Verifier::new(&config(&server.url), tempfile::tempdir().unwrap().path()).unwrap());
     v.verify(&sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({})))).await.unwrap();
     // The issuer now hangs past the client's timeout; an unknown kid refetches.
-    server.delay_ms.store(30_000, Ordering::SeqCst);
-    let stranger = sign(Algorithm::RS256, "rsa-new", &iss.rsa, &claims(serde_json::json!({})));
-    let refetch = {
-        let v = v.clone();
-        tokio::spawn(async move { v.verify(&stranger).await })
-    };
-    while server.fetches.load(Ordering::SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let refetch = server.hanging_refetch(&v, &iss, "rsa-new").await;
     // Fresh tokens (never seen, so fully verified) with known keys go on.
-    let mut slowest = Duration::ZERO;
-    for i in 0..40 {
-        let t = sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({"sid": format!("s{i}")})));
-        let started = std::time::Instant::now();
-        v.verify(&t).await.expect("a known key verifies during the refetch");
-        slowest = slowest.max(started.elapsed());
-    }
+    let slowest = *fresh_verifications(&v, &iss, 40, "s").await.last().unwrap();
     assert!(!refetch.is_finished(), "the refetch was still waiting while known keys verified");
     assert!(slowest < Duration::from_millis(250), "a known-key verification took {slowest:?} during a refetch");
     let e = refetch.await.unwrap().expect_err("the refetch times out");

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use playcast::auth::{AuthError, Identity, Verifier};
 use playcast::config::AuthConfig;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -121,4 +122,40 @@ pub async fn slow_jwks_server(jwks: serde_json::Value) -> SlowJwks {
     let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
     tokio::spawn(warp::serve(route).incoming(listener).run());
     SlowJwks { url, delay_ms, fetches, jwks }
+}
+
+impl SlowJwks {
+    /// Makes the key set hang past the client's timeout and starts verifying
+    /// a token whose `kid` it does not list; returns once that refetch waits.
+    pub async fn hanging_refetch(
+        &self,
+        v: &Arc<Verifier>,
+        iss: &Issuer,
+        kid: &str,
+    ) -> tokio::task::JoinHandle<Result<Identity, AuthError>> {
+        self.delay_ms.store(30_000, Ordering::SeqCst);
+        let stranger = sign(Algorithm::RS256, kid, &iss.rsa, &claims(serde_json::json!({})));
+        let refetch = {
+            let v = v.clone();
+            tokio::spawn(async move { v.verify(&stranger).await })
+        };
+        while self.fetches.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        refetch
+    }
+}
+
+/// Fresh known-key tokens verified one after another (each never seen, so
+/// fully checked): the latencies, sorted.
+pub async fn fresh_verifications(v: &Verifier, iss: &Issuer, n: usize, tag: &str) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = sign(Algorithm::ES256, EC_KID, &iss.ec, &claims(serde_json::json!({"sid": format!("{tag}{i}")})));
+        let started = std::time::Instant::now();
+        v.verify(&t).await.expect("a known key verifies");
+        out.push(started.elapsed());
+    }
+    out.sort();
+    out
 }
