@@ -249,6 +249,18 @@ impl Node {
         common::call(&self.base, token, Method::GET, &format!("/api/v1/sessions/{id}"), None).await.1
     }
 
+    /// A session of each game, each running with its escapee: ids and cgroups.
+    async fn start_each(&self, token: &str, games: &[Game], sweep: &mut Sweep) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        for g in games {
+            let id = self.create(token, g).await;
+            g.ready().await;
+            let cgroup = session_cgroup(&id, g, sweep);
+            out.push((id, cgroup));
+        }
+        out
+    }
+
     async fn wait_cleanup(&self, token: &str, id: &str) -> Value {
         eventually(&format!("session {id} to be cleaned up"), WAIT, || async {
             let v = self.session(token, id).await;
@@ -297,6 +309,14 @@ async fn assert_gone(game: &Game, cgroup: &Path, when: &str) {
     assert!(left.is_empty());
     assert!(procs_in(cgroup).is_empty(), "{}: processes in {} {when}", game.name, cgroup.display());
     assert!(!cgroup.exists(), "{}: the session's cgroup {} stayed {when}", game.name, cgroup.display());
+}
+
+/// A game of each escape that stays after it detached, and their catalog.
+fn staying_escapes(dir: &Path) -> (Vec<Game>, String) {
+    let tag = tag();
+    let games: Vec<Game> = ESCAPES.iter().map(|mode| Game::new(dir, &tag, mode, "stay")).collect();
+    let catalog = ESCAPES.iter().zip(&games).map(|(mode, g)| g.entry(mode, "stay", "")).collect();
+    (games, catalog)
 }
 
 fn tag() -> String {
@@ -383,19 +403,12 @@ async fn escaped_processes_end_with_the_session_the_game_and_the_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escaped_processes_end_when_the_session_times_out() {
     let dir = tempfile::tempdir().unwrap();
-    let tag = tag();
-    let games: Vec<Game> = ESCAPES.iter().map(|mode| Game::new(dir.path(), &tag, mode, "stay")).collect();
-    let catalog: String = ESCAPES.iter().zip(&games).map(|(mode, g)| g.entry(mode, "stay", "")).collect();
+    let (games, catalog) = staying_escapes(dir.path());
     // Nobody connects: each session ends at its connect timeout.
     let node = Node::start_with(&catalog, &[("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "4")]).await;
     let mut sweep = Sweep::default();
     let token = node.token("player").await;
-    let mut running = Vec::new();
-    for g in &games {
-        let id = node.create(&token, g).await;
-        g.ready().await;
-        running.push((id.clone(), session_cgroup(&id, g, &mut sweep)));
-    }
+    let running = node.start_each(&token, &games, &mut sweep).await;
     for (g, (id, cgroup)) in games.iter().zip(&running) {
         let v = node.wait_cleanup(&token, id).await;
         assert_eq!(v["stats"]["ended"], "the player did not connect in time", "{}: {v}", g.name);
@@ -407,19 +420,11 @@ async fn escaped_processes_end_when_the_session_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_service_leaves_no_escaped_process_after_its_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let tag = tag();
-    let games: Vec<Game> = ESCAPES.iter().map(|mode| Game::new(dir.path(), &tag, mode, "stay")).collect();
-    let catalog: String = ESCAPES.iter().zip(&games).map(|(mode, g)| g.entry(mode, "stay", "")).collect();
+    let (games, catalog) = staying_escapes(dir.path());
     let mut node = Node::start(&catalog).await;
     let mut sweep = Sweep::default();
     let token = node.token("player").await;
-    let mut sessions = Vec::new();
-    for g in &games {
-        let id = node.create(&token, g).await;
-        g.ready().await;
-        let cgroup = session_cgroup(&id, g, &mut sweep);
-        sessions.push((id, cgroup));
-    }
+    let sessions = node.start_each(&token, &games, &mut sweep).await;
 
     node.kill_9();
     // Nothing ended them: they run on, in their cgroups, until the next start.

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::input::{act, counters, create_session, display, open_as, play, probe_presses, setup};
+use common::input::{act, counters, create_session, display, open_as, play, probe_presses, setup, Setup};
 use common::{eventually, percentile, Browser, Service};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
@@ -44,6 +44,18 @@ fn n(v: &serde_json::Value, key: &str) -> u64 {
 }
 
 /// The press count reaches `want` (and the game's log is read at all).
+/// A probe session of `user`'s played in a page whose first key press has
+/// reached the game: the token, the session id, the page and its display.
+async fn playing(s: &Setup, user: &str) -> (String, String, Browser, Display) {
+    let token = s.service.dev_token(user, "player").await;
+    let id = create_session(&s.service, &token, "probe").await;
+    let player = play(&s.ns, &id, user).await;
+    let x = Display::of(&s.service, &token, &id).await;
+    assert_eq!(player.eval(PRESS_A).await, true);
+    presses_reach(&s.service, &id, 1).await;
+    (token, id, player, x)
+}
+
 async fn presses_reach(service: &Service, id: &str, want: usize) {
     eventually(&format!("{want} presses in the game's log"), Duration::from_secs(10), || async {
         (probe_presses(service, id).len() >= want).then_some(())
@@ -139,12 +151,7 @@ async fn a_viewers_input_is_refused_with_a_notice_counted_and_never_reaches_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_sent_while_paused_never_reaches_the_game_not_even_after_resume() {
     let s = setup(GAMES).await;
-    let token = s.service.dev_token("pauser", "player").await;
-    let id = create_session(&s.service, &token, "probe").await;
-    let player = play(&s.ns, &id, "pauser").await;
-    let x = Display::of(&s.service, &token, &id).await;
-    assert_eq!(player.eval(PRESS_A).await, true);
-    presses_reach(&s.service, &id, 1).await;
+    let (token, id, player, x) = playing(&s, "pauser").await;
     let pointer = x.pointer();
 
     assert_eq!(act(&s.service, &token, &id, "pause").await["state"], "paused");
@@ -192,12 +199,7 @@ const BAD: &[(&str, &str, u64)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_out_of_range_is_dropped_and_counted_by_reason() {
     let s = setup(GAMES).await;
-    let token = s.service.dev_token("sloppy", "player").await;
-    let id = create_session(&s.service, &token, "probe").await;
-    let player = play(&s.ns, &id, "sloppy").await;
-    let x = Display::of(&s.service, &token, &id).await;
-    assert_eq!(player.eval(PRESS_A).await, true);
-    presses_reach(&s.service, &id, 1).await;
+    let (token, id, player, x) = playing(&s, "sloppy").await;
     let before = counters(&s.service, &token, &id).await;
 
     let script = BAD.iter().map(|(_, js, _)| format!("({js})")).collect::<Vec<_>>().join(" + ");
