@@ -84,3 +84,13 @@ if [ "$mode" = test ]; then
     nice -n 19 cargo install --locked cargo-deb
   fi
 fi
+
+if [ "$mode" = test ]; then
+  # scripts/deny checks the dependency policy in deny.toml. Pinned: a newer
+  # cargo-deny may read the config differently or need a newer Rust.
+  deny_version=0.20.2
+  if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
+    echo "setup: installing cargo-deny $deny_version"
+    nice -n 19 cargo install --locked "cargo-deny@$deny_version"
+  fi
+fi
