@@ -3,11 +3,15 @@
 //! read, and the size is counted while reading, never trusted from the
 //! file's metadata, so a FIFO, a device or a symlink to `/dev/zero` is an
 //! error at once instead of a read that never ends.
+//!
+//! Also where the service's own files are ([`shipped_dirs`]) and how an
+//! outside string (a session or user id) becomes a file or cgroup name
+//! ([`plain_name`], [`sha1_hex`]).
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Configuration-sized files: far more than any real one needs.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -51,9 +55,43 @@ pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
     })
 }
 
+/// Where programs and libraries shipped with the service are: the folder of
+/// its executable, and the one above it (test binaries run from a subfolder
+/// of the build folder).
+pub fn shipped_dirs() -> Vec<PathBuf> {
+    let Ok(exe) = std::env::current_exe() else { return Vec::new() };
+    exe.ancestors().skip(1).take(2).map(Path::to_path_buf).collect()
+}
+
+/// `name` itself when it can name a file or cgroup as it is: 1 to 96 ASCII
+/// letters, digits, `-` and `_` (so never `.`, `..`, a path or a hidden name).
+pub fn plain_name(name: &str) -> Option<&str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    (!name.is_empty() && name.len() <= 96 && name.chars().all(plain)).then_some(name)
+}
+
+/// The first `bytes` bytes of the SHA-1 of `text`, in hex: a name part of a
+/// fixed length for a string that is not a [`plain_name`].
+pub fn sha1_hex(text: &str, bytes: usize) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(text.as_bytes());
+    digest.iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_names_pass_and_others_do_not() {
+        assert_eq!(plain_name("0b5c-11ef_a"), Some("0b5c-11ef_a"));
+        for odd in ["", ".", "..", "a/b", "x y", ".hidden", "é", &"z".repeat(97)] {
+            assert_eq!(plain_name(odd), None, "{odd:?}");
+        }
+        assert_eq!(plain_name(&"z".repeat(96)).map(str::len), Some(96));
+        assert_eq!(sha1_hex("abc", 4), "a9993e36");
+        assert_eq!(sha1_hex("abc", 12).len(), 24);
+    }
 
     #[test]
     fn only_regular_files_within_the_bound_are_read() {

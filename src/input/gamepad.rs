@@ -23,9 +23,11 @@ use std::time::Instant;
 
 use nix::sys::socket::{self, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr};
 
+use serde::Serialize;
+
+use super::evdev::{input_event, ABS_CODES, BTN_CODES, EV_ABS, EV_KEY, EV_SYN, JS_AXES, JS_BUTTONS};
 use super::protocol::{Input, MAX_PADS};
 use super::uinput::{self, UinputPad};
-use super::GamepadPath;
 use crate::sync::Locked;
 
 /// The preload library's file name, and the variable that tells it the socket.
@@ -35,28 +37,40 @@ pub const SOCKET_VAR: &str = "PLAYCAST_GAMEPAD_SOCKET";
 pub const PRELOAD_VAR: &str = "PLAYCAST_GAMEPAD_PRELOAD";
 
 /// The preload library: `PLAYCAST_GAMEPAD_PRELOAD`, else beside the service
-/// ([`shipped_dirs`](crate::session::launch::shipped_dirs)), else the
+/// ([`shipped_dirs`](crate::files::shipped_dirs)), else the
 /// system-wide install folder.
 pub fn preload_library() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(PRELOAD_VAR) {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
-    let dirs = crate::session::launch::shipped_dirs().into_iter().chain([PathBuf::from("/usr/lib/playcast")]);
+    let dirs = crate::files::shipped_dirs().into_iter().chain([PathBuf::from("/usr/lib/playcast")]);
     dirs.map(|d| d.join(PRELOAD_FILE)).find(|p| p.is_file())
 }
 
-pub const JS_AXES: usize = 8;
-pub const JS_BUTTONS: usize = 11;
 const JS_EVENT_BUTTON: u8 = 0x01;
 const JS_EVENT_AXIS: u8 = 0x02;
 const JS_EVENT_INIT: u8 = 0x80;
-const EV_SYN: u16 = 0x00;
-const EV_KEY: u16 = 0x01;
-const EV_ABS: u16 = 0x03;
-/// evdev codes of the js axes, in js order: X, Y, Z, RX, RY, RZ, HAT0X, HAT0Y.
-pub const ABS_CODES: [u16; JS_AXES] = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x10, 0x11];
-/// evdev codes of the js buttons: A, B, X, Y, TL, TR, SELECT, START, MODE, THUMBL, THUMBR.
-pub const BTN_CODES: [u16; JS_BUTTONS] = [0x130, 0x131, 0x133, 0x134, 0x136, 0x137, 0x13a, 0x13b, 0x13c, 0x13d, 0x13e];
+
+/// How gamepads reach the game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GamepadPath {
+    /// Kernel virtual devices through `/dev/uinput`.
+    Uinput,
+    /// A preload library in the game's environment presents the devices.
+    Preload,
+}
+
+impl GamepadPath {
+    /// The way this machine offers: uinput when this process can use it.
+    pub fn on_this_machine() -> Self {
+        if uinput::available() {
+            GamepadPath::Uinput
+        } else {
+            GamepadPath::Preload
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GamepadError {
@@ -378,17 +392,6 @@ fn js_event(time: std::time::Duration, change: Change, flags: u8) -> Vec<u8> {
     p.extend(value.to_ne_bytes());
     p.push(kind | flags);
     p.push(number as u8);
-    p
-}
-
-/// `struct input_event` on 64-bit Linux: a timeval, type, code, value.
-pub(crate) fn input_event(time: std::time::Duration, kind: u16, code: u16, value: i32) -> Vec<u8> {
-    let mut p = Vec::with_capacity(24);
-    p.extend((time.as_secs() as i64).to_ne_bytes());
-    p.extend(i64::from(time.subsec_micros()).to_ne_bytes());
-    p.extend(kind.to_ne_bytes());
-    p.extend(code.to_ne_bytes());
-    p.extend(value.to_ne_bytes());
     p
 }
 

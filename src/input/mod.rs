@@ -8,6 +8,7 @@
 
 pub mod clipboard;
 pub mod drops;
+pub mod evdev;
 pub mod gamepad;
 pub mod keymap;
 pub mod protocol;
@@ -19,37 +20,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::media::datachannel::{InputHandler, InputPort};
 use crate::sync::Locked;
 use clipboard::Clipboard;
 use drops::{DropCounts, DropReason};
+pub use gamepad::GamepadPath;
 use gamepad::Gamepads;
 use protocol::{decode, encode_reply, Input, NoticeCode, Reply};
 use throttle::Bucket;
 use x11::X11Injector;
-
-/// How gamepads reach the game.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GamepadPath {
-    /// Kernel virtual devices through `/dev/uinput`.
-    Uinput,
-    /// A preload library in the game's environment presents the devices.
-    Preload,
-}
-
-impl GamepadPath {
-    /// The way this machine offers: uinput when this process can use it.
-    pub fn on_this_machine() -> Self {
-        if uinput::available() {
-            GamepadPath::Uinput
-        } else {
-            GamepadPath::Preload
-        }
-    }
-}
 
 /// What happened to a session's input, for the API and logs.
 #[derive(Debug, Default)]

@@ -7,12 +7,9 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
-use super::gamepad::{ABS_CODES, BTN_CODES};
+use super::evdev::{input_event, ABS_CODES, BTN_CODES, EV_ABS, EV_KEY, EV_SYN};
 
 pub const DEVICE: &str = "/dev/uinput";
-const EV_SYN: u16 = 0x00;
-const EV_KEY: u16 = 0x01;
-const EV_ABS: u16 = 0x03;
 const BUS_USB: u16 = 0x03;
 
 /// `struct uinput_setup`: the device's id, name and force-feedback slots.
@@ -98,7 +95,7 @@ impl UinputPad {
     /// Writes events (each a kernel `input_event`) followed by a sync.
     pub fn write_events(&mut self, events: &[Vec<u8>]) -> std::io::Result<()> {
         let mut all: Vec<u8> = events.concat();
-        all.extend(super::gamepad::input_event(std::time::Duration::ZERO, EV_SYN, 0, 0));
+        all.extend(input_event(std::time::Duration::ZERO, EV_SYN, 0, 0));
         self.file.write_all(&all)
     }
 }
