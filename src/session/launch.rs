@@ -28,38 +28,37 @@
 //! can create it ahead of the session. It is created mode 0700 (never reused: an
 //! existing one is a refusal) and removed with the runtime dir.
 
+mod dirs;
+mod error;
+mod process;
+mod reap;
+
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::fs::{self, DirBuilder, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{kill, killpg, Signal};
-use nix::unistd::Pid;
-
-use super::contain::{ContainError, Containment, Limits, SessionCgroup};
-use crate::input::gamepad::{self, Gamepads};
+use nix::sys::signal::{killpg, Signal};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-const SESSION_VAR: &str = "PLAYCAST_SESSION";
+use super::contain::{Containment, Limits, SessionCgroup};
+/// Kept here too: the tests and the shipped-games check look for it beside the launch.
+pub use crate::files::shipped_dirs;
+use crate::input::gamepad::{self, Gamepads};
+use dirs::{make_dir, make_socket_dir, remove_dir};
+pub use error::LaunchError;
+use process::{describe, log_tail, spawn, Proc, SESSION_VAR};
+pub use reap::reap_leftovers;
+
 /// The null sink the game plays into; its monitor is what the stream captures.
 pub const AUDIO_SINK: &str = "playcast";
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_GRACE: Duration = Duration::from_secs(2);
 const MAX_DISPLAY_SIDE: u32 = 16384;
-const MAX_SOCKET_PATH: usize = 107;
-/// The longest socket path inside a socket dir, and how the dir names start.
-const LONGEST_SOCKET: &str = "pulse/native";
-const SOCKET_DIR_PREFIX: &str = "playcast-";
-/// Where socket dirs go when the service's `XDG_RUNTIME_DIR` is unset or too long.
-const SOCKET_BASE_FALLBACK: &str = "/tmp";
 
 /// What to run for one session.
 #[derive(Debug, Clone)]
@@ -82,33 +81,6 @@ pub struct LaunchSpec {
     pub runtime_dir: PathBuf,
     /// The node's containment and the session's limits; `None`: process groups only.
     pub containment: Option<(std::sync::Arc<Containment>, Limits)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    #[error("invalid launch spec: {0}")]
-    Invalid(String),
-    #[error("cannot create {what} `{}`: {source}", path.display())]
-    Dir { what: &'static str, path: PathBuf, source: io::Error },
-    #[error("game command `{0}` not found")]
-    GameNotFound(String),
-    #[error("cannot start `{program}`: {source}")]
-    Spawn { program: String, source: io::Error },
-    #[error("Xvfb did not start: {0}")]
-    Display(String),
-    #[error("PulseAudio did not become ready: {0}")]
-    Audio(String),
-    #[error("virtual gamepads: {0}")]
-    Gamepads(String),
-    #[error(transparent)]
-    Contain(#[from] ContainError),
-}
-
-/// One started process; its pid is also its process group id.
-struct Proc {
-    name: &'static str,
-    pgid: Pid,
-    child: Child,
 }
 
 /// The running processes of a session. [`Launched::stop`] ends them gracefully;
@@ -136,6 +108,7 @@ pub struct Launched {
 impl Launched {
     /// Starts the display, then PulseAudio, then the game; on any failure stops
     /// what already runs.
+    #[tracing::instrument(skip_all, fields(session_id = %spec.session_id))]
     pub async fn start(spec: LaunchSpec) -> Result<Launched, LaunchError> {
         validate(&spec)?;
         // Created so games that assume they exist can write saves at once.
@@ -168,11 +141,11 @@ impl Launched {
             launched.cgroup = containment.session(&spec.session_id, *limits)?;
         }
         if let Err(e) = launched.launch(&spec).await {
-            tracing::warn!(session = %spec.session_id, error = %e, "session launch failed");
+            tracing::warn!(error = %e, "session launch failed");
             launched.shutdown().await;
             return Err(e);
         }
-        tracing::info!(session = %spec.session_id, display = ?launched.display, pulse = ?launched.pulse_server,
+        tracing::info!(display = ?launched.display, pulse = ?launched.pulse_server,
             game = launched.game.is_some(), "session launched");
         Ok(launched)
     }
@@ -279,7 +252,7 @@ impl Launched {
         if spec.gamepads {
             // The game runs without gamepads rather than not at all.
             if let Err(e) = self.serve_gamepads(&mut cmd) {
-                tracing::warn!(session = %self.session_id, error = %e, "no virtual gamepads for this game");
+                tracing::warn!(error = %e, "no virtual gamepads for this game");
             }
         }
         // Set again last: reaping after a crash relies on it.
@@ -308,29 +281,9 @@ impl Launched {
         Ok(())
     }
 
-    /// A command in its own process group with a clean environment and its
-    /// output in `log`.
+    /// A command for one of the session's processes, with its output in `log`.
     fn command(&self, program: &str, log: &Path) -> Result<Command, LaunchError> {
-        let err = |source| LaunchError::Dir { what: "log", path: log.into(), source };
-        // One open file for both streams: two would each keep an offset and overwrite each other.
-        let out = File::create(log).map_err(err)?;
-        let errors = out.try_clone().map_err(err)?;
-        let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
-        // Programs shipped with the service (the latency probe) come first.
-        let dirs = shipped_dirs().into_iter().chain(std::env::split_paths(&path));
-        let path = std::env::join_paths(dirs).unwrap_or(path);
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", path)
-            .env(SESSION_VAR, &self.session_id)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(errors)
-            .process_group(0);
-        if let Some(cgroup) = &self.cgroup {
-            cgroup.enter_on_spawn(&mut cmd);
-        }
-        Ok(cmd)
+        process::command(&self.session_id, self.cgroup.as_ref(), program, log)
     }
 
     /// The session's short dir for unix sockets (the game's `XDG_RUNTIME_DIR`);
@@ -354,6 +307,7 @@ impl Launched {
     /// SIGTERM to every process group (and every process of the session's
     /// cgroup), up to 2 s to exit, then SIGKILL; then kills and removes the
     /// cgroup, and removes the runtime dir and the socket dir.
+    #[tracing::instrument(skip_all, fields(session_id = %self.session_id))]
     pub async fn stop(mut self) {
         self.shutdown().await;
     }
@@ -369,7 +323,7 @@ impl Launched {
         let deadline = Instant::now() + STOP_GRACE;
         for proc in &mut procs {
             if timeout_at(deadline, proc.child.wait()).await.is_err() {
-                tracing::warn!(session = %self.session_id, process = proc.name, "no exit on SIGTERM; killing");
+                tracing::warn!(process = proc.name, "no exit on SIGTERM; killing");
             }
         }
         // Also hits what a process left behind in its group after it exited.
@@ -383,7 +337,7 @@ impl Launched {
         }
         remove_dir(&self.runtime_dir);
         remove_dir(&self.socket_dir);
-        tracing::debug!(session = %self.session_id, "session processes stopped");
+        tracing::debug!("session processes stopped");
     }
 }
 
@@ -395,114 +349,6 @@ impl Drop for Launched {
         remove_dir(&self.runtime_dir);
         remove_dir(&self.socket_dir);
     }
-}
-
-/// Where programs and libraries shipped with the service are: the folder of
-/// its executable, and the one above it (test binaries run from a subfolder
-/// of the build folder).
-pub fn shipped_dirs() -> Vec<PathBuf> {
-    let Ok(exe) = std::env::current_exe() else { return Vec::new() };
-    exe.ancestors().skip(1).take(2).map(Path::to_path_buf).collect()
-}
-
-/// Kills every process whose environment has `PLAYCAST_SESSION` set to one of
-/// `session_ids`, as left by a service that crashed, and removes their socket
-/// dirs; returns how many processes it killed.
-pub fn reap_leftovers(session_ids: &[String]) -> usize {
-    let wanted: Vec<Vec<u8>> =
-        session_ids.iter().filter(|id| !id.is_empty()).map(|id| format!("{SESSION_VAR}={id}").into_bytes()).collect();
-    if wanted.is_empty() {
-        return 0;
-    }
-    let Ok(entries) = fs::read_dir("/proc") else { return 0 };
-    let me = std::process::id();
-    let killed = entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| wanted.iter().any(|w| w == var)))
-        })
-        .filter(|&pid| i32::try_from(pid).is_ok_and(|pid| kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()))
-        .count();
-    if killed > 0 {
-        tracing::info!(killed, "killed processes left by earlier sessions");
-    }
-    remove_socket_dirs(session_ids);
-    killed
-}
-
-/// Removes the socket dirs of `session_ids` in every base a socket dir may be
-/// in: the dirs this user owns whose names carry one of their tags.
-fn remove_socket_dirs(session_ids: &[String]) {
-    let tags: Vec<String> =
-        session_ids.iter().filter(|id| !id.is_empty()).map(|id| format!("{}-", socket_dir_tag(id))).collect();
-    // `/proc/self` belongs to the process's effective user.
-    let Ok(me) = fs::metadata("/proc/self").map(|m| m.uid()) else { return };
-    let mut bases = vec![PathBuf::from(SOCKET_BASE_FALLBACK)];
-    bases.extend(service_runtime_dir());
-    for base in bases {
-        let Ok(entries) = fs::read_dir(&base) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if !tags.iter().any(|tag| name.strip_prefix(tag).is_some_and(|rest| !rest.is_empty())) {
-                continue;
-            }
-            // Never through a link, and only what this user made.
-            let path = entry.path();
-            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me) {
-                tracing::info!(path = %path.display(), "removing the socket dir of an earlier session");
-                remove_dir(&path);
-            }
-        }
-    }
-}
-
-/// The start of a session's socket dir name: `playcast-` and 12 hex digits of
-/// the SHA-1 of its id (a fixed length, whatever the id).
-fn socket_dir_tag(session_id: &str) -> String {
-    use sha1::Digest;
-    let digest = sha1::Sha1::digest(session_id.as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("{SOCKET_DIR_PREFIX}{hex}")
-}
-
-/// The service's own `XDG_RUNTIME_DIR`, when it is an absolute path.
-fn service_runtime_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute())
-}
-
-/// Creates a new socket dir for the session (mode 0700): in the service's
-/// `XDG_RUNTIME_DIR` when its sockets fit there, else in `/tmp`.
-fn make_socket_dir(session_id: &str) -> Result<PathBuf, LaunchError> {
-    let tag = socket_dir_tag(session_id);
-    let fits = |dir: &Path| dir.join(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH;
-    // The random part: 8 hex digits, as long as the longest name the base must fit.
-    let name = |random: &str| format!("{tag}-{random}");
-    let base = service_runtime_dir()
-        .filter(|base| base.is_dir() && fits(&base.join(name("00000000"))))
-        .unwrap_or_else(|| PathBuf::from(SOCKET_BASE_FALLBACK));
-    let mut last = None;
-    for _ in 0..8 {
-        let random = uuid::Uuid::new_v4().simple().to_string();
-        let dir = base.join(name(&random[..8]));
-        if !fits(&dir) {
-            return Err(LaunchError::Invalid(format!(
-                "no room for the session's sockets: `{}` is longer than a unix socket path may be",
-                dir.join(LONGEST_SOCKET).display()
-            )));
-        }
-        // Not recursive: the dir must be new, never one that someone made before.
-        match DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((dir, e)),
-            Err(source) => return Err(LaunchError::Dir { what: "socket dir", path: dir, source }),
-        }
-    }
-    let (path, source) = last.unwrap_or_else(|| (base.clone(), io::Error::other("no attempt")));
-    Err(LaunchError::Dir { what: "socket dir", path, source })
 }
 
 fn validate(spec: &LaunchSpec) -> Result<(), LaunchError> {
@@ -517,50 +363,4 @@ fn validate(spec: &LaunchSpec) -> Result<(), LaunchError> {
         return invalid("display size must be 1 to 16384 pixels a side");
     }
     Ok(())
-}
-
-fn spawn(mut cmd: Command, name: &'static str) -> Result<Proc, LaunchError> {
-    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-    let child = cmd.spawn().map_err(|source| LaunchError::Spawn { program: program.clone(), source })?;
-    // Never 0 here: killpg(0) would hit the service's own group.
-    match child.id().and_then(|id| i32::try_from(id).ok()).filter(|&id| id > 0) {
-        Some(id) => Ok(Proc { name, pgid: Pid::from_raw(id), child }),
-        None => Err(LaunchError::Spawn { program, source: io::Error::other("no process id") }),
-    }
-}
-
-fn make_dir(path: &Path, what: &'static str) -> Result<(), LaunchError> {
-    DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(|source| LaunchError::Dir {
-        what,
-        path: path.into(),
-        source,
-    })
-}
-
-fn remove_dir(path: &Path) {
-    if let Err(e) = fs::remove_dir_all(path) {
-        if e.kind() != io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remove a session dir");
-        }
-    }
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        (None, None) => format!("ended ({status})"),
-    }
-}
-
-/// The last lines of a log, for an error message.
-fn log_tail(path: &Path) -> String {
-    let text = fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
-    if tail.is_empty() {
-        "no output".into()
-    } else {
-        tail
-    }
 }
