@@ -10,6 +10,16 @@ use serde::{Deserialize, Serialize};
 /// The defaults compiled into the binary; `config/default.toml` is the same text.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
+/// A setting that is well-formed but not acceptable, as the module that owns
+/// its meaning judges it (`Config::load`'s `check`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// Dotted name of the setting, e.g. `media.deny_elements`.
+    pub field: &'static str,
+    pub message: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}")]
@@ -212,13 +222,26 @@ impl std::fmt::Debug for Secret {
 
 impl Config {
     /// Loads defaults, then `file` if given, then the process environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_with_env(file, std::env::vars())
+    /// The configuration from the defaults, `file` and the process's
+    /// environment, checked by this module and then by `check`: the settings
+    /// other modules own (the element policy is media's) are judged there, and
+    /// an error is still blamed on the file or variable that set the field.
+    pub fn load(file: Option<&Path>, check: &dyn Fn(&Config) -> Result<(), FieldError>) -> Result<Self, ConfigError> {
+        Self::load_with_env_checked(file, std::env::vars(), check)
     }
 
+    /// [`Config::load`] with the given environment and no outside check.
     pub fn load_with_env(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::load_with_env_checked(file, env, &|_| Ok(()))
+    }
+
+    pub fn load_with_env_checked(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        check: &dyn Fn(&Config) -> Result<(), FieldError>,
     ) -> Result<Self, ConfigError> {
         let mut table = parse_table("<defaults>", DEFAULT_TOML)?;
         locate_shipped(&mut table, &shipped_bases());
@@ -256,13 +279,23 @@ impl Config {
             line: 1,
             message: e.message().to_string(),
         })?;
-        config.validate(&origin).map_err(|e| match e {
-            ConfigError::Invalid { field, message, origin } => {
-                let origin = from_env.iter().rev().find(|(f, _)| f == field).map(|(_, n)| n.clone()).unwrap_or(origin);
-                ConfigError::Invalid { origin, field, message }
-            }
-            e => e,
-        })?;
+        config
+            .validate(&origin)
+            .and_then(|()| {
+                check(&config).map_err(|e| ConfigError::Invalid {
+                    origin: origin.clone(),
+                    field: e.field,
+                    message: e.message,
+                })
+            })
+            .map_err(|e| match e {
+                ConfigError::Invalid { field, message, origin } => {
+                    let origin =
+                        from_env.iter().rev().find(|(f, _)| f == field).map(|(_, n)| n.clone()).unwrap_or(origin);
+                    ConfigError::Invalid { origin, field, message }
+                }
+                e => e,
+            })?;
         Ok(config)
     }
 
@@ -275,7 +308,6 @@ impl Config {
         if self.media.max_streams == 0 {
             return Err(invalid("media.max_streams", "must be at least 1"));
         }
-        crate::media::policy::ElementPolicy::from_config(&self.media).map_err(|e| invalid(e.field, &e.message))?;
         let a = &self.node.advertise;
         if !(a.is_empty() || a.starts_with("http://") || a.starts_with("https://")) {
             return Err(invalid("node.advertise", "an http:// or https:// URL, or empty"));

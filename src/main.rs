@@ -118,7 +118,7 @@ fn causes(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = || Config::load(cli.config.as_deref()).context("loading configuration");
+    let config = || Config::load(cli.config.as_deref(), &ElementPolicy::check_config).context("loading configuration");
     match cli.command {
         Command::Serve { listen, pipelines, stamp, bare, abr_estimate_only } => {
             let mut config = config()?;

@@ -10,10 +10,7 @@
 use super::drops::DropReason;
 
 pub const VERSION: u8 = 1;
-/// The unordered channel without retransmission: motion and gamepad axes.
-pub const FAST_LABEL: &str = "input-fast";
-/// The reliable, ordered channel: keys, buttons, wheel, control.
-pub const RELIABLE_LABEL: &str = "input";
+pub use crate::media::datachannel::{FAST_LABEL, RELIABLE_LABEL};
 /// The longest text carried by a clipboard message.
 pub const MAX_CLIPBOARD_BYTES: usize = 64 * 1024;
 /// Gamepads a session can have connected at once.

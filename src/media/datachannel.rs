@@ -9,9 +9,13 @@ use gst::glib;
 use gst::prelude::*;
 use gst_webrtc::WebRTCDataChannel;
 
-use super::stream::MediaError;
-use crate::input::protocol::{FAST_LABEL, RELIABLE_LABEL};
+use super::events::MediaError;
 use crate::sync::Locked;
+
+/// The unordered channel without retransmission: motion and gamepad axes.
+pub const FAST_LABEL: &str = "input-fast";
+/// The reliable, ordered channel: keys, buttons, wheel, control.
+pub const RELIABLE_LABEL: &str = "input";
 
 /// Called with each message from the browser: its bytes (`None` for a text
 /// message, which the protocol does not use) and the port to answer on.

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod check;
 pub mod datachannel;
+pub mod events;
 pub mod frames;
 pub mod ice;
 pub mod policy;

@@ -145,6 +145,14 @@ impl ElementPolicy {
         Self::new(&media.allow_elements, &media.deny_elements, &media.insecure_host_elements)
     }
 
+    /// The configuration check for these settings (`Config::load`'s `check`):
+    /// the service stops at start, naming the setting and what set it.
+    pub fn check_config(config: &crate::config::Config) -> Result<(), crate::config::FieldError> {
+        Self::from_config(&config.media)
+            .map(drop)
+            .map_err(|e| crate::config::FieldError { field: e.field, message: e.message })
+    }
+
     /// Why `element` may not be named by a file, or `None` when it may.
     pub fn refusal(&self, element: &str) -> Option<String> {
         if let Some(why) = self.denial(element) {

@@ -13,7 +13,7 @@ use gst::subclass::prelude::*;
 use gstrswebrtc::signaller::{Signallable, SignallableImpl};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::stream::StreamEvent;
+use super::events::StreamEvent;
 use crate::sync::Locked;
 
 /// The one session (and consumer) of a Playcast stream inside webrtcsink.

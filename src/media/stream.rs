@@ -17,6 +17,8 @@ use super::quality::AbrSlot;
 use super::sink::{self, PlaycastSignaller};
 use super::spec::{OutputKind, Params, PipelineSpec};
 use super::stamp;
+// Re-exported: callers know them as part of the stream's interface.
+pub use super::events::{MediaError, StreamEvent};
 use crate::sync::Locked;
 
 /// RTP header extension for transport-wide congestion control feedback.
@@ -29,42 +31,6 @@ const RTP_MTU: u32 = 1200;
 /// How long an answer waits for webrtcbin's verdict (it takes microseconds;
 /// this only keeps a wedged pipeline from holding the signaling task).
 const ANSWER_VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    #[error("pipeline `{0}` cannot run on this machine: {1}")]
-    NotRunnable(String, String),
-    #[error("{field}: {message}")]
-    Build { field: String, message: String },
-    #[error("GStreamer: {0}")]
-    Gst(String),
-    #[error("invalid SDP: {0}")]
-    Sdp(String),
-    #[error("invalid ICE candidate: {0}")]
-    Candidate(String),
-}
-
-impl From<glib::BoolError> for MediaError {
-    fn from(e: glib::BoolError) -> Self {
-        MediaError::Gst(e.to_string())
-    }
-}
-
-/// What a stream tells the signaling side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEvent {
-    Offer(String),
-    Candidate {
-        mline: u32,
-        candidate: String,
-    },
-    /// The peer connection is up (ICE and DTLS done): media flows.
-    Connected,
-    /// The quality monitor's latest sample, for the player's overlay.
-    Quality(serde_json::Value),
-    /// The stream is over; the reason is for people.
-    Ended(String),
-}
 
 /// Stops and restarts the flow of a stream's media without touching the peer
 /// connection: frames are dropped in front of the encoders (so sequence
