@@ -7,6 +7,7 @@
 //! - [`media`]: pipeline description files, encoder choice, webrtcbin pipelines (no HTTP).
 //! - [`signaling`]: the WebSocket protocol and per-connection logic (no transport).
 //! - [`input`]: the player's input protocol and its injection into the game.
+//! - [`model`]: domain types shared by the layers (lifecycle, games).
 //! - [`session`]: the streams this node runs.
 //! - [`store`]: users, sessions and session events in SQLite or PostgreSQL (sea-orm).
 //! - [`api`]: warp routes, problem+json errors, the embedded browser client.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod files;
 pub mod input;
 pub mod media;
+pub mod model;
 pub mod netns;
 pub mod server;
 pub mod session;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::events::EventBus;
-use super::manager::SessionView;
+use super::view::SessionView;
 use crate::store::cache::{Cache, Received};
 use crate::sync::Locked;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::lifecycle::SessionState;
-use super::manager::SessionView;
+use super::view::SessionView;
 use crate::store::cache::Cache;
 use crate::store::Store;
 

@@ -23,6 +23,7 @@ use super::lifecycle::{EndReason, Event, QualityAlert, SessionState, TransitionE
 use super::listing::{Key, Listings};
 use super::live_state::{node_key, Heartbeat, LiveState, Timing};
 use super::placement::{self, Ask, NodeInfo, Nowhere};
+pub use super::view::{Caller, SessionView};
 use super::{OpenRequest, Opened, StreamControl, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
@@ -30,7 +31,6 @@ use crate::input::{self, Injector, SessionControl, StreamInput};
 use crate::media::quality::{fps_ratio, Level, Monitor, Quality, QualityProbe, Thresholds, FPS_RATIO};
 use crate::media::stream::{Pauser, StreamEvent};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
-use crate::store::entity::session;
 use crate::store::{NewSession, Store, StoreError};
 use crate::sync::Locked;
 
@@ -42,19 +42,6 @@ pub const LIST_LIMIT: u64 = 200;
 
 /// How long ending streams get to stop their pipelines before the display goes.
 const STREAMS_STOP_WAIT: Duration = Duration::from_secs(5);
-
-/// Who asks.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: String,
-    pub role: Role,
-}
-
-impl From<&crate::auth::Identity> for Caller {
-    fn from(id: &crate::auth::Identity) -> Self {
-        Caller { user_id: id.user_id.clone(), role: id.role }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -99,56 +86,6 @@ pub struct CreateRequest {
     pub game: String,
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
-}
-
-/// A session as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionView {
-    pub id: String,
-    pub owner: String,
-    pub game: String,
-    pub pipeline: String,
-    pub node: String,
-    #[serde(flatten)]
-    pub state: SessionState,
-    pub version: i32,
-    pub params: serde_json::Value,
-    pub viewers: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub stats: Option<serde_json::Value>,
-    /// The latest look at the player's connection, while the session runs on this node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quality: Option<serde_json::Value>,
-    /// The player's input so far and how gamepads reach the game, likewise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input: Option<serde_json::Value>,
-}
-
-impl SessionView {
-    pub fn from_row(row: &session::Model) -> Self {
-        SessionView {
-            id: row.id.clone(),
-            owner: row.owner.clone(),
-            game: row.game.clone(),
-            pipeline: row.pipeline.clone(),
-            node: row.node.clone(),
-            state: serde_json::from_str(&row.state)
-                .unwrap_or(SessionState::Error { reason: "stored state is unreadable".into() }),
-            version: row.version,
-            params: serde_json::from_str(&row.params).unwrap_or_default(),
-            viewers: crate::store::viewers_of(row),
-            created_at: row.created_at.to_rfc3339(),
-            updated_at: row.updated_at.to_rfc3339(),
-            stats: row.stats.as_deref().and_then(|s| serde_json::from_str(s).ok()),
-            quality: None,
-            input: None,
-        }
-    }
-
-    fn may_watch(&self, c: &Caller) -> bool {
-        c.role == Role::Admin || self.owner == c.user_id || self.viewers.contains(&c.user_id)
-    }
 }
 
 /// The sessions of this node.

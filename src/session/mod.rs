@@ -7,11 +7,14 @@ pub mod events;
 pub mod failover;
 pub mod games;
 pub mod launch;
-pub mod lifecycle;
 pub mod listing;
 pub mod live_state;
 pub mod manager;
 pub mod placement;
+pub mod view;
+
+/// The lifecycle lives with the other shared domain types; this path stays.
+pub use crate::model::lifecycle;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,62 +27,9 @@ use crate::config::Config;
 use crate::media::catalog::Catalog;
 use crate::media::ice::IceServers;
 use crate::media::stream::{Pauser, Stream, StreamEvent, StreamOptions};
+pub use crate::signaling::host::{OpenRequest, Opened, StreamControl, StreamHost};
 use crate::signaling::protocol::{ErrorCode, ProtocolError, ServerMessage, StreamId, VERSION};
 use crate::sync::Locked;
-
-/// What a client asks for.
-#[derive(Debug, Clone, Default)]
-pub struct OpenRequest {
-    /// The game session to join; `None` asks for a session of this stream alone.
-    pub session: Option<String>,
-    pub pipeline: Option<String>,
-    pub params: BTreeMap<String, serde_json::Value>,
-    /// The session's private PulseAudio server, for the pipeline's `pulsesrc`.
-    pub audio_server: Option<String>,
-}
-
-/// A started stream: the welcome to send and the handle to drive it.
-pub struct Opened {
-    pub welcome: ServerMessage,
-    pub control: Box<dyn StreamControl>,
-}
-
-impl Opened {
-    /// The stream's id, from the welcome; `None` if the host sent no welcome.
-    pub fn welcome_stream_id(&self) -> Option<StreamId> {
-        match &self.welcome {
-            ServerMessage::Welcome { stream_id, .. } => Some(stream_id.clone()),
-            _ => None,
-        }
-    }
-}
-
-/// Starts streams. The real one is [`Streams`]; signaling tests use others.
-pub trait StreamHost: Send + Sync {
-    fn open(&self, req: OpenRequest, events: UnboundedSender<StreamEvent>) -> Result<Opened, ProtocolError>;
-}
-
-/// Drives one stream.
-pub trait StreamControl: Send {
-    fn set_answer(&self, sdp: &str) -> Result<(), String>;
-    fn add_candidate(&self, mline: u32, candidate: &str) -> Result<(), String>;
-    /// Blocking; called off the async threads.
-    fn stop(self: Box<Self>);
-    /// The client sent something: the session is not idle.
-    fn touch(&self) {}
-    /// Pauses and resumes the media, when the stream can.
-    fn pauser(&self) -> Option<Pauser> {
-        None
-    }
-    /// The stream's input data channels, when it has them.
-    fn input(&self) -> Option<crate::media::datachannel::InputPort> {
-        None
-    }
-    /// Samples the connection's quality, when the stream can.
-    fn quality(&self) -> Option<crate::media::quality::QualityProbe> {
-        None
-    }
-}
 
 /// A live stream as the API shows it.
 #[derive(Debug, Clone, Serialize)]

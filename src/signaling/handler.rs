@@ -7,9 +7,9 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
+use super::host::{OpenRequest, StreamControl, StreamHost};
 use super::protocol::{decode, ClientMessage, ErrorCode, ProtocolError, ServerMessage, StreamId, VERSION};
 use crate::media::stream::StreamEvent;
-use crate::session::{OpenRequest, StreamControl, StreamHost};
 
 /// A frame as the transport delivered it.
 #[derive(Debug, Clone)]

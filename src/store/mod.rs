@@ -20,7 +20,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::auth::Role;
-use crate::session::lifecycle::{Event, SessionState, TransitionError};
+use crate::model::lifecycle::{Event, SessionState, TransitionError};
 use entity::{game, login_session, node, session, session_event, user};
 
 #[derive(Debug, thiserror::Error)]
@@ -282,7 +282,7 @@ impl Store {
     }
 
     /// Replaces the catalog's copy in the database with `games`.
-    pub async fn sync_games(&self, games: &[crate::session::games::Game]) -> Result<(), StoreError> {
+    pub async fn sync_games(&self, games: &[crate::model::game::Game]) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         let txn = self.db.begin().await?;
         for g in games {
