@@ -147,14 +147,16 @@ fn open_or(path: *const c_char, flags: c_int, real: impl FnOnce() -> c_int) -> c
 /// Called as open(2) is: `path` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    open_or(path, flags, || real!("open", OpenFn).map_or(-1, |f| f(path, flags, mode)))
+    // SAFETY: the real open(2), called with the caller's arguments.
+    open_or(path, flags, || real!("open", OpenFn).map_or(-1, |f| unsafe { f(path, flags, mode) }))
 }
 
 /// # Safety
 /// Called as open64(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    open_or(path, flags, || real!("open64", OpenFn).map_or(-1, |f| f(path, flags, mode)))
+    // SAFETY: the real open64(2), called with the caller's arguments.
+    open_or(path, flags, || real!("open64", OpenFn).map_or(-1, |f| unsafe { f(path, flags, mode) }))
 }
 
 /// The fortified open that programs built with `_FORTIFY_SOURCE` call.
@@ -163,28 +165,32 @@ pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint)
 /// Called as open(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    open(path, flags, 0)
+    // SAFETY: our caller's contract is open(2)'s.
+    unsafe { open(path, flags, 0) }
 }
 
 /// # Safety
 /// Called as open(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    open64(path, flags, 0)
+    // SAFETY: our caller's contract is open64(2)'s.
+    unsafe { open64(path, flags, 0) }
 }
 
 /// # Safety
 /// Called as openat(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    open_or(path, flags, || real!("openat", OpenAtFn).map_or(-1, |f| f(dir, path, flags, mode)))
+    // SAFETY: the real openat(2), called with the caller's arguments.
+    open_or(path, flags, || real!("openat", OpenAtFn).map_or(-1, |f| unsafe { f(dir, path, flags, mode) }))
 }
 
 /// # Safety
 /// Called as openat(2) is.
 #[no_mangle]
 pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    open_or(path, flags, || real!("openat64", OpenAtFn).map_or(-1, |f| f(dir, path, flags, mode)))
+    // SAFETY: the real openat64(2), called with the caller's arguments.
+    open_or(path, flags, || real!("openat64", OpenAtFn).map_or(-1, |f| unsafe { f(dir, path, flags, mode) }))
 }
 
 /// # Safety
@@ -193,7 +199,8 @@ pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int,
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     mark(fd, 0);
     match real!("close", CloseFn) {
-        Some(f) => f(fd),
+        // SAFETY: the real close(2), called with the caller's descriptor.
+        Some(f) => unsafe { f(fd) },
         None => -1,
     }
 }
@@ -203,9 +210,11 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
     match fake(fd) {
-        Some(v) => describe(v & 0xff00, request, arg),
+        // SAFETY: `arg` points to what the request says (our caller's contract).
+        Some(v) => unsafe { describe(v & 0xff00, request, arg) },
         None => match real!("ioctl", IoctlFn) {
-            Some(f) => f(fd, request, arg),
+            // SAFETY: the real ioctl(2), called with the caller's arguments.
+            Some(f) => unsafe { f(fd, request, arg) },
             None => -1,
         },
     }
@@ -227,11 +236,17 @@ fn ioc_size(r: c_ulong) -> usize {
 }
 
 /// Copies `data` into the caller's buffer of `size` bytes (zero-filling the rest).
+///
+/// # Safety
+/// `arg` points to at least `size` writable bytes.
 unsafe fn fill(arg: *mut c_void, size: usize, data: &[u8]) -> usize {
     let out = arg.cast::<u8>();
     let n = data.len().min(size);
-    std::ptr::copy_nonoverlapping(data.as_ptr(), out, n);
-    std::ptr::write_bytes(out.add(n), 0, size - n);
+    // SAFETY: `n <= size`, and `out` has `size` writable bytes (the contract).
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), out, n);
+        std::ptr::write_bytes(out.add(n), 0, size - n);
+    }
     n
 }
 
@@ -246,6 +261,9 @@ fn bits(codes: impl IntoIterator<Item = u16>, size: usize) -> Vec<u8> {
 }
 
 /// Answers the ioctls that describe a device; others fail with ENOTTY.
+///
+/// # Safety
+/// `arg` points to the buffer of the size the request encodes.
 unsafe fn describe(kind: u16, request: c_ulong, arg: *mut c_void) -> c_int {
     let (dir, ty, nr, size) = (ioc_dir(request), ioc_type(request), ioc_nr(request), ioc_size(request));
     if arg.is_null() && dir & IOC_READ != 0 {
@@ -259,7 +277,8 @@ unsafe fn describe(kind: u16, request: c_ulong, arg: *mut c_void) -> c_int {
         (JOYSTICK, b'j', 0x13) | (EVDEV, b'E', 0x06) => {
             let mut name = NAME.to_vec();
             name.push(0);
-            let n = fill(arg, size, &name);
+            // SAFETY: the request's buffer, of the size it encodes.
+            let n = unsafe { fill(arg, size, &name) };
             return n as c_int;
         }
         (JOYSTICK, b'j', 0x32) => Some(ABS_CODES.iter().map(|&c| c as u8).collect()),
@@ -295,7 +314,8 @@ unsafe fn describe(kind: u16, request: c_ulong, arg: *mut c_void) -> c_int {
     match answer {
         Some(data) => {
             if dir & IOC_READ != 0 {
-                fill(arg, size, &data);
+                // SAFETY: the request's buffer, of the size it encodes.
+                unsafe { fill(arg, size, &data) };
             }
             0
         }

@@ -41,6 +41,7 @@ struct Segment {
 // SAFETY: the mapping is plain memory; the server writes it only during a
 // grab, while no frame holds the segment, and frames only read it.
 unsafe impl Send for Segment {}
+// SAFETY: as for Send: shared references only read the mapping.
 unsafe impl Sync for Segment {}
 
 impl Segment {
