@@ -126,10 +126,7 @@ impl Service {
             if !drain.is_zero() && draining.running() > 0 {
                 draining.drain();
                 tracing::info!(sessions = draining.running(), deadline = ?drain, "draining: no new sessions; running ones play on");
-                let until = tokio::time::Instant::now() + drain;
-                while draining.running() > 0 && tokio::time::Instant::now() < until {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
+                draining.wait_until_none_running(drain).await;
             }
             tracing::info!("shutting down: ending streams");
             let _ = tell.send(true);

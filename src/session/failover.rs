@@ -87,7 +87,7 @@ impl Manager {
     pub(super) async fn close_orphan(&self, row: &session::Model, reason: &str, stats: &serde_json::Value) -> bool {
         let state: SessionState = serde_json::from_str(&row.state).unwrap_or(SessionState::Idle);
         if !matches!(state, SessionState::Terminated { .. } | SessionState::Error { .. }) {
-            if let Err(e) = self.record(&row.id, Event::Fail { reason: reason.into() }).await {
+            if let Err(e) = self.recorder().record(&row.id, Event::Fail { reason: reason.into() }).await {
                 tracing::debug!(session = %row.id, error = %e, "closing an orphaned session");
                 return false;
             }
@@ -95,7 +95,7 @@ impl Manager {
         if row.stats.is_none() {
             let _ = self.store().set_stats(&row.id, stats).await;
         }
-        if let Err(e) = self.record(&row.id, Event::CleanedUp).await {
+        if let Err(e) = self.recorder().record(&row.id, Event::CleanedUp).await {
             tracing::debug!(session = %row.id, error = %e, "closing an orphaned session");
             return false;
         }

@@ -1,16 +1,24 @@
-//! Streams this node runs: opening one from a pipeline file and its
-//! parameters, the capacity limit, and the live list the API shows.
+//! Sessions and streams this node runs. This file: opening a stream from a
+//! pipeline file and its parameters, the capacity limit, and the list of
+//! running streams the API shows; [`manager`] is the session core's facade.
 
+pub mod attach;
 pub mod budget;
+pub mod cache_mirror;
 pub mod contain;
+pub mod error;
 pub mod events;
 pub mod failover;
+pub mod fleet;
 pub mod games;
 pub mod launch;
 pub mod listing;
-pub mod live_state;
 pub mod manager;
 pub mod placement;
+mod record;
+mod running;
+mod start;
+mod task;
 pub mod view;
 
 /// The lifecycle lives with the other shared domain types; this path stays.
@@ -31,9 +39,9 @@ pub use crate::signaling::host::{OpenRequest, Opened, StreamControl, StreamHost}
 use crate::signaling::protocol::{ErrorCode, ProtocolError, ServerMessage, StreamId, VERSION};
 use crate::sync::Locked;
 
-/// A live stream as the API shows it.
+/// A running stream as the API shows it (`GET /api/v1/streams`).
 #[derive(Debug, Clone, Serialize)]
-pub struct LiveInfo {
+pub struct StreamInfo {
     pub stream_id: StreamId,
     pub pipeline: String,
     pub encoder: String,
@@ -45,13 +53,13 @@ pub struct LiveInfo {
 pub struct Streams {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
-    live: Arc<Mutex<BTreeMap<StreamId, LiveInfo>>>,
+    listed: Arc<Mutex<BTreeMap<StreamId, StreamInfo>>>,
     options: StreamOptions,
 }
 
 impl Streams {
     pub fn new(config: Arc<Config>, catalog: Arc<Catalog>) -> Self {
-        Self { config, catalog, live: Arc::default(), options: StreamOptions::default() }
+        Self { config, catalog, listed: Arc::default(), options: StreamOptions::default() }
     }
 
     /// Streams built with extra options (the benchmark's stamp or bare sender).
@@ -60,8 +68,9 @@ impl Streams {
         self
     }
 
-    pub fn live(&self) -> Vec<LiveInfo> {
-        self.live.locked().values().cloned().collect()
+    /// The streams running now.
+    pub fn live(&self) -> Vec<StreamInfo> {
+        self.listed.locked().values().cloned().collect()
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -87,17 +96,17 @@ impl StreamHost for Streams {
 
         let id = StreamId::new();
         {
-            let mut live = self.live.locked();
-            if live.len() >= self.config.media.max_streams {
+            let mut listed = self.listed.locked();
+            if listed.len() >= self.config.media.max_streams {
                 return Err(ProtocolError::new(
                     ErrorCode::Busy,
                     format!("this node runs its maximum of {} streams; try again later", self.config.media.max_streams),
                 ));
             }
             // Reserve the slot before the slow start so concurrent opens count it.
-            live.insert(
+            listed.insert(
                 id.clone(),
-                LiveInfo {
+                StreamInfo {
                     stream_id: id.clone(),
                     pipeline: name.clone(),
                     encoder: loaded.selection.chosen_element().unwrap_or_default().to_string(),
@@ -115,7 +124,7 @@ impl StreamHost for Streams {
         let stream = match Stream::start(&loaded, &params, &ice, &options, events) {
             Ok(s) => s,
             Err(e) => {
-                self.live.locked().remove(&id);
+                self.listed.locked().remove(&id);
                 let code = match e {
                     crate::media::stream::MediaError::NotRunnable(..) => ErrorCode::Pipeline,
                     _ => ErrorCode::StreamFailed,
@@ -134,18 +143,18 @@ impl StreamHost for Streams {
             audio: loaded.spec.audio.is_some() && params.bool("audio") != Some(false),
             ice_servers: ice.0,
         };
-        Ok(Opened { welcome, control: Box::new(LiveStream { id, stream, live: self.live.clone() }) })
+        Ok(Opened { welcome, control: Box::new(ListedStream { id, stream, listed: self.listed.clone() }) })
     }
 }
 
-/// A stream that removes itself from the live list when stopped.
-struct LiveStream {
+/// A stream that removes itself from the list when stopped.
+struct ListedStream {
     id: StreamId,
     stream: Stream,
-    live: Arc<Mutex<BTreeMap<StreamId, LiveInfo>>>,
+    listed: Arc<Mutex<BTreeMap<StreamId, StreamInfo>>>,
 }
 
-impl StreamControl for LiveStream {
+impl StreamControl for ListedStream {
     fn set_answer(&self, sdp: &str) -> Result<(), String> {
         self.stream.set_answer(sdp).map_err(|e| e.to_string())
     }
@@ -171,9 +180,9 @@ impl StreamControl for LiveStream {
     }
 }
 
-impl Drop for LiveStream {
+impl Drop for ListedStream {
     fn drop(&mut self) {
         self.stream.stop();
-        self.live.locked().remove(&self.id);
+        self.listed.locked().remove(&self.id);
     }
 }

@@ -4,12 +4,13 @@
 //! single answer: a node that turns out full (two API nodes placed on it at
 //! once) or unreachable is skipped for the next.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::budget::{is_hardware_encoder, Usage};
+use super::budget::{is_hardware_encoder, BudgetView, Usage};
 
-/// What a node publishes with its heartbeat, as placement reads it.
-#[derive(Debug, Clone, Deserialize)]
+/// What a node publishes with its heartbeat: the heartbeat writes it and
+/// placement reads it back, so both sides share this one type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub node: String,
     pub address: String,
@@ -19,20 +20,32 @@ pub struct NodeInfo {
     /// Pipelines this node can run, with the encoder each would use.
     #[serde(default)]
     pub runnable: std::collections::BTreeMap<String, String>,
+    /// How the node contains a session's processes, as `GET /node` shows it.
+    #[serde(default)]
+    pub containment: serde_json::Value,
+    /// Sessions whose state the node keeps in the cache.
+    #[serde(default)]
+    pub sessions: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BudgetInfo {
     pub total: UsageInfo,
     pub used: UsageInfo,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UsageInfo {
     pub cpu_cores: u32,
     pub memory_mb: u64,
     #[serde(default)]
     pub gpu_slots: Vec<u32>,
+}
+
+impl From<&BudgetView> for BudgetInfo {
+    fn from(b: &BudgetView) -> Self {
+        BudgetInfo { total: (&b.total).into(), used: (&b.used).into() }
+    }
 }
 
 impl From<&Usage> for UsageInfo {
@@ -135,6 +148,8 @@ mod tests {
             },
             draining: false,
             runnable: [("p".to_string(), encoder.to_string())].into(),
+            containment: serde_json::Value::Null,
+            sessions: 0,
         }
     }
 

@@ -1,5 +1,7 @@
-//! A session as callers see it, and who is asking: the units that listings,
-//! the cache's copy and the API pass around.
+//! A session as callers see it, who is asking, and what a new one asks
+//! for: the units that listings, the cache's copy and the API pass around.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -68,4 +70,13 @@ impl SessionView {
     pub(super) fn may_watch(&self, c: &Caller) -> bool {
         c.role == Role::Admin || self.owner == c.user_id || self.viewers.contains(&c.user_id)
     }
+}
+
+/// `POST /api/v1/sessions`.
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    pub game: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
 }

@@ -1,4 +1,4 @@
-//! Live session state in the cache: `session/<id>` holds each unfinished
+//! This node's copy in the cache of its unfinished sessions and of itself: `session/<id>` holds each unfinished
 //! session's latest view and `node/<id>` says the node is alive, both with a
 //! TTL that a heartbeat renews. A node that dies leaves nothing stale behind
 //! for long, and a cache that lost everything (a Redis restart) is refilled at
@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::lifecycle::SessionState;
+use super::placement::NodeInfo;
 use super::view::SessionView;
 use crate::store::cache::Cache;
 use crate::store::Store;
@@ -50,7 +51,9 @@ pub fn node_key(node: &str) -> String {
     format!("node/{node}")
 }
 
-pub type Describe = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
+/// This node as its next heartbeat publishes it (the session count is set
+/// by the heartbeat).
+pub type Describe = Box<dyn Fn() -> NodeInfo + Send + Sync>;
 
 enum Update {
     Put(String, String),
@@ -59,7 +62,7 @@ enum Update {
     Beat,
 }
 
-pub struct LiveState {
+pub struct CacheMirror {
     tx: mpsc::UnboundedSender<Update>,
     task: tokio::task::JoinHandle<()>,
     /// The database witness beats on its own, so a cache that hangs on its
@@ -75,19 +78,18 @@ pub struct Heartbeat {
     pub node: String,
     pub address: String,
     pub timing: Timing,
-    /// What the heartbeat publishes of the node (address, capacity, load);
-    /// the session count is added to it.
+    /// What the heartbeat publishes of the node (address, capacity, load).
     pub describe: Describe,
 }
 
-impl Drop for LiveState {
+impl Drop for CacheMirror {
     fn drop(&mut self) {
         self.task.abort();
         self.db_task.abort();
     }
 }
 
-impl LiveState {
+impl CacheMirror {
     pub fn start(heartbeat: Heartbeat) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let beats = Arc::new(Beats::default());
@@ -99,7 +101,7 @@ impl LiveState {
             beats.clone(),
         ));
         let task = tokio::spawn(run(heartbeat, rx, beats.clone()));
-        LiveState { tx, task, db_task, beats }
+        CacheMirror { tx, task, db_task, beats }
     }
 
     pub fn beat_now(&self) {
@@ -140,7 +142,7 @@ async fn witness(store: Store, node: String, address: String, timing: Timing, be
 }
 
 async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<Beats>) {
-    let Heartbeat { cache, store: _, node, address, timing, describe } = hb;
+    let Heartbeat { cache, store: _, node, address: _, timing, describe } = hb;
     let mut sessions: HashMap<String, String> = HashMap::new();
     let mut beat = tokio::time::interval(timing.every);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,11 +164,8 @@ async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<
                 None => return,
             },
             _ = beat.tick() => {
-                let mut alive = describe();
-                alive["node"] = node.clone().into();
-                alive["address"] = address.clone().into();
-                alive["sessions"] = sessions.len().into();
-                let alive = alive.to_string();
+                let alive = NodeInfo { sessions: sessions.len(), ..describe() };
+                let alive = serde_json::to_string(&alive).unwrap_or_default();
                 beats.sent.fetch_add(1, Ordering::Relaxed);
                 let mut r = cache.heartbeat(&node_key(&node), &alive, timing.ttl).await;
                 for (id, json) in &sessions {
