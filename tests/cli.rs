@@ -88,6 +88,16 @@ async fn one_error(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> (PathB
     (path, lines[0].to_string())
 }
 
+/// A bad file checked alone: exit 1, and its error lines.
+async fn errors(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> (PathBuf, Vec<String>) {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    let run = check(&[&path]).await;
+    assert_eq!(run.code, 1, "{run}");
+    assert!(!run.stdout.contains("ok,"), "{run}");
+    (path, run.stdout.lines().map(str::to_string).collect())
+}
+
 /// Splits `PATH:LINE: rest` for a known path.
 fn located<'a>(line: &'a str, path: &Path) -> (usize, &'a str) {
     let rest = line
@@ -315,6 +325,38 @@ async fn params_and_profiles_are_validated() {
 }
 
 #[tokio::test]
+async fn every_mistake_in_a_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "description = \"several mistakes\"\n\
+                colour = \"red\"\n\
+                [params]\n\
+                width = { default = 640, min = 16, max = \"big\" }\n\
+                height = { default = 5, min = 16, max = 4096 }\n\
+                [video]\n\
+                source = \"videotestsrc ! video/x-raw,width=${width},height=${heigth}\"\n\
+                [[video.encoders]]\n\
+                element = \"x264enc\"\n\
+                profile = \"high\"\n\
+                [audio]\n\
+                encoder = \"opusenc\"\n";
+    let (path, errs) = errors(dir.path(), "several.toml", text).await;
+    let mut got: Vec<(usize, &str)> = errs.iter().map(|e| located(e, &path)).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (2, "colour: unknown field `colour`, expected one of `description`, `platform`, `params`, `video`, `audio`, `abr`, `output`"),
+            (4, "params.width: invalid type: string \"big\", expected i64"),
+            (5, "params.height: default 5 is outside 16..=4096"),
+            (7, "video.source: `${heigth}` names no parameter declared in [params]"),
+            (10, "video.encoders[0].profile: `high` is not one of constrained-baseline, main"),
+            (11, "audio.source: missing field `source`"),
+        ],
+        "{errs:#?}"
+    );
+}
+
+#[tokio::test]
 async fn files_that_are_not_pipeline_text() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -331,10 +373,10 @@ async fn files_that_are_not_pipeline_text() {
     let (_, rest) = located(&err, &path);
     assert_eq!(rest, format!("file is {} bytes, more than the 262144 a pipeline file may have", big.len()), "{err}");
 
-    let (path, err) = one_error(d, "empty.toml", "").await;
-    let (line, rest) = located(&err, &path);
-    assert_eq!(line, 1, "{err}");
-    assert!(rest.contains("missing field `description`"), "{err}");
+    // Both missing sections are named, each on its own line.
+    let (path, errs) = errors(d, "empty.toml", "").await;
+    let at = |rest: &str| format!("{}:1: {rest}", path.display());
+    assert_eq!(errs, [at("description: missing field `description`"), at("video: missing field `video`")]);
 
     let (path, err) = one_error(d, "nul.toml", b"\0\0\0\0".as_slice()).await;
     let (line, _) = located(&err, &path);
