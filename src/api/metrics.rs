@@ -1,91 +1,169 @@
 //! `/metrics`: this node's state in the Prometheus text exposition format
 //! (version 0.0.4). Gauges and counters for the node's budget and for every
 //! stream it runs, from the quality monitor's latest sample (every 2 s).
+//!
+//! The figures live elsewhere (the manager's counters, the budget, each
+//! stream's quality sample), so each scrape reads them once into a [`Scrape`]
+//! and prometheus-client encodes it as a custom collector: the library owns
+//! the exposition format (names, escaping, special numbers), this module only
+//! says what is exposed.
+//!
+//! Where the library's exposition differs from the text this module wrote by
+//! hand before, by necessity:
+//! - Measurements (floats) are written by the library's float formatter,
+//!   which always gives a fraction or an exponent (`2.0`, not `2`). Counts are
+//!   integers and are written as before (`2`).
 
-use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::input::drops::DropReason;
 use crate::media::quality::Quality;
 use crate::session::manager::Manager;
 
-/// One metric family: its name, type and help, then samples.
-struct Family<'a> {
-    out: &'a mut String,
+/// A sample's value as read: counts stay integers, measurements are floats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Value {
+    Count(u64),
+    Measure(f64),
 }
 
-impl<'a> Family<'a> {
-    fn new(out: &'a mut String, name: &str, kind: &str, help: &str) -> Self {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        Family { out }
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Count(v)
+    }
+}
+
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Count(v.into())
+    }
+}
+
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::Count(v as u64)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Measure(v)
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// One metric family: its full name (a counter's ends in `_total`), type,
+/// help, and the samples read for it.
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    kind: MetricType,
+    help: &'static str,
+    samples: Vec<(Labels, Value)>,
+}
+
+impl Family {
+    fn sample(&mut self, labels: Labels, value: impl Into<Value>) -> &mut Self {
+        self.samples.push((labels, value.into()));
+        self
+    }
+}
+
+/// Everything one scrape exposes, in the order it is written.
+#[derive(Debug, Default)]
+struct Scrape {
+    families: Vec<Family>,
+}
+
+impl Scrape {
+    fn family(&mut self, name: &'static str, kind: MetricType, help: &'static str) -> &mut Family {
+        self.families.push(Family { name, kind, help, samples: Vec::new() });
+        self.families.last_mut().expect("just pushed")
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
+    fn encode(self) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self));
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.families {
+            // The library appends `_total` to a counter's name itself.
+            let name = match f.kind {
+                MetricType::Counter => f.name.strip_suffix("_total").unwrap_or(f.name),
+                _ => f.name,
+            };
+            let mut metric = encoder.encode_descriptor(name, f.help, None, f.kind)?;
+            for (labels, value) in &f.samples {
+                let sample = metric.encode_family(labels)?;
+                match (f.kind, *value) {
+                    (MetricType::Counter, Value::Count(v)) => ConstCounter::new(v).encode(sample)?,
+                    (MetricType::Counter, Value::Measure(v)) => ConstCounter::new(v).encode(sample)?,
+                    (_, Value::Count(v)) => ConstGauge::new(v).encode(sample)?,
+                    (_, Value::Measure(v)) => ConstGauge::new(v).encode(sample)?,
                 }
-                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
             }
-            self.out.push('}');
         }
-        let _ = writeln!(self.out, " {}", number(value));
+        Ok(())
     }
 }
 
-/// Label values escape backslash, quote and newline.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
+type Pick = fn(&Quality) -> Option<Value>;
 
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        format!("{v}")
-    }
-}
-
-type Pick = fn(&Quality) -> Option<f64>;
+const GAUGE: MetricType = MetricType::Gauge;
+const COUNTER: MetricType = MetricType::Counter;
 
 /// Per-stream figures: name, type, help, and how to read it from a sample.
-const STREAM: &[(&str, &str, &str, Pick)] = &[
-    ("playcast_stream_sent_bits_per_second", "gauge", "Media sent to the player, all streams", |q| q.sent_bps),
-    ("playcast_stream_estimated_bits_per_second", "gauge", "Adaptive bitrate's bandwidth estimate", |q| {
-        q.estimate_bps.map(|v| v as f64)
+const STREAM: &[(&str, MetricType, &str, Pick)] = &[
+    ("playcast_stream_sent_bits_per_second", GAUGE, "Media sent to the player, all streams", |q| {
+        q.sent_bps.map(Value::from)
     }),
-    ("playcast_stream_target_bits_per_second", "gauge", "Video bitrate given to the encoder", |q| {
-        q.target_bps.map(|v| v as f64)
+    ("playcast_stream_estimated_bits_per_second", GAUGE, "Adaptive bitrate's bandwidth estimate", |q| {
+        q.estimate_bps.map(Value::from)
     }),
-    ("playcast_stream_ladder_step", "gauge", "Resolution/frame-rate ladder step, 0 is the best", |q| {
-        q.ladder_step.map(f64::from)
+    ("playcast_stream_target_bits_per_second", GAUGE, "Video bitrate given to the encoder", |q| {
+        q.target_bps.map(Value::from)
     }),
-    ("playcast_stream_rtt_seconds", "gauge", "Round-trip time from the player's receiver reports", |q| {
-        q.rtt_ms.map(|v| v / 1000.0)
+    ("playcast_stream_ladder_step", GAUGE, "Resolution/frame-rate ladder step, 0 is the best", |q| {
+        q.ladder_step.map(Value::from)
     }),
-    ("playcast_stream_loss_ratio", "gauge", "Fraction of packets the player lost (worst stream)", |q| q.loss),
-    ("playcast_stream_jitter_seconds", "gauge", "Interarrival jitter the player reports", |q| {
-        q.jitter_ms.map(|v| v / 1000.0)
+    ("playcast_stream_rtt_seconds", GAUGE, "Round-trip time from the player's receiver reports", |q| {
+        q.rtt_ms.map(|v| Value::from(v / 1000.0))
     }),
-    ("playcast_stream_fps", "gauge", "Encoded frames sent per second", |q| q.fps),
-    ("playcast_stream_capture_fps", "gauge", "Frames per second the source made", |q| q.capture_fps),
-    ("playcast_stream_dropped_frames", "gauge", "Frames dropped before the encoder in the last interval", |q| {
-        q.dropped_frames.map(|v| v as f64)
+    ("playcast_stream_loss_ratio", GAUGE, "Fraction of packets the player lost (worst stream)", |q| {
+        q.loss.map(Value::from)
     }),
-    ("playcast_stream_encode_seconds", "gauge", "Mean encode time per frame in the last interval", |q| {
-        q.encode_ms_mean.map(|v| v / 1000.0)
+    ("playcast_stream_jitter_seconds", GAUGE, "Interarrival jitter the player reports", |q| {
+        q.jitter_ms.map(|v| Value::from(v / 1000.0))
     }),
-    ("playcast_stream_packets_sent_total", "counter", "RTP packets sent", |q| q.packets_sent.map(|v| v as f64)),
-    ("playcast_stream_nacks_total", "counter", "Retransmission requests (NACK) received", |q| {
-        q.nack_count.map(|v| v as f64)
+    ("playcast_stream_fps", GAUGE, "Encoded frames sent per second", |q| q.fps.map(Value::from)),
+    ("playcast_stream_capture_fps", GAUGE, "Frames per second the source made", |q| q.capture_fps.map(Value::from)),
+    ("playcast_stream_dropped_frames", GAUGE, "Frames dropped before the encoder in the last interval", |q| {
+        q.dropped_frames.map(Value::from)
     }),
-    ("playcast_stream_plis_total", "counter", "Picture loss indications received", |q| q.pli_count.map(|v| v as f64)),
-    ("playcast_stream_firs_total", "counter", "Full intra requests received", |q| q.fir_count.map(|v| v as f64)),
+    ("playcast_stream_encode_seconds", GAUGE, "Mean encode time per frame in the last interval", |q| {
+        q.encode_ms_mean.map(|v| Value::from(v / 1000.0))
+    }),
+    ("playcast_stream_packets_sent_total", COUNTER, "RTP packets sent", |q| q.packets_sent.map(Value::from)),
+    ("playcast_stream_nacks_total", COUNTER, "Retransmission requests (NACK) received", |q| {
+        q.nack_count.map(Value::from)
+    }),
+    ("playcast_stream_plis_total", COUNTER, "Picture loss indications received", |q| q.pli_count.map(Value::from)),
+    ("playcast_stream_firs_total", COUNTER, "Full intra requests received", |q| q.fir_count.map(Value::from)),
 ];
 
 /// Outcomes of player input: injected, or dropped as malformed, over the
@@ -93,113 +171,102 @@ const STREAM: &[(&str, &str, &str, Pick)] = &[
 const INPUT: &[&str] = &["injected", "malformed", "throttled", "refused", "failed"];
 
 pub fn render(manager: &Manager) -> String {
-    let mut out = String::with_capacity(4096);
+    read(manager).encode()
+}
+
+fn read(manager: &Manager) -> Scrape {
+    let mut s = Scrape::default();
     let node = manager.node().to_string();
-    let n = [("node", node.as_str())];
-    Family::new(&mut out, "playcast_sessions_running", "gauge", "Sessions running on this node").sample(
-        "playcast_sessions_running",
-        &n,
-        manager.running() as f64,
-    );
-    let mut f = Family::new(&mut out, "playcast_sessions", "gauge", "This node's unfinished sessions by state");
+    let n = || vec![("node", node.clone())];
+    let with = |k: &'static str, v: &str| vec![("node", node.clone()), (k, v.to_string())];
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+
+    s.family("playcast_sessions_running", GAUGE, "Sessions running on this node").sample(n(), manager.running());
+    let f = s.family("playcast_sessions", GAUGE, "This node's unfinished sessions by state");
     for (state, count) in manager.states() {
-        f.sample("playcast_sessions", &[("node", &node), ("state", state)], count as f64);
+        f.sample(with("state", state), count);
     }
-    Family::new(&mut out, "playcast_node_draining", "gauge", "1 while the node drains before it stops").sample(
-        "playcast_node_draining",
-        &n,
-        if manager.is_draining() { 1.0 } else { 0.0 },
-    );
+    s.family("playcast_node_draining", GAUGE, "1 while the node drains before it stops")
+        .sample(n(), u64::from(manager.is_draining()));
     let beats = manager.heartbeats();
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
-    Family::new(&mut out, "playcast_heartbeats_total", "counter", "Heartbeats this node sent").sample(
-        "playcast_heartbeats_total",
-        &n,
-        load(&beats.sent),
-    );
-    let mut f =
-        Family::new(&mut out, "playcast_heartbeat_failures_total", "counter", "Heartbeats a witness did not record");
-    f.sample("playcast_heartbeat_failures_total", &[("node", &node), ("witness", "cache")], load(&beats.cache_failed));
-    f.sample("playcast_heartbeat_failures_total", &[("node", &node), ("witness", "database")], load(&beats.db_failed));
+    s.family("playcast_heartbeats_total", COUNTER, "Heartbeats this node sent").sample(n(), load(&beats.sent));
+    s.family("playcast_heartbeat_failures_total", COUNTER, "Heartbeats a witness did not record")
+        .sample(with("witness", "cache"), load(&beats.cache_failed))
+        .sample(with("witness", "database"), load(&beats.db_failed));
     let p = &manager.placements;
     for (name, help, value) in [
-        ("playcast_placements_total", "Placement decisions this node made", load(&p.decisions)),
-        ("playcast_placement_failures_total", "New sessions that fit on no node (503)", load(&p.failures)),
-        ("playcast_placements_forwarded_total", "Sessions this node placed on another node", load(&p.forwarded)),
-        ("playcast_placement_seconds_total", "Time spent deciding placements", load(&p.decision_micros) / 1e6),
+        ("playcast_placements_total", "Placement decisions this node made", Value::from(load(&p.decisions))),
+        ("playcast_placement_failures_total", "New sessions that fit on no node (503)", load(&p.failures).into()),
+        ("playcast_placements_forwarded_total", "Sessions this node placed on another node", load(&p.forwarded).into()),
+        (
+            "playcast_placement_seconds_total",
+            "Time spent deciding placements",
+            (load(&p.decision_micros) as f64 / 1e6).into(),
+        ),
         (
             "playcast_lost_node_sessions_closed_total",
             "Sessions of lost nodes this node closed",
-            load(&p.orphans_closed),
+            load(&p.orphans_closed).into(),
         ),
     ] {
-        Family::new(&mut out, name, "counter", help).sample(name, &n, value);
+        s.family(name, COUNTER, help).sample(n(), value);
     }
     let events = manager.bus().stats();
-    let mut f = Family::new(
-        &mut out,
+    s.family(
         "playcast_events_delivered_total",
-        "counter",
+        COUNTER,
         "Session events handed to this node's subscribers, by where they were read",
-    );
-    f.sample("playcast_events_delivered_total", &[("node", &node), ("via", "channel")], load(&events.from_channel));
-    f.sample("playcast_events_delivered_total", &[("node", &node), ("via", "database")], load(&events.from_database));
-    Family::new(
-        &mut out,
+    )
+    .sample(with("via", "channel"), load(&events.from_channel))
+    .sample(with("via", "database"), load(&events.from_database));
+    s.family(
         "playcast_event_database_reads_total",
-        "counter",
+        COUNTER,
         "Reads of missed or out-of-order session events from the database",
     )
-    .sample("playcast_event_database_reads_total", &n, load(&events.database_reads));
+    .sample(n(), load(&events.database_reads));
     let budget = manager.budget().view();
-    let mut f = Family::new(&mut out, "playcast_node_cpu_cores", "gauge", "CPU cores: the budget and reserved");
-    f.sample("playcast_node_cpu_cores", &[("node", &node), ("of", "total")], f64::from(budget.total.cpu_cores));
-    f.sample("playcast_node_cpu_cores", &[("node", &node), ("of", "used")], f64::from(budget.used.cpu_cores));
-    let mut f = Family::new(&mut out, "playcast_node_memory_bytes", "gauge", "Memory: the budget and reserved");
-    f.sample("playcast_node_memory_bytes", &[("node", &node), ("of", "total")], budget.total.memory_mb as f64 * 1e6);
-    f.sample("playcast_node_memory_bytes", &[("node", &node), ("of", "used")], budget.used.memory_mb as f64 * 1e6);
-    let mut f =
-        Family::new(&mut out, "playcast_node_encoder_slots", "gauge", "Hardware encoder slots per GPU: total and used");
+    s.family("playcast_node_cpu_cores", GAUGE, "CPU cores: the budget and reserved")
+        .sample(with("of", "total"), budget.total.cpu_cores)
+        .sample(with("of", "used"), budget.used.cpu_cores);
+    s.family("playcast_node_memory_bytes", GAUGE, "Memory: the budget and reserved")
+        .sample(with("of", "total"), budget.total.memory_mb * 1_000_000)
+        .sample(with("of", "used"), budget.used.memory_mb * 1_000_000);
+    let f = s.family("playcast_node_encoder_slots", GAUGE, "Hardware encoder slots per GPU: total and used");
     for (i, (total, used)) in budget.total.gpu_slots.iter().zip(&budget.used.gpu_slots).enumerate() {
-        let gpu = i.to_string();
-        f.sample("playcast_node_encoder_slots", &[("node", &node), ("gpu", &gpu), ("of", "total")], f64::from(*total));
-        f.sample("playcast_node_encoder_slots", &[("node", &node), ("gpu", &gpu), ("of", "used")], f64::from(*used));
+        let gpu = |of: &str| vec![("node", node.clone()), ("gpu", i.to_string()), ("of", of.to_string())];
+        f.sample(gpu("total"), *total).sample(gpu("used"), *used);
     }
 
     let live = manager.live_metrics();
     for (name, kind, help, pick) in STREAM {
-        let mut f = Family::new(&mut out, name, kind, help);
+        let f = s.family(name, *kind, help);
         for (id, pipeline, q, _) in &live {
             if let Some(v) = q.as_ref().and_then(pick) {
-                f.sample(name, &[("node", &node), ("session", id), ("pipeline", pipeline)], v);
+                let labels = vec![("node", node.clone()), ("session", id.clone()), ("pipeline", pipeline.clone())];
+                f.sample(labels, v);
             }
         }
     }
-    let mut f = Family::new(&mut out, "playcast_input_events_total", "counter", "Player input by outcome");
+    let f = s.family("playcast_input_events_total", COUNTER, "Player input by outcome");
     for (id, _, _, input) in &live {
         for outcome in INPUT {
             if let Some(v) = input[outcome].as_u64() {
-                f.sample(
-                    "playcast_input_events_total",
-                    &[("node", &node), ("session", id), ("outcome", outcome)],
-                    v as f64,
-                );
+                f.sample(vec![("node", node.clone()), ("session", id.clone()), ("outcome", outcome.to_string())], v);
             }
         }
     }
-    let mut f = Family::new(&mut out, "playcast_input_dropped_total", "counter", "Player input dropped, by reason");
+    let f = s.family("playcast_input_dropped_total", COUNTER, "Player input dropped, by reason");
     for (id, _, _, input) in &live {
         for reason in DropReason::ALL {
             if let Some(v) = input["dropped"][reason.name()].as_u64() {
-                f.sample(
-                    "playcast_input_dropped_total",
-                    &[("node", &node), ("session", id), ("reason", reason.name())],
-                    v as f64,
-                );
+                let labels =
+                    vec![("node", node.clone()), ("session", id.clone()), ("reason", reason.name().to_string())];
+                f.sample(labels, v);
             }
         }
     }
-    out
+    s
 }
 
 #[cfg(test)]
@@ -207,15 +274,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_escape_labels_and_spell_special_numbers() {
-        let mut out = String::new();
-        let mut f = Family::new(&mut out, "m", "gauge", "help");
-        f.sample("m", &[("a", "x\"y\\z\nw")], 1.5);
-        f.sample("m", &[], f64::INFINITY);
-        f.sample("m", &[("b", "c"), ("d", "e")], f64::NAN);
+    fn families_keep_their_names_and_samples_escape_labels_and_spell_special_numbers() {
+        let mut s = Scrape::default();
+        s.family("m", GAUGE, "help")
+            .sample(vec![("a", "x\"y\\z\nw".into())], 1.5)
+            .sample(vec![], f64::INFINITY)
+            .sample(vec![("b", "c".into()), ("d", "e".into())], f64::NAN)
+            .sample(vec![], 3u64);
+        s.family("c_total", COUNTER, "a count").sample(vec![("n", "x".into())], 7u64);
+        s.family("empty_total", COUNTER, "no samples yet");
         assert_eq!(
-            out,
-            "# HELP m help\n# TYPE m gauge\nm{a=\"x\\\"y\\\\z\\nw\"} 1.5\nm +Inf\nm{b=\"c\",d=\"e\"} NaN\n"
+            s.encode(),
+            "# HELP m help\n# TYPE m gauge\nm{a=\"x\\\"y\\\\z\\nw\"} 1.5\nm +Inf\nm{b=\"c\",d=\"e\"} NaN\nm 3\n\
+             # HELP c_total a count\n# TYPE c_total counter\nc_total{n=\"x\"} 7\n\
+             # HELP empty_total no samples yet\n# TYPE empty_total counter\n"
         );
     }
 }
