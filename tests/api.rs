@@ -354,3 +354,69 @@ async fn the_client_is_served() {
         problem(res, 404).await;
     }
 }
+
+/// The body of a `warp::test` answer as JSON, with its status and content type.
+fn answer<B: AsRef<[u8]>>(res: &warp::http::Response<B>) -> (u16, String, Value) {
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (res.status().as_u16(), ct, serde_json::from_slice(res.body().as_ref()).unwrap_or(Value::Null))
+}
+
+/// Handlers answer through `warp::test`, without a socket: a route's own
+/// filter, and every route joined with the one mapping of errors to problem+json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_answer_through_warp_test() {
+    let s = common::serve_in_process(|_| {}).await;
+    let res = warp::test::request().path("/api/v1/health").reply(&playcast::api::filters::health()).await;
+    assert_eq!(answer(&res), (200, "application/json".into(), serde_json::json!({"status": "ok"})));
+
+    let routes = playcast::api::routes(s.state.clone());
+    let player = format!("Bearer {}", s.token("alice", Role::Player));
+    let viewer = format!("Bearer {}", s.token("vera", Role::Viewer));
+
+    let res = warp::test::request().path("/api/v1/games").header("authorization", &player).reply(&routes).await;
+    let (status, _, games) = answer(&res);
+    assert_eq!(status, 200, "{games}");
+    assert!(games.as_array().is_some_and(|g| g.iter().any(|g| g["id"] == "test-pattern")), "{games}");
+
+    // The session layer's refusals, each as its problem.
+    let res = warp::test::request()
+        .path("/api/v1/sessions/no-such-session")
+        .header("authorization", &player)
+        .reply(&routes)
+        .await;
+    let (status, ct, p) = answer(&res);
+    assert_eq!((status, ct.as_str()), (404, "application/problem+json"), "{p}");
+    assert_eq!(p["type"], "https://playcast.dev/problems/no-such-session");
+    let res = warp::test::request()
+        .method("POST")
+        .path("/api/v1/sessions")
+        .header("authorization", &viewer)
+        .json(&serde_json::json!({"game": "test-pattern"}))
+        .reply(&routes)
+        .await;
+    let (status, _, p) = answer(&res);
+    assert_eq!((status, &p["type"]), (403, &serde_json::json!("https://playcast.dev/problems/forbidden")), "{p}");
+    let res = warp::test::request()
+        .method("POST")
+        .path("/api/v1/sessions")
+        .header("authorization", &player)
+        .json(&serde_json::json!({"game": "no-such-game"}))
+        .reply(&routes)
+        .await;
+    let (status, _, p) = answer(&res);
+    assert_eq!((status, &p["type"]), (422, &serde_json::json!("https://playcast.dev/problems/invalid-request")), "{p}");
+    let res = warp::test::request()
+        .method("POST")
+        .path("/api/v1/sessions/no-such-session/rewind")
+        .header("authorization", &player)
+        .reply(&routes)
+        .await;
+    let (status, _, p) = answer(&res);
+    assert_eq!(status, 404, "{p}");
+
+    // The document served is the generated one.
+    let res = warp::test::request().path("/api/v1/openapi.json").reply(&routes).await;
+    let (status, ct, doc) = answer(&res);
+    assert_eq!((status, ct.as_str()), (200, "application/json"));
+    assert_eq!(doc, serde_json::from_str::<Value>(playcast::api::openapi::json()).unwrap());
+}

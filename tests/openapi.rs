@@ -1,60 +1,124 @@
-//! The served OpenAPI document and the routes agree: every documented route
-//! answers (not a routing 404 or 405), and every route in the code is documented.
+//! The served OpenAPI document and the routes agree: every route in the code
+//! is documented with its method, every documented route answers (not a
+//! routing 404 or 405), and every documented route lets through exactly the
+//! roles its `bearer` requirement lists.
 
 mod common;
 
 use playcast::auth::Role;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
-/// Route patterns in the code, like `sessions/{}/viewers` (after `api/v1`).
-fn routes_in_code() -> Vec<Vec<String>> {
+/// A route function of `src/api/filters.rs`: its doc line's method and path,
+/// and the method and path segments its code matches (`{}` for a parameter).
+#[derive(Debug)]
+struct CodeRoute {
+    function: String,
+    doc: (String, String),
+    method: String,
+    segments: Vec<String>,
+}
+
+impl CodeRoute {
+    /// The path as OpenAPI writes it, with `{}` where the code takes a parameter.
+    fn path(&self) -> String {
+        format!("/{}", self.segments.join("/"))
+    }
+}
+
+/// The segments a path in a doc line or the document has, parameters as `{}`.
+fn pattern(path: &str) -> Vec<String> {
+    path.trim_start_matches('/')
+        .split('/')
+        .map(|s| if s.starts_with('{') && s.ends_with('}') { "{}".to_string() } else { s.to_string() })
+        .collect()
+}
+
+/// Every `pub fn` of `src/api/filters.rs` documented `/// METHOD /path`.
+fn routes_in_code() -> Vec<CodeRoute> {
+    let text = std::fs::read_to_string(common::repo().join("src/api/filters.rs")).unwrap();
     let mut routes = Vec::new();
-    for file in ["src/api/mod.rs", "src/api/sessions.rs"] {
-        let text = std::fs::read_to_string(common::repo().join(file)).unwrap();
-        for statement in text.split("\n    let ").skip(1) {
-            let statement = statement.split(";\n").next().unwrap();
-            let mut segments = Vec::new();
-            let mut rest = statement;
-            while let Some(i) = rest.find("warp::path") {
-                rest = &rest[i + "warp::path".len()..];
-                let (open, close) = if rest.starts_with("!(") { ("!(", ')') } else { ("(", ')') };
-                let Some(args) = rest.strip_prefix(open) else { continue };
-                let args = &args[..args.find(close).unwrap()];
-                for part in args.split('/') {
-                    let part = part.trim();
-                    if let Some(lit) = part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-                        segments.push(lit.to_string());
-                    } else if part == "String" {
-                        segments.push("{}".to_string());
-                    }
-                }
-            }
-            // Routes start from `api` (the `api/v1` prefix) or spell it out.
-            let route = if segments.starts_with(&["api".to_string(), "v1".to_string()]) {
-                segments[2..].to_vec()
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(doc) = line.strip_prefix("/// ") else { continue };
+        let Some((method, path)) = doc.split_once(' ') else { continue };
+        if !["GET", "POST", "PUT", "DELETE", "PATCH"].contains(&method) {
+            continue;
+        }
+        let path = path.split([' ', ':']).next().unwrap().to_string();
+        let start = i + lines[i..].iter().position(|l| !l.starts_with("///")).unwrap();
+        let signature = lines[start];
+        let function = signature
+            .strip_prefix("pub fn ")
+            .unwrap_or_else(|| panic!("`/// {doc}` documents no route function: {signature}"))
+            .split('(')
+            .next()
+            .unwrap()
+            .to_string();
+        let end = start + lines[start..].iter().position(|l| *l == "}").unwrap();
+        let body = lines[start..end].join("\n");
+        let mut segments = Vec::new();
+        if body.contains("api()") {
+            segments.extend(["api".to_string(), "v1".to_string()]);
+        }
+        let args = body.split("warp::path!(").nth(1).unwrap_or_else(|| panic!("{function}: no warp::path!"));
+        for part in args[..args.find(')').unwrap()].split('/') {
+            let part = part.trim();
+            if let Some(lit) = part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                segments.push(lit.to_string());
             } else {
-                segments
-            };
-            if !route.is_empty() && statement.contains("api") {
-                routes.push(route);
+                segments.push("{}".to_string());
             }
         }
+        let mut methods: Vec<&str> = ["get", "post", "put", "delete", "patch"]
+            .into_iter()
+            .filter(|m| body.contains(&format!("warp::{m}()")))
+            .collect();
+        if body.contains("warp::ws()") {
+            methods.push("get");
+        }
+        assert_eq!(methods.len(), 1, "{function} matches {methods:?}: one method per route");
+        routes.push(CodeRoute {
+            function,
+            doc: (method.to_lowercase(), path),
+            method: methods[0].to_string(),
+            segments,
+        });
     }
     routes
 }
 
-fn documented(doc: &Value) -> Vec<(String, String)> {
+/// `(method, path, roles)` of every operation; roles `None` without a token.
+fn documented(doc: &Value) -> Vec<(String, String, Option<Vec<String>>)> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for m in METHODS {
-            if item.get(m).is_some() {
-                out.push((m.to_string(), path.clone()));
+            if let Some(op) = item.get(m) {
+                let roles = op["security"].as_array().and_then(|s| {
+                    s.iter().find_map(|r| r.get("bearer")).map(|roles| {
+                        roles.as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect()
+                    })
+                });
+                out.push((m.to_string(), path.clone(), roles));
             }
         }
     }
     out
+}
+
+#[test]
+fn every_route_function_is_documented_with_its_method_and_path() {
+    let code = routes_in_code();
+    assert!(code.len() >= 20, "the route scan found too little: {code:?}");
+    // Every route function has its doc line: all `pub fn`s but `routes`.
+    let text = std::fs::read_to_string(common::repo().join("src/api/filters.rs")).unwrap();
+    let functions = text.lines().filter(|l| l.starts_with("pub fn ") && !l.starts_with("pub fn routes(")).count();
+    assert_eq!(functions, code.len(), "a route function in src/api/filters.rs has no `/// METHOD /path` line");
+    for route in &code {
+        assert_eq!(route.doc.0, route.method, "{}: its doc names another method", route.function);
+        assert_eq!(pattern(&route.doc.1), pattern(&route.path()), "{}: its doc names another path", route.function);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,28 +132,28 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
     let ops = documented(&doc);
     assert!(ops.len() >= 20, "{ops:?}");
 
-    // Every route in the code has a documented path (a `{}` in the code, like
-    // the session action, matches any segment).
-    let doc_paths: Vec<Vec<String>> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(|p| p.trim_start_matches("/api/v1/").split('/').map(|s| s.to_string()).collect())
-        .collect();
+    // Every route of the versioned API in the code has a documented operation
+    // with its method (a `{}` in the code, like the session action, matches
+    // any segment).
     let code = routes_in_code();
-    assert!(code.len() >= 15, "the route scan found too little: {code:?}");
-    for route in &code {
-        let found =
-            doc_paths.iter().any(|d| d.len() == route.len() && d.iter().zip(route).all(|(d, c)| c == "{}" || d == c));
-        assert!(found, "route /api/v1/{} is not in the OpenAPI document", route.join("/"));
+    for route in code.iter().filter(|r| r.segments.starts_with(&["api".to_string(), "v1".to_string()])) {
+        let found = ops.iter().any(|(m, p, _)| {
+            let d = pattern(p);
+            *m == route.method
+                && d.len() == route.segments.len()
+                && d.iter().zip(&route.segments).all(|(d, c)| c == "{}" || d == c)
+        });
+        assert!(found, "{} {} ({}) is not in the OpenAPI document", route.method, route.path(), route.function);
     }
 
     // Every documented operation reaches a handler: whatever it answers, it is
     // not the router's own 404 or 405.
     let admin = service.sign_in("root", Role::Admin).await;
     let client = reqwest::Client::new();
-    for (method, path) in
-        ops.iter().filter(|(_, p)| !p.ends_with("/logout")).chain(ops.iter().filter(|(_, p)| p.ends_with("/logout")))
+    for (method, path, _) in ops
+        .iter()
+        .filter(|(_, p, _)| !p.ends_with("/logout"))
+        .chain(ops.iter().filter(|(_, p, _)| p.ends_with("/logout")))
     {
         let url = service.url(&path.replace("{id}", "no-such-session").replace("{name}", "test-pattern"));
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -100,5 +164,57 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
         let routed = status != 405 && !(status == 404 && kind.as_deref().is_some_and(|k| k.ends_with("/not-found")));
         assert!(routed, "{method} {path} is documented but not routed: {status} {body}");
         assert_ne!(status, 500, "{method} {path}: {body}");
+    }
+}
+
+/// A body the route refuses after its role check (`valid`: one it accepts,
+/// so that only the role can refuse it). Nothing starts.
+fn body_for(method: &str, path: &str, valid: bool) -> Option<Value> {
+    match (method, path) {
+        ("post", "/api/v1/dev/token") => Some(json!({"user": "openapi-roles", "role": "viewer"})),
+        ("post", "/api/v1/sessions") if valid => Some(json!({"game": "test-pattern"})),
+        ("post", "/api/v1/sessions") => Some(json!({"game": "no-such-game-of-the-openapi-check"})),
+        ("put", p) if p.ends_with("/viewers") => Some(json!({"viewers": []})),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_route_lets_through_the_roles_it_lists() {
+    let service = common::serve_in_process(|_| {}).await;
+    let doc: Value = serde_json::from_str(playcast::api::openapi::json()).unwrap();
+    let client = reqwest::Client::new();
+    let call = |method: &str, path: &str, token: Option<String>, body: Option<Value>| {
+        let url = service.url(&path.replace("{id}", "no-such-session").replace("{name}", "test-pattern"));
+        let mut req = client.request(reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap_or_default())
+        }
+    };
+    let ops = documented(&doc);
+    let checked = ops.iter().filter(|(_, _, roles)| roles.is_some()).count();
+    assert!(checked >= 15, "too few routes need a token: {ops:?}");
+    for (method, path, roles) in &ops {
+        let Some(roles) = roles else { continue };
+        let what = format!("{method} {path} (roles {roles:?})");
+        let (got, text) = call(method, path, None, body_for(method, path, false)).await;
+        assert_eq!(got, 401, "{what} without a token: {text}");
+        for (role, name) in [(Role::Admin, "admin"), (Role::Player, "player"), (Role::Viewer, "viewer")] {
+            let listed = roles.is_empty() || roles.iter().any(|r| r == name);
+            let token = Some(service.token("openapi-roles", role));
+            let (got, text) = call(method, path, token, body_for(method, path, !listed)).await;
+            if listed {
+                assert!(got != 401 && got != 403 && got < 500, "{what} as {name} answered {got}: {text}");
+            } else {
+                assert_eq!(got, 403, "{what} as {name}: {text}");
+            }
+        }
     }
 }

@@ -1,11 +1,17 @@
 //! RFC 9457 problem details: every error the HTTP API returns.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::Reply;
 
-#[derive(Debug, Clone, Serialize)]
+use crate::session::forwarding::{Answer, ForwardError};
+use crate::session::manager::SessionError;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
+    /// `https://playcast.dev/problems/<kind>`
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -76,4 +82,67 @@ pub async fn recover(err: warp::Rejection) -> Result<Problem, std::convert::Infa
         Problem::new(StatusCode::BAD_REQUEST, "bad-request", format!("{err:?}"))
     };
     Ok(p)
+}
+
+/// The answer to a refusal of the session layer: the one place they are mapped.
+impl From<SessionError> for Problem {
+    fn from(e: SessionError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SessionError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "no-such-session", detail),
+            SessionError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            SessionError::BadRequest(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail),
+            SessionError::NoRoom(_) | SessionError::Nowhere(_) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no-room", detail).retry_after(10)
+            }
+            SessionError::Transition(_) => Problem::new(StatusCode::CONFLICT, "illegal-transition", detail),
+            SessionError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+            SessionError::Unavailable(_) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).retry_after(5)
+            }
+            SessionError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Storage failures are ours, not the caller's: 503, never a 500 or a panic.
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "state database");
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state-unavailable", "the state database is unavailable; retry")
+            .retry_after(5)
+    }
+}
+
+/// A call another node should have answered.
+impl From<ForwardError> for Problem {
+    fn from(e: ForwardError) -> Self {
+        match e {
+            ForwardError::Session(e) => e.into(),
+            ForwardError::Refused(answer) => answer.into(),
+            ForwardError::Unreachable(u) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "node-unreachable",
+                format!("the node at {} did not answer; retry", u.base),
+            )
+            .retry_after(2),
+        }
+    }
+}
+
+/// Another node's problem, passed on when no node is left to try.
+impl From<Answer> for Problem {
+    fn from(answer: Answer) -> Self {
+        let v: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let kind = v["type"].as_str().and_then(|t| t.rsplit('/').next()).unwrap_or("unavailable").to_string();
+        let detail = v["detail"].as_str().unwrap_or("another node refused").to_string();
+        let retry = answer.retry_after.as_deref().and_then(|r| r.parse().ok()).unwrap_or(5);
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        Problem::new(status, &kind, detail).retry_after(retry)
+    }
+}
+
+/// `e` as a rejection that [`recover`] answers.
+pub fn reject(e: impl Into<Problem>) -> warp::Rejection {
+    warp::reject::custom(e.into())
 }

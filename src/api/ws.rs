@@ -7,8 +7,7 @@
 //! token, so it outlives the token's short life and closes when the sign-in
 //! is revoked (`POST /api/v1/logout`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -20,81 +19,40 @@ use tokio::sync::watch;
 use super::AppState;
 use crate::auth::Identity;
 use crate::session::events::EventMessage;
+/// Where the sign-ins with open WebSockets are kept since cross-node
+/// sign-out moved to the session layer; this path stays for the server.
+pub use crate::session::forwarding::Logins;
 use crate::session::manager::{Caller, SessionHost};
 use crate::signaling::handler::{self, Frame, Limits};
 use crate::signaling::protocol::{encode, ErrorCode, ServerMessage};
-use crate::store::cache::{Cache, Received};
-use crate::store::Store;
-use crate::sync::Locked;
+
+/// Hard cap the WebSocket layer enforces; the protocol's own (smaller) cap
+/// answers `too_large` below it without closing the connection.
+const WS_HARD_LIMIT: usize = 1 << 20;
+
+/// Largest message on the events WebSocket (only `ping` is read there).
+const EVENTS_LIMIT: usize = 64 * 1024;
+
+#[utoipa::path(get, path = "/api/v1/signal", tag = "websockets",
+    summary = "signaling WebSocket (docs/SIGNALING.md)",
+    description = "The first message is `{\"type\":\"auth\",\"token\":\"…\"}` with a signed-in token.",
+    responses((status = 101, description = "switching to the WebSocket protocol")))]
+pub fn signal(ws: warp::ws::Ws, s: AppState) -> impl warp::Reply {
+    ws.max_message_size(WS_HARD_LIMIT)
+        .max_frame_size(WS_HARD_LIMIT)
+        .on_upgrade(move |socket| signal_connection(socket, s))
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "websockets",
+    summary = "session events WebSocket, numbered; resume with `after`",
+    description = "The first message is `{\"type\":\"auth\",\"token\":\"…\",\"after\":N}`; `after` is optional.",
+    responses((status = 101, description = "switching to the WebSocket protocol")))]
+pub fn events(ws: warp::ws::Ws, s: AppState) -> impl warp::Reply {
+    ws.max_message_size(EVENTS_LIMIT).on_upgrade(move |socket| events_connection(socket, s))
+}
 
 /// The client has this long to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Sign-ins with open WebSockets, to close them on revocation.
-#[derive(Default)]
-pub struct Logins {
-    open: Mutex<HashMap<String, watch::Sender<bool>>>,
-}
-
-impl Logins {
-    /// Resolves (true) when `sid` is revoked.
-    pub fn watch(&self, sid: &str) -> watch::Receiver<bool> {
-        let mut open = self.open.locked();
-        open.retain(|_, tx| tx.receiver_count() > 0);
-        open.entry(sid.to_string()).or_insert_with(|| watch::channel(false).0).subscribe()
-    }
-
-    pub fn revoke(&self, sid: &str) {
-        if let Some(tx) = self.open.locked().remove(sid) {
-            let _ = tx.send(true);
-        }
-    }
-
-    fn open_sids(&self) -> Vec<String> {
-        self.open.locked().keys().cloned().collect()
-    }
-
-    /// Ends this sign-in here and tells every other node through the cache.
-    pub async fn revoke_everywhere(&self, cache: &Cache, sid: &str) {
-        self.revoke(sid);
-        if let Err(e) = cache.publish(REVOKED_CHANNEL, sid).await {
-            // The other nodes' database check on reconnect, or the socket's
-            // own next sign-in check, is what is left; say so.
-            tracing::warn!(error = %e, "sign-out not announced to other nodes");
-        }
-    }
-
-    /// Closes this node's sockets of sign-ins revoked on any node. After a
-    /// gap in the cache's messages every open sign-in is checked in the database.
-    pub async fn follow(self: Arc<Self>, cache: Cache, store: Store) {
-        let mut sub = match cache.subscribe(REVOKED_CHANNEL).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "not following sign-outs of other nodes");
-                return;
-            }
-        };
-        // Held no longer: the subscription ends when the service's cache goes.
-        drop(cache);
-        while let Some(received) = sub.recv().await {
-            match received {
-                Received::Message(sid) => self.revoke(&sid),
-                Received::Reconnected | Received::Lagged(_) => {
-                    for sid in self.open_sids() {
-                        if let Ok(Some(l)) = store.login_session(&sid).await {
-                            if l.revoked_at.is_some() {
-                                self.revoke(&sid);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Sign-ins revoked on some node, by `sid`.
-const REVOKED_CHANNEL: &str = "logins-revoked";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
