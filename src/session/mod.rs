@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod failover;
 pub mod fleet;
+pub mod forwarding;
 pub mod games;
 pub mod launch;
 pub mod listing;
