@@ -1,4 +1,4 @@
-//! Attaching streams to sessions: signaling's [`StreamHost`] for one
+//! Attaching streams to sessions, for signaling's `StreamHost` of one
 //! authenticated caller. A `hello` joins the caller's session (or starts a
 //! session for that stream alone), and the stream is tied to the session's
 //! pause, input, idle clock and end.
@@ -104,16 +104,16 @@ impl SessionControl for StreamSide {
     }
 }
 
-/// Streams opened through signaling by one authenticated caller.
-pub struct SessionHost {
-    pub manager: Arc<Manager>,
-    pub caller: Caller,
-}
-
-impl StreamHost for SessionHost {
-    /// Opens a stream of a session for `caller` (signaling's `hello`).
-    fn open(&self, req: OpenRequest, events: mpsc::UnboundedSender<StreamEvent>) -> Result<Opened, ProtocolError> {
-        let (manager, caller) = (&self.manager, &self.caller);
+impl Manager {
+    /// Opens a stream of a session for `caller` (signaling's `hello`, through
+    /// [`SessionHost`](super::manager::SessionHost)).
+    pub(super) fn open_for(
+        self: &Arc<Self>,
+        caller: &Caller,
+        req: OpenRequest,
+        events: mpsc::UnboundedSender<StreamEvent>,
+    ) -> Result<Opened, ProtocolError> {
+        let manager = self;
         let rt = tokio::runtime::Handle::current();
         let running = match &req.session {
             Some(id) => {

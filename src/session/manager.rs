@@ -5,7 +5,8 @@
 //!   announce, drop lists, update the cache's copy) in one step;
 //! - [`start`](super::start) and [`SessionTask`](super::task): reserving,
 //!   launching, and the per-session task that owns the running game;
-//! - [`SessionHost`](super::attach): attaching signaling streams to sessions;
+//! - [`attach`](super::attach): attaching signaling streams to sessions
+//!   (what [`SessionHost`] opens);
 //! - [`Fleet`](super::fleet): heartbeats, placement and the drain flag;
 //!   [`failover`](super::failover): sessions of lost nodes.
 
@@ -16,7 +17,6 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
-pub use super::attach::SessionHost;
 use super::budget::Budget;
 use super::cache_mirror::{Beats, CacheMirror, Heartbeat, Timing};
 use super::contain::Containment;
@@ -31,10 +31,12 @@ use super::placement::NodeInfo;
 use super::record::Recorder;
 use super::running::{Command, Register, Reply, Running};
 pub use super::view::{Caller, CreateRequest, SessionView};
-use super::Streams;
+use super::{OpenRequest, Opened, StreamHost, Streams};
 use crate::auth::Role;
 use crate::config::Config;
 use crate::media::quality::Quality;
+use crate::media::stream::StreamEvent;
+use crate::signaling::protocol::ProtocolError;
 use crate::store::{Store, StoreError};
 use crate::sync::Locked;
 
@@ -50,6 +52,22 @@ pub struct SessionMetrics {
     pub quality: Option<Quality>,
     /// The player's input counters.
     pub input: serde_json::Value,
+}
+
+/// Streams opened through signaling by one authenticated caller.
+pub struct SessionHost {
+    pub manager: Arc<Manager>,
+    pub caller: Caller,
+}
+
+impl StreamHost for SessionHost {
+    fn open(
+        &self,
+        req: OpenRequest,
+        events: tokio::sync::mpsc::UnboundedSender<StreamEvent>,
+    ) -> Result<Opened, ProtocolError> {
+        self.manager.open_for(&self.caller, req, events)
+    }
 }
 
 /// The sessions of this node.
