@@ -1,8 +1,19 @@
 //! Service configuration: embedded defaults, then an optional TOML file, then
 //! `PLAYCAST__SECTION__KEY` environment variables, validated once at start.
+//!
+//! Layout: the settings and their checks here; `load` layers the sources
+//! (figment) and blames an error on its file line or variable; `paths` finds
+//! the shipped files and resolves a file's relative paths; `deprecated`
+//! reads the numeric `*_secs`/`*_ms` keys that durations replaced.
+
+mod deprecated;
+mod load;
+mod paths;
+
+pub use paths::shipped_bases;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -53,12 +64,17 @@ pub struct SessionsConfig {
     pub games_file: PathBuf,
     /// Parent of the per-user save folders; empty: `saves/` in `server.data_dir`.
     pub saves_dir: PathBuf,
-    pub connect_timeout_secs: u64,
+    /// Ends a session whose player has not connected within this time.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
     /// Ends a session with no input for this long.
-    pub idle_timeout_secs: u64,
-    pub max_duration_secs: u64,
-    /// A quality alert when the player's round-trip time exceeds this (ms)…
-    pub quality_rtt_ms: u32,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// A quality alert when the player's round-trip time exceeds this…
+    #[serde(with = "humantime_serde")]
+    pub quality_rtt: Duration,
     /// …or the loss its receiver reports exceeds this (percent)…
     pub quality_loss_percent: u32,
     /// …in this many samples (2 s apart) in a row.
@@ -79,10 +95,12 @@ pub struct NodeConfig {
     pub memory_mb: u64,
     /// Hardware encoder sessions per GPU.
     pub gpu_encoder_slots: Vec<u32>,
-    /// How often the node says it is alive (cache and database), ms.
-    pub heartbeat_ms: u64,
-    /// A node silent this long is presumed dead and its sessions fail, ms.
-    pub heartbeat_ttl_ms: u64,
+    /// How often the node says it is alive (cache and database).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// A node silent this long is presumed dead and its sessions fail.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +110,48 @@ pub struct CacheConfig {
     pub url: Secret,
     /// Put in front of every key and channel, so services can share one Redis.
     pub prefix: String,
+}
+
+impl CacheConfig {
+    /// Which cache `url` names; [`Config::load`] has refused any other.
+    pub fn backend(&self) -> CacheBackend {
+        CacheBackend::of_url(&self.url.0).unwrap_or(CacheBackend::Memory)
+    }
+}
+
+/// Where live session state, heartbeats and events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheBackend {
+    /// In this process: the node is the whole fleet.
+    Memory,
+    /// A Redis server shared by the nodes of a deployment.
+    Redis,
+}
+
+impl CacheBackend {
+    /// Empty `cache.url` is the in-process cache, `redis://…` is Redis.
+    pub fn of_url(url: &str) -> Result<Self, String> {
+        if url.is_empty() {
+            return Ok(CacheBackend::Memory);
+        }
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("redis") => Ok(CacheBackend::Redis),
+            Some("rediss") => Err("rediss:// (TLS) is not supported; reach Redis over a private network".into()),
+            Some(other) => Err(format!(
+                "unknown cache backend `{other}`: must start with redis://, or be empty for the in-process cache"
+            )),
+            None => Err("must start with redis://, or be empty for the in-process cache".into()),
+        }
+    }
+
+    /// The name `/api/v1/ready` and `/api/v1/node` answer with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheBackend::Memory => "memory",
+            CacheBackend::Redis => "redis",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,7 +189,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// On SIGTERM, running sessions play on for up to this long (no new ones
     /// are taken) before they are ended; 0 ends them at once.
-    pub drain_secs: u64,
+    #[serde(with = "humantime_serde")]
+    pub drain: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,12 +204,15 @@ pub struct AuthConfig {
     pub authorized_parties: Vec<String>,
     /// Dotted path of the claim holding the role; `player` when absent.
     pub role_claim: String,
-    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
-    pub leeway_secs: u64,
-    /// Keys fetched longer ago than this are refetched before use, in seconds.
-    pub jwks_cache_secs: u64,
-    /// An unknown `kid` refetches the key set at most this often, in seconds.
-    pub jwks_refetch_min_secs: u64,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Keys fetched longer ago than this are refetched before use.
+    #[serde(with = "humantime_serde")]
+    pub jwks_cache: Duration,
+    /// An unknown `kid` refetches the key set at most this often.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refetch_min: Duration,
     /// Lets the development issuer mint tokens for clients that are not on
     /// loopback: anyone who can reach the service becomes any user, admin
     /// included. Off unless an operator sets it on purpose.
@@ -194,8 +258,9 @@ pub struct IceConfig {
     pub turn_urls: Vec<String>,
     /// coturn `static-auth-secret` for time-limited credentials.
     pub turn_secret: Secret,
-    /// Lifetime of generated TURN credentials, in seconds.
-    pub turn_ttl_secs: u64,
+    /// Lifetime of generated TURN credentials.
+    #[serde(with = "humantime_serde")]
+    pub turn_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,10 +268,12 @@ pub struct IceConfig {
 pub struct SignalingConfig {
     /// Largest accepted signaling message in bytes; larger ones get `too_large`.
     pub max_message_bytes: usize,
-    /// A connection that sends nothing for this long is closed, in seconds.
-    pub idle_timeout_secs: u64,
-    /// A stream whose offer is not answered within this time ends, in seconds.
-    pub answer_timeout_secs: u64,
+    /// A connection that sends nothing for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A stream whose offer is not answered within this time ends.
+    #[serde(with = "humantime_serde")]
+    pub answer_timeout: Duration,
 }
 
 /// A string whose `Debug` never shows its value.
@@ -221,420 +288,117 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Config {
-    /// Loads defaults, then `file` if given, then the process environment.
-    /// The configuration from the defaults, `file` and the process's
-    /// environment, checked by this module and then by `check`: the settings
-    /// other modules own (the element policy is media's) are judged there, and
-    /// an error is still blamed on the file or variable that set the field.
-    pub fn load(file: Option<&Path>, check: &dyn Fn(&Config) -> Result<(), FieldError>) -> Result<Self, ConfigError> {
-        Self::load_with_env_checked(file, std::env::vars(), check)
-    }
-
-    /// [`Config::load`] with the given environment and no outside check.
-    pub fn load_with_env(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        Self::load_with_env_checked(file, env, &|_| Ok(()))
-    }
-
-    pub fn load_with_env_checked(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-        check: &dyn Fn(&Config) -> Result<(), FieldError>,
-    ) -> Result<Self, ConfigError> {
-        let mut table = parse_table("<defaults>", DEFAULT_TOML)?;
-        locate_shipped(&mut table, &shipped_bases());
-        let mut origin = "<defaults>".to_string();
-        if let Some(path) = file {
-            let text = crate::files::read_text(path, crate::files::MAX_CONFIG_BYTES)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-            origin = path.display().to_string();
-            // Typed check of the file alone first, so errors point at its lines.
-            toml::from_str::<PartialCheck>(&text).map_err(|e| syntax(&origin, &text, &e))?;
-            let mut layer = parse_table(&origin, &text)?;
-            let folder = std::path::absolute(path)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?
-                .parent()
-                .map(Path::to_owned)
-                .unwrap_or_default();
-            resolve_against(&mut layer, &folder);
-            merge(&mut table, layer);
-        }
-        // Which variable set which field, to blame the right one.
-        let mut from_env: Vec<(String, String)> = Vec::new();
-        for (name, value) in env {
-            let Some(rest) = name.strip_prefix("PLAYCAST__") else {
-                continue;
-            };
-            let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
-            set_path(&mut table, &keys, &value).map_err(|message| ConfigError::Env { name: name.clone(), message })?;
-            // Type-check after each variable so a bad value is blamed on its variable.
-            Config::deserialize(toml::Value::Table(table.clone()))
-                .map_err(|e| ConfigError::Env { name: name.clone(), message: e.message().to_string() })?;
-            from_env.push((keys.join("."), name));
-        }
-        let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
-            origin: origin.clone(),
-            line: 1,
-            message: e.message().to_string(),
-        })?;
-        config
-            .validate(&origin)
-            .and_then(|()| {
-                check(&config).map_err(|e| ConfigError::Invalid {
-                    origin: origin.clone(),
-                    field: e.field,
-                    message: e.message,
-                })
-            })
-            .map_err(|e| match e {
-                ConfigError::Invalid { field, message, origin } => {
-                    let origin =
-                        from_env.iter().rev().find(|(f, _)| f == field).map(|(_, n)| n.clone()).unwrap_or(origin);
-                    ConfigError::Invalid { origin, field, message }
-                }
-                e => e,
-            })?;
-        Ok(config)
-    }
-
-    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |field, message: &str| ConfigError::Invalid {
-            origin: origin.to_string(),
-            field,
-            message: message.to_string(),
-        };
+    /// This module's own checks; [`Config::load`] blames a refusal on the
+    /// file line or variable that set the field.
+    fn validate(&self) -> Result<(), FieldError> {
+        let invalid = |field, message: &str| Err(FieldError { field, message: message.to_string() });
         if self.media.max_streams == 0 {
-            return Err(invalid("media.max_streams", "must be at least 1"));
+            return invalid("media.max_streams", "must be at least 1");
         }
         let a = &self.node.advertise;
         if !(a.is_empty() || a.starts_with("http://") || a.starts_with("https://")) {
-            return Err(invalid("node.advertise", "an http:// or https:// URL, or empty"));
+            return invalid("node.advertise", "an http:// or https:// URL, or empty");
         }
-        if !(100..=60_000).contains(&self.node.heartbeat_ms) {
-            return Err(invalid("node.heartbeat_ms", "100 to 60000"));
+        let node = &self.node;
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&node.heartbeat) {
+            return invalid("node.heartbeat", "100ms to 1m");
         }
-        if self.node.heartbeat_ttl_ms < 2 * self.node.heartbeat_ms || self.node.heartbeat_ttl_ms > 600_000 {
-            return Err(invalid("node.heartbeat_ttl_ms", "at least twice node.heartbeat_ms and at most 600000"));
+        if node.heartbeat_ttl < 2 * node.heartbeat || node.heartbeat_ttl > Duration::from_secs(600) {
+            return invalid("node.heartbeat_ttl", "at least twice node.heartbeat and at most 10m");
         }
-        if self.server.drain_secs > 86_400 {
-            return Err(invalid("server.drain_secs", "at most 86400 (a day)"));
+        if self.server.drain > Duration::from_secs(86_400) {
+            return invalid("server.drain", "at most 1day");
         }
         if self.signaling.max_message_bytes < 1024 || self.signaling.max_message_bytes > 1 << 20 {
-            return Err(invalid("signaling.max_message_bytes", "must be between 1024 and 1048576"));
+            return invalid("signaling.max_message_bytes", "must be between 1024 and 1048576");
         }
         for url in &self.ice.stun_urls {
             if !url.starts_with("stun:") && !url.starts_with("stuns:") {
-                return Err(invalid("ice.stun_urls", "each URL must start with stun: or stuns:"));
+                return invalid("ice.stun_urls", "each URL must start with stun: or stuns:");
             }
         }
         for url in &self.ice.turn_urls {
             if !url.starts_with("turn:") && !url.starts_with("turns:") {
-                return Err(invalid("ice.turn_urls", "each URL must start with turn: or turns:"));
+                return invalid("ice.turn_urls", "each URL must start with turn: or turns:");
             }
         }
         if !self.ice.turn_urls.is_empty() && self.ice.turn_secret.0.is_empty() {
-            return Err(invalid("ice.turn_secret", "turn_urls are set but turn_secret is empty"));
+            return invalid("ice.turn_secret", "turn_urls are set but turn_secret is empty");
         }
         if self.auth.issuers.is_empty() != self.auth.jwks_url.is_empty() {
-            return Err(invalid("auth.jwks_url", "auth.issuers and auth.jwks_url are set together or not at all"));
+            return invalid("auth.jwks_url", "auth.issuers and auth.jwks_url are set together or not at all");
         }
         if !self.auth.jwks_url.is_empty()
             && !self.auth.jwks_url.starts_with("https://")
             && !self.auth.jwks_url.starts_with("http://127.")
             && !self.auth.jwks_url.starts_with("http://localhost")
         {
-            return Err(invalid("auth.jwks_url", "must be https:// (plain http only to this machine)"));
+            return invalid("auth.jwks_url", "must be https:// (plain http only to this machine)");
         }
         if self.auth.role_claim.is_empty() || self.auth.role_claim.split('.').any(str::is_empty) {
-            return Err(invalid("auth.role_claim", "must be a dotted claim path such as metadata.role"));
+            return invalid("auth.role_claim", "must be a dotted claim path such as metadata.role");
         }
-        if self.auth.leeway_secs > 300 {
-            return Err(invalid("auth.leeway_secs", "at most 300"));
+        if self.auth.leeway > Duration::from_secs(300) {
+            return invalid("auth.leeway", "at most 5m");
         }
-        if self.signaling.idle_timeout_secs == 0 || self.signaling.answer_timeout_secs == 0 {
-            return Err(invalid("signaling.idle_timeout_secs", "signaling timeouts must be at least 1 second"));
+        let second = Duration::from_secs(1);
+        if self.signaling.idle_timeout < second {
+            return invalid("signaling.idle_timeout", "signaling timeouts must be at least 1s");
+        }
+        if self.signaling.answer_timeout < second {
+            return invalid("signaling.answer_timeout", "signaling timeouts must be at least 1s");
         }
         let db = &self.state.database_url.0;
         if !db.is_empty() && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| db.starts_with(p)) {
-            return Err(invalid("state.database_url", "must start with sqlite:, postgres:// or postgresql://"));
+            return invalid("state.database_url", "must start with sqlite:, postgres:// or postgresql://");
         }
-        if self.ice.turn_ttl_secs == 0 {
-            return Err(invalid("ice.turn_ttl_secs", "must be at least 1"));
+        // TURN credentials carry their expiry in whole seconds.
+        if self.ice.turn_ttl < second {
+            return invalid("ice.turn_ttl", "must be at least 1s");
         }
         let s = &self.sessions;
-        if s.connect_timeout_secs == 0 {
-            return Err(invalid("sessions.connect_timeout_secs", "must be at least 1"));
+        for (field, value) in [
+            ("sessions.connect_timeout", s.connect_timeout),
+            ("sessions.idle_timeout", s.idle_timeout),
+            ("sessions.max_duration", s.max_duration),
+        ] {
+            if value < second {
+                return invalid(field, "must be at least 1s");
+            }
         }
-        if s.idle_timeout_secs == 0 {
-            return Err(invalid("sessions.idle_timeout_secs", "must be at least 1"));
-        }
-        if s.max_duration_secs == 0 {
-            return Err(invalid("sessions.max_duration_secs", "must be at least 1"));
-        }
-        if !(1..=10_000).contains(&s.quality_rtt_ms) {
-            return Err(invalid("sessions.quality_rtt_ms", "1 to 10000"));
+        if !(Duration::from_millis(1)..=Duration::from_secs(10)).contains(&s.quality_rtt) {
+            return invalid("sessions.quality_rtt", "1ms to 10s");
         }
         if !(1..=100).contains(&s.quality_loss_percent) {
-            return Err(invalid("sessions.quality_loss_percent", "1 to 100"));
+            return invalid("sessions.quality_loss_percent", "1 to 100");
         }
         if !(1..=100).contains(&s.quality_samples) {
-            return Err(invalid("sessions.quality_samples", "1 to 100"));
+            return invalid("sessions.quality_samples", "1 to 100");
         }
-        let cache = &self.cache.url.0;
-        if cache.starts_with("rediss://") {
-            return Err(invalid("cache.url", "rediss:// (TLS) is not supported; reach Redis over a private network"));
-        }
-        if !cache.is_empty() && !cache.starts_with("redis://") {
-            return Err(invalid("cache.url", "must start with redis://"));
+        if let Err(message) = CacheBackend::of_url(&self.cache.url.0) {
+            return invalid("cache.url", &message);
         }
         let prefix = &self.cache.prefix;
         if prefix.is_empty()
             || prefix.len() > 64
             || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return Err(invalid("cache.prefix", "1 to 64 letters, digits, `-`, `_` or `.`"));
+            return invalid("cache.prefix", "1 to 64 letters, digits, `-`, `_` or `.`");
         }
         if self.node.id.len() > 64 || self.node.id.chars().any(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(c))) {
-            return Err(invalid("node.id", "at most 64 letters, digits, `-`, `_` or `.`"));
+            return invalid("node.id", "at most 64 letters, digits, `-`, `_` or `.`");
         }
         Ok(())
     }
 
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.signaling.idle_timeout_secs)
-    }
-}
-
-/// Every section optional: used only to point at the line of a type error in a file.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialCheck {
-    server: Option<PartialServer>,
-    media: Option<PartialMedia>,
-    ice: Option<PartialIce>,
-    signaling: Option<PartialSignaling>,
-    auth: Option<PartialAuth>,
-    state: Option<PartialState>,
-    sessions: Option<PartialSessions>,
-    node: Option<PartialNode>,
-    cache: Option<PartialCache>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialSessions {
-    games_file: Option<PathBuf>,
-    saves_dir: Option<PathBuf>,
-    connect_timeout_secs: Option<u64>,
-    idle_timeout_secs: Option<u64>,
-    max_duration_secs: Option<u64>,
-    quality_rtt_ms: Option<u32>,
-    quality_loss_percent: Option<u32>,
-    quality_samples: Option<u32>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialNode {
-    id: Option<String>,
-    advertise: Option<String>,
-    cpu_cores: Option<u32>,
-    memory_mb: Option<u64>,
-    gpu_encoder_slots: Option<Vec<u32>>,
-    heartbeat_ms: Option<u64>,
-    heartbeat_ttl_ms: Option<u64>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialCache {
-    url: Option<String>,
-    prefix: Option<String>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialState {
-    database_url: Option<String>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialAuth {
-    issuers: Option<Vec<String>>,
-    jwks_url: Option<String>,
-    authorized_parties: Option<Vec<String>>,
-    role_claim: Option<String>,
-    leeway_secs: Option<u64>,
-    jwks_cache_secs: Option<u64>,
-    jwks_refetch_min_secs: Option<u64>,
-    insecure_dev_issuer_on_network: Option<bool>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialServer {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    drain_secs: Option<u64>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialMedia {
-    pipelines_dir: Option<PathBuf>,
-    default_pipeline: Option<String>,
-    max_streams: Option<usize>,
-    allow_elements: Option<Vec<String>>,
-    deny_elements: Option<Vec<String>>,
-    insecure_host_elements: Option<Vec<String>>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialIce {
-    stun_urls: Option<Vec<String>>,
-    turn_urls: Option<Vec<String>>,
-    turn_secret: Option<String>,
-    turn_ttl_secs: Option<u64>,
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct PartialSignaling {
-    max_message_bytes: Option<usize>,
-    idle_timeout_secs: Option<u64>,
-    answer_timeout_secs: Option<u64>,
-}
-
-/// The settings that name a file or folder (`section`, `key`).
-const PATH_SETTINGS: [(&str, &str); 4] =
-    [("server", "data_dir"), ("media", "pipelines_dir"), ("sessions", "games_file"), ("sessions", "saves_dir")];
-
-/// Of those, the ones whose embedded default is a file shipped with the service.
-const SHIPPED_SETTINGS: [(&str, &str); 2] = [("media", "pipelines_dir"), ("sessions", "games_file")];
-
-/// Where the shipped pipeline files and games catalog are looked for when the
-/// embedded defaults name them, first found wins: `<exe>/../share/playcast`
-/// (the binary's own installation, e.g. /usr/bin -> /usr/share/playcast),
-/// the working directory (a source checkout), the checkout a Cargo build
-/// folder is in (`<checkout>/target/<profile>/playcast`), then
-/// `/usr/share/playcast` (a binary copied elsewhere). They are installed files rather than text
-/// embedded in the binary because pipeline files are the operator's
-/// interface: the folder catalog watches, reloads and checks real files, and
-/// one code path serves both the defaults and an operator's own folder.
-pub fn shipped_bases() -> Vec<PathBuf> {
-    let exe = std::env::current_exe().ok();
-    // /usr for /usr/bin/playcast, <checkout>/target for target/debug/playcast.
-    let prefix = exe.as_deref().and_then(Path::parent).and_then(Path::parent);
-    let mut bases: Vec<PathBuf> = prefix.map(|p| p.join("share/playcast")).into_iter().collect();
-    bases.extend(std::env::current_dir().ok());
-    if let Some(build) = prefix.filter(|p| p.file_name().is_some_and(|n| n == "target")) {
-        bases.extend(build.parent().map(Path::to_owned));
-    }
-    bases.push(PathBuf::from("/usr/share/playcast"));
-    bases
-}
-
-/// Turns the embedded defaults' relative shipped paths into the first of
-/// `bases` that holds them; none: the working directory's, so an error names
-/// an absolute path.
-fn locate_shipped(table: &mut toml::Table, bases: &[PathBuf]) {
-    for (section, key) in SHIPPED_SETTINGS {
-        let Some(toml::Value::String(rel)) = table.get(section).and_then(|s| s.get(key)) else { continue };
-        let rel = PathBuf::from(rel);
-        if rel.is_absolute() {
-            continue;
-        }
-        let found = bases
-            .iter()
-            .map(|b| b.join(&rel))
-            .find(|p| p.exists())
-            .or_else(|| std::path::absolute(&rel).ok())
-            .unwrap_or(rel);
-        set_string(table, section, key, found);
-    }
-}
-
-/// Relative paths in a configuration file are relative to that file's folder,
-/// wherever the service is started from. Empty means "the default" and stays.
-fn resolve_against(layer: &mut toml::Table, folder: &Path) {
-    for (section, key) in PATH_SETTINGS {
-        let Some(toml::Value::String(value)) = layer.get(section).and_then(|s| s.get(key)) else { continue };
-        if value.is_empty() || Path::new(value).is_absolute() {
-            continue;
-        }
-        let resolved = folder.join(value);
-        set_string(layer, section, key, resolved);
-    }
-}
-
-fn set_string(table: &mut toml::Table, section: &str, key: &str, path: PathBuf) {
-    // TOML holds UTF-8 only; a path that is not stays as written.
-    if let (Some(toml::Value::Table(t)), Some(path)) = (table.get_mut(section), path.to_str()) {
-        t.insert(key.to_string(), toml::Value::String(path.to_string()));
-    }
-}
-
-fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| syntax(origin, text, &e))
-}
-
-fn syntax(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {
-    ConfigError::Syntax {
-        origin: origin.to_string(),
-        line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
-        message: e.message().to_string(),
+        self.signaling.idle_timeout
     }
 }
 
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
-}
-
-fn merge(base: &mut toml::Table, overlay: toml::Table) {
-    for (k, v) in overlay {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
-    }
-}
-
-fn set_path(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), String> {
-    let (last, parents) = keys.split_last().ok_or("empty key")?;
-    let mut cur = table;
-    for k in parents {
-        cur = match cur.get_mut(k) {
-            Some(toml::Value::Table(t)) => t,
-            _ => return Err(format!("unknown section `{k}`")),
-        };
-    }
-    let old = cur.get(last).ok_or_else(|| format!("unknown setting `{last}`"))?;
-    let value = match old {
-        toml::Value::String(_) => toml::Value::String(raw.to_string()),
-        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| format!("`{raw}` is not an integer"))?),
-        toml::Value::Boolean(_) => {
-            toml::Value::Boolean(raw.parse().map_err(|_| format!("`{raw}` is not true or false"))?)
-        }
-        toml::Value::Array(_) => toml::Value::Array(
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                // Lists of numbers (GPU slots) and of strings (URLs) share this path.
-                .map(|s| s.parse().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(s.to_string())))
-                .collect(),
-        ),
-        _ => return Err("this setting cannot be set from the environment".into()),
-    };
-    cur.insert(last.clone(), value);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -734,25 +498,6 @@ mod tests {
         // A variable is not in a file: its relative path stays the caller's.
         let c = Config::load_with_env(Some(&path), env(&[("PLAYCAST__SERVER__DATA_DIR", "here")])).unwrap();
         assert_eq!(c.server.data_dir, Path::new("here"));
-    }
-
-    #[test]
-    fn shipped_files_are_found_in_the_first_base_that_has_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let (empty, install) = (dir.path().join("empty"), dir.path().join("share/playcast"));
-        std::fs::create_dir_all(install.join("pipelines")).unwrap();
-        std::fs::create_dir_all(install.join("config")).unwrap();
-        std::fs::write(install.join("config/games.toml"), "").unwrap();
-        let mut table = parse_table("<defaults>", DEFAULT_TOML).unwrap();
-        locate_shipped(&mut table, &[empty.clone(), install.clone()]);
-        let c = Config::deserialize(toml::Value::Table(table)).unwrap();
-        assert_eq!(c.media.pipelines_dir, install.join("pipelines"));
-        assert_eq!(c.sessions.games_file, install.join("config/games.toml"));
-        // Nowhere: an absolute path in the working directory, for the error to name.
-        let mut table = parse_table("<defaults>", DEFAULT_TOML).unwrap();
-        locate_shipped(&mut table, &[empty]);
-        let c = Config::deserialize(toml::Value::Table(table)).unwrap();
-        assert_eq!(c.media.pipelines_dir, std::env::current_dir().unwrap().join("pipelines"));
     }
 
     #[test]
