@@ -54,12 +54,12 @@ impl SessionTask {
         } = self;
         let cfg = &config.sessions;
         let started = Instant::now();
-        let connect_deadline = started + Duration::from_secs(cfg.connect_timeout_secs);
-        let max_deadline = started + Duration::from_secs(cfg.max_duration_secs);
-        let idle = Duration::from_secs(cfg.idle_timeout_secs);
+        let connect_deadline = started + cfg.connect_timeout;
+        let max_deadline = started + cfg.max_duration;
+        let idle = cfg.idle_timeout;
         let mut state = SessionState::Connecting;
         let mut quality = Monitor::new(Thresholds {
-            rtt_ms: f64::from(cfg.quality_rtt_ms),
+            rtt_ms: cfg.quality_rtt.as_secs_f64() * 1000.0,
             loss: f64::from(cfg.quality_loss_percent) / 100.0,
             samples: cfg.quality_samples,
         });
