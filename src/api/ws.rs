@@ -237,7 +237,7 @@ pub async fn signal_connection(socket: warp::ws::WebSocket, s: AppState) {
     let limits = Limits {
         max_message_bytes: s.config.signaling.max_message_bytes,
         idle_timeout: s.config.idle_timeout(),
-        answer_timeout: Duration::from_secs(s.config.signaling.answer_timeout_secs),
+        answer_timeout: s.config.signaling.answer_timeout,
     };
     let _held = s.connections.clone();
     let mut shutdown = s.shutdown.clone();
