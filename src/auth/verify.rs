@@ -55,8 +55,8 @@ impl Verifier {
         } else {
             let jwks = Jwks::new(
                 config.jwks_url.clone(),
-                Duration::from_secs(config.jwks_cache_secs),
-                Duration::from_secs(config.jwks_refetch_min_secs),
+                config.jwks_cache,
+                config.jwks_refetch_min,
             );
             (Keys::Remote(Box::new(jwks)), config.issuers.clone())
         };
@@ -66,7 +66,7 @@ impl Verifier {
             issuers,
             authorized_parties: config.authorized_parties.clone(),
             role_claim: config.role_claim.split('.').map(str::to_string).collect(),
-            leeway: Duration::from_secs(config.leeway_secs),
+            leeway: config.leeway,
         })
     }
 
