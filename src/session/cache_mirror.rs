@@ -31,7 +31,7 @@ pub struct Timing {
 
 impl Timing {
     pub fn from_config(node: &crate::config::NodeConfig) -> Self {
-        Timing { every: Duration::from_millis(node.heartbeat_ms), ttl: Duration::from_millis(node.heartbeat_ttl_ms) }
+        Timing { every: node.heartbeat, ttl: node.heartbeat_ttl }
     }
 }
 
