@@ -32,7 +32,7 @@ impl IceServers {
         }
         if !config.turn_urls.is_empty() {
             let (username, credential) =
-                turn_credentials(&config.turn_secret.0, user, now, Duration::from_secs(config.turn_ttl_secs));
+                turn_credentials(&config.turn_secret.0, user, now, config.turn_ttl);
             servers.push(IceServer {
                 urls: config.turn_urls.clone(),
                 username: Some(username),
@@ -112,7 +112,7 @@ mod tests {
             stun_urls: vec!["stun:198.18.0.9:3478".into()],
             turn_urls: vec!["turn:198.18.0.9:3478?transport=udp".into()],
             turn_secret: Secret("k".into()),
-            turn_ttl_secs: 60,
+            turn_ttl: Duration::from_secs(60),
         };
         let s = IceServers::for_stream(&cfg, "bob", UNIX_EPOCH);
         assert_eq!(s.stun_for_webrtcbin().as_deref(), Some("stun://198.18.0.9:3478"));
