@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::api::{routes, AppState};
-use crate::config::Config;
+use crate::config::{CacheBackend, Config};
 use crate::media::catalog::{Catalog, WatchGuard};
 use crate::media::select::{GstProbe, GstRegistry};
 use crate::media::stream::StreamOptions;
@@ -70,9 +70,9 @@ impl Service {
         tokio::task::spawn_blocking(move || c.reload()).await.expect("reload task")?;
         let watch = catalog.watch()?;
         let streams = Arc::new(Streams::new(config.clone(), catalog).with_options(options));
-        let cache = match config.cache.url.0.as_str() {
-            "" => Cache::memory(),
-            url => Cache::redis(url, &config.cache.prefix).await?,
+        let cache = match config.cache.backend() {
+            CacheBackend::Memory => Cache::memory(),
+            CacheBackend::Redis => Cache::redis(&config.cache.url.0, &config.cache.prefix).await?,
         };
         let bus = EventBus::start(store.clone(), cache.clone()).await?;
         let node = node_id(&config)?;
@@ -85,7 +85,7 @@ impl Service {
             tracing::warn!(reconciled, "sessions left unfinished by an earlier run were closed");
         }
         let gamepads = crate::input::GamepadPath::on_this_machine();
-        tracing::info!(%node, cache = cache.backend(), ?gamepads, "node ready");
+        tracing::info!(%node, cache = cache.backend().as_str(), ?gamepads, "node ready");
         if gamepads == crate::input::GamepadPath::Preload && crate::input::gamepad::preload_library().is_none() {
             tracing::warn!(
                 "no /dev/uinput and no {} beside the service: games get no gamepads",
@@ -116,9 +116,9 @@ impl Service {
         let Service { state, shutdown: tell, mut connections, _watch } = self;
         let routes = routes(state.clone());
         let sessions = state.sessions.clone();
-        let drain = std::time::Duration::from_secs(state.config.server.drain_secs);
+        let drain = state.config.server.drain;
         // Only a shared cache can tell that another node is alive.
-        let watcher = (state.cache.backend() == "redis").then(|| tokio::spawn(sessions.clone().watch_nodes()));
+        let watcher = (state.cache.backend() == CacheBackend::Redis).then(|| tokio::spawn(sessions.clone().watch_nodes()));
         drop(state);
         let draining = sessions.clone();
         let signal = async move {
