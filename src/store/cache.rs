@@ -67,10 +67,10 @@ impl Cache {
         Ok(Cache { inner: Inner::Redis(redis::Redis::connect(url, prefix).await?) })
     }
 
-    pub fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> crate::config::CacheBackend {
         match &self.inner {
-            Inner::Memory(_) => "memory",
-            Inner::Redis(_) => "redis",
+            Inner::Memory(_) => crate::config::CacheBackend::Memory,
+            Inner::Redis(_) => crate::config::CacheBackend::Redis,
         }
     }
 
