@@ -103,7 +103,7 @@ impl Fleet {
     pub async fn place(&self, game: &Game, counters: &FleetCounters) -> Result<Vec<NodeInfo>, SessionError> {
         let started = std::time::Instant::now();
         let local = vec![self.describe()];
-        if self.cache.backend() == "memory" {
+        if self.cache.backend() == crate::config::CacheBackend::Memory {
             return Ok(local);
         }
         let published = self.published().await.map_err(|e| {
