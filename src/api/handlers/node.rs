@@ -19,7 +19,7 @@ use crate::auth::Identity;
     ))]
 pub async fn node(_: Identity, s: AppState) -> impl Reply {
     let m = &s.sessions;
-    let cache = CacheView { backend: s.cache.backend(), live_nodes: m.live_nodes().await.ok() };
+    let cache = CacheView { backend: s.cache.backend().as_str(), live_nodes: m.live_nodes().await.ok() };
     warp::reply::json(&NodeView {
         id: m.node().to_string(),
         sessions: m.running(),
