@@ -30,7 +30,7 @@ pub async fn ready(s: AppState) -> Result<impl Reply, Rejection> {
         status: if ready { "ready" } else { "unavailable" },
         database,
         cache,
-        cache_backend: s.cache.backend(),
+        cache_backend: s.cache.backend().as_str(),
         shutting_down,
         draining,
     };
