@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::fleet::signal_url;
 use super::manager::Manager;
@@ -203,24 +204,28 @@ impl Manager {
         // The session learns of its player's connection and failures; the
         // signaling connection gets every event as before.
         let commands = running.commands.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                if player {
-                    match &ev {
-                        StreamEvent::Connected => {
-                            let _ = commands.send(Command::PeerConnected);
+        let span = tracing::info_span!("session", id = %running.id, %stream_id);
+        tokio::spawn(
+            async move {
+                while let Some(ev) = rx.recv().await {
+                    if player {
+                        match &ev {
+                            StreamEvent::Connected => {
+                                let _ = commands.send(Command::PeerConnected);
+                            }
+                            StreamEvent::Ended(r) => {
+                                let _ = commands.send(Command::StreamFailed(r.clone()));
+                            }
+                            _ => {}
                         }
-                        StreamEvent::Ended(r) => {
-                            let _ = commands.send(Command::StreamFailed(r.clone()));
-                        }
-                        _ => {}
+                    }
+                    if events.send(ev).is_err() {
+                        break;
                     }
                 }
-                if events.send(ev).is_err() {
-                    break;
-                }
             }
-        });
+            .instrument(span),
+        );
         let control = SessionStream { inner: Some(opened.control), running, stream_id, player };
         Ok(Opened { welcome: opened.welcome, control: Box::new(control) })
     }
