@@ -404,6 +404,7 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
@@ -498,6 +499,90 @@ mod tests {
         // A variable is not in a file: its relative path stays the caller's.
         let c = Config::load_with_env(Some(&path), env(&[("PLAYCAST__SERVER__DATA_DIR", "here")])).unwrap();
         assert_eq!(c.server.data_dir, Path::new("here"));
+    }
+
+    #[test]
+    fn durations_are_written_with_their_unit() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.sessions.connect_timeout, Duration::from_secs(60));
+        assert_eq!(c.sessions.quality_rtt, Duration::from_millis(150));
+        assert_eq!(c.node.heartbeat_ttl, Duration::from_secs(3));
+        assert_eq!(c.ice.turn_ttl, Duration::from_secs(86_400));
+        let c = Config::load_with_env(
+            None,
+            env(&[("PLAYCAST__SERVER__DRAIN", "5m"), ("PLAYCAST__NODE__HEARTBEAT", "250ms")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.drain, Duration::from_secs(300));
+        assert_eq!(c.node.heartbeat, Duration::from_millis(250));
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__SERVER__DRAIN", "soon")])).unwrap_err().to_string();
+        assert!(e.starts_with("environment variable PLAYCAST__SERVER__DRAIN: "), "{e}");
+    }
+
+    #[test]
+    fn old_numeric_keys_are_read_for_one_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.toml");
+        std::fs::write(&path, "[sessions]\nconnect_timeout_secs = 30\n[node]\nheartbeat_ms = 500\n").unwrap();
+        let c = Config::load_with_env(Some(&path), env(&[("PLAYCAST__AUTH__LEEWAY_SECS", "7")])).unwrap();
+        assert_eq!(c.sessions.connect_timeout, Duration::from_secs(30));
+        assert_eq!(c.node.heartbeat, Duration::from_millis(500));
+        assert_eq!(c.auth.leeway, Duration::from_secs(7));
+        // An old variable over a new key of the file: the later source wins, as ever.
+        std::fs::write(&path, "[server]\ndrain = \"1m\"\n").unwrap();
+        let c = Config::load_with_env(Some(&path), env(&[("PLAYCAST__SERVER__DRAIN_SECS", "90")])).unwrap();
+        assert_eq!(c.server.drain, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn an_old_key_and_its_new_one_together_are_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("both.toml");
+        std::fs::write(&path, "[server]\ndrain = \"1m\"\n\ndrain_secs = 60\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:4: ", path.display())), "{e}");
+        assert!(e.contains("server.drain_secs") && e.contains("server.drain "), "{e}");
+        let e = Config::load_with_env(
+            None,
+            env(&[("PLAYCAST__SERVER__DRAIN_SECS", "60"), ("PLAYCAST__SERVER__DRAIN", "1m")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("PLAYCAST__SERVER__DRAIN_SECS") && e.contains("PLAYCAST__SERVER__DRAIN "), "{e}");
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__SERVER__DRAIN_SECS", "soon")])).unwrap_err().to_string();
+        assert!(e.contains("PLAYCAST__SERVER__DRAIN_SECS: `soon` is not an integer"), "{e}");
+    }
+
+    #[test]
+    fn refusals_name_the_file_line_or_variable_that_set_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[media]\n\nmax_streams = 0\n[node]\nheartbeat_ms = 5\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert_eq!(e, format!("{}:3: media.max_streams: must be at least 1", path.display()));
+        std::fs::write(&path, "[node]\nheartbeat_ms = 5\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert_eq!(e, format!("{}:2: node.heartbeat: 100ms to 1m", path.display()));
+        std::fs::write(&path, "[server]\ndrain = 300\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2: server.drain: invalid type", path.display())), "{e}");
+        std::fs::write(&path, "[server]\ndrain = \"1m\"\n").unwrap();
+        let e =
+            Config::load_with_env(Some(&path), env(&[("PLAYCAST__SERVER__DRAIN", "2days")])).unwrap_err().to_string();
+        assert_eq!(e, "PLAYCAST__SERVER__DRAIN: server.drain: at most 1day");
+    }
+
+    #[test]
+    fn the_cache_backend_comes_from_its_url() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.cache.backend(), CacheBackend::Memory);
+        let c = Config::load_with_env(None, env(&[("PLAYCAST__CACHE__URL", "redis://cache:6379")])).unwrap();
+        assert_eq!(c.cache.backend(), CacheBackend::Redis);
+        assert_eq!(c.cache.backend().as_str(), "redis");
+        let e = Config::load_with_env(None, env(&[("PLAYCAST__CACHE__URL", "memcached://cache:11211")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PLAYCAST__CACHE__URL: cache.url: unknown cache backend `memcached`"), "{e}");
     }
 
     #[test]
