@@ -60,6 +60,8 @@ fn gst_inspect_shows_the_adaptive_bitrate_element_and_its_properties() {
         "adapt",
         "video-share",
         "encoder",
+        "bitrate-property",
+        "bitrate-unit",
         "scaler",
         "ladder",
         "ladder-step",

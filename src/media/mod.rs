@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod check;
 pub mod datachannel;
+pub mod encoders;
 pub mod events;
 pub mod frames;
 pub mod ice;

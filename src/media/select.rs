@@ -147,8 +147,9 @@ pub fn select(spec: &PipelineSpec, registry: &dyn ElementRegistry, probe: &dyn E
     Selection { chosen, attempts }
 }
 
-/// Elements a pipeline file may name that are absent on some machines, with
-/// what they need; anything else missing is treated as a typo.
+/// Elements other than encoders (whose needs are in [`super::encoders`]) a
+/// pipeline file may name that are absent on some machines, with what they
+/// need; anything else missing is treated as a typo.
 pub const KNOWN_ELEMENTS: &[(&str, &str)] = &[
     ("d3d11screencapturesrc", "Windows Direct3D 11 desktop capture, d3d11 plugin"),
     ("d3d11convert", "Windows Direct3D 11, d3d11 plugin"),
@@ -156,24 +157,18 @@ pub const KNOWN_ELEMENTS: &[(&str, &str)] = &[
     ("d3d11upload", "Windows Direct3D 11, d3d11 plugin"),
     ("wasapi2src", "Windows audio capture, wasapi2 plugin"),
     ("wasapisrc", "Windows audio capture, wasapi plugin"),
-    ("mfh264enc", "Windows Media Foundation encoder, mediafoundation plugin"),
-    ("nvh264enc", "NVIDIA NVENC, nvcodec plugin and an NVIDIA GPU"),
-    ("nvd3d11h264enc", "NVIDIA NVENC on Direct3D 11, nvcodec plugin"),
     ("cudaupload", "NVIDIA CUDA, nvcodec plugin"),
     ("cudaconvert", "NVIDIA CUDA, nvcodec plugin"),
-    ("qsvh264enc", "Intel Quick Sync Video, qsv plugin"),
-    ("vah264enc", "VA-API, va plugin and a VA driver"),
-    ("vah264lpenc", "VA-API low-power, va plugin and a VA driver"),
     ("vapostproc", "VA-API, va plugin and a VA driver"),
     ("ximagesrc", "X11 capture, ximagesrc plugin (gstreamer1.0-x)"),
     ("playcastx11src", "X11 capture on damage, Playcast's own (registered by the service)"),
     ("pulsesrc", "PulseAudio capture, pulseaudio plugin"),
-    ("x264enc", "x264 software encoder, gstreamer1.0-plugins-ugly"),
-    ("openh264enc", "OpenH264 software encoder, openh264 plugin"),
 ];
 
 pub fn known_element(name: &str) -> Option<&'static str> {
-    KNOWN_ELEMENTS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
+    super::encoders::record(name)
+        .map(|r| r.needs)
+        .or_else(|| KNOWN_ELEMENTS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d))
 }
 
 fn describe_absent(name: &str) -> String {

@@ -392,6 +392,11 @@ fn offer_abr(
     // The stream's bitrate parameter is its ceiling and where it starts.
     let max = params.int("bitrate").map_or(a.max_bps, |b| b.max(0) as u64).clamp(a.min_bps, a.max_bps);
     let (min, start, ladder) = (a.min_bps, max, a.ladder.to_string());
+    // Where the chosen encoder takes its bitrate, from the encoder table or
+    // the file; unit 0 tells the element to leave the bitrate alone.
+    let bitrate = loaded.selection.chosen.and_then(|i| loaded.spec.video.encoders[i].bitrate.clone());
+    let bitrate_property = bitrate.as_ref().map_or_else(|| "bitrate".to_string(), |b| b.property.clone());
+    let bitrate_unit = bitrate.map_or(0, |b| b.unit.bps() as u32);
     let adapt = !options.abr_estimate_only;
     let (encoder, scaler) = (encoder.downgrade(), scaler.map(|s| s.downgrade()));
     let slot = slot.clone();
@@ -404,6 +409,8 @@ fn offer_abr(
             .property("adapt", adapt)
             .property("ladder", &ladder)
             .property("encoder", encoder.upgrade())
+            .property("bitrate-property", &bitrate_property)
+            .property("bitrate-unit", bitrate_unit)
             .property("scaler", scaler.as_ref().and_then(|s| s.upgrade()))
             .build();
         match abr {

@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex};
 use crate::sync::Locked;
 use serde::Serialize;
 
-/// Encoders that run on a GPU and take one of its encoder slots.
-const HARDWARE_ENCODERS: &[&str] = &["nvh264enc", "qsvh264enc", "vah264enc", "vah264lpenc", "mfh264enc"];
-
+/// Whether the encoder `element` runs on a GPU and takes one of its encoder
+/// slots, as its record in the encoder table says.
 pub fn is_hardware_encoder(element: &str) -> bool {
-    HARDWARE_ENCODERS.contains(&element)
+    crate::media::encoders::record(element).is_some_and(|r| r.hardware)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,36 +1,11 @@
-//! How to set the bitrate of each H.264 encoder Playcast drives. They differ
-//! in the property's unit and integer type; all of them take a new value
-//! while playing, without starting a new group of pictures.
+//! Setting an encoder's bitrate through the property and unit the element is
+//! told (`bitrate-property`, `bitrate-unit`; the service takes them from its
+//! encoder table). Encoders differ in the property's unit and integer type;
+//! the H.264 encoders Playcast drives all take a new value while playing,
+//! without starting a new group of pictures.
 
 use gst::glib;
 use gst::prelude::*;
-
-/// Where an encoder keeps its target bitrate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BitrateProperty {
-    pub name: &'static str,
-    /// How many bit/s one unit of the property is (1 or 1000).
-    pub unit_bps: u64,
-}
-
-const KBIT: u64 = 1000;
-
-/// The encoders this element knows, by factory name.
-pub const KNOWN: &[(&str, BitrateProperty)] = &[
-    ("x264enc", BitrateProperty { name: "bitrate", unit_bps: KBIT }),
-    ("openh264enc", BitrateProperty { name: "bitrate", unit_bps: 1 }),
-    ("nvh264enc", BitrateProperty { name: "bitrate", unit_bps: KBIT }),
-    ("nvd3d11h264enc", BitrateProperty { name: "bitrate", unit_bps: KBIT }),
-    ("qsvh264enc", BitrateProperty { name: "bitrate", unit_bps: KBIT }),
-    ("vah264enc", BitrateProperty { name: "bitrate", unit_bps: KBIT }),
-    ("vah264lpenc", BitrateProperty { name: "bitrate", unit_bps: KBIT }),
-    ("mfh264enc", BitrateProperty { name: "bitrate", unit_bps: KBIT }),
-];
-
-/// The bitrate property of an encoder made by `factory`, if known.
-pub fn known(factory: &str) -> Option<BitrateProperty> {
-    KNOWN.iter().find(|(name, _)| *name == factory).map(|(_, p)| *p)
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BitrateError {

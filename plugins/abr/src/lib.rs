@@ -10,7 +10,7 @@ pub mod estimator;
 pub mod ladder;
 pub mod probe;
 
-pub use abr::{Abr, FACTORY, MESSAGE, TWCC_EVENT};
+pub use abr::{Abr, DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, FACTORY, LEAST_BITRATE, MESSAGE, TWCC_EVENT};
 pub use estimator::{Bounds, Estimator, PacketResult, Usage};
 pub use ladder::{Ladder, Step};
 

@@ -128,7 +128,7 @@ fn rtp_passes_through_unchanged() {
 fn feedback_drives_a_real_x264enc_down_to_the_link_and_back_up() {
     init();
     let enc = gst::ElementFactory::make("x264enc").property("bitrate", 9000u32).build().unwrap();
-    let (mut h, abr, bus) = harness(&[("encoder", enc.to_value())]);
+    let (mut h, abr, bus) = harness(&[("encoder", enc.to_value()), ("bitrate-unit", 1000u32.to_value())]);
     h.push(rtp(1)).unwrap();
     let mut link = Link::new();
     link.run(&mut h, &abr, 5.0, 30_000_000.0);
@@ -162,7 +162,8 @@ fn feedback_drives_a_real_x264enc_down_to_the_link_and_back_up() {
 fn adaptation_off_estimates_but_leaves_the_encoder_alone() {
     init();
     let enc = gst::ElementFactory::make("x264enc").property("bitrate", 9000u32).build().unwrap();
-    let (mut h, abr, _) = harness(&[("encoder", enc.to_value()), ("adapt", false.to_value())]);
+    let (mut h, abr, _) =
+        harness(&[("encoder", enc.to_value()), ("bitrate-unit", 1000u32.to_value()), ("adapt", false.to_value())]);
     let mut link = Link::new();
     let v = link.run(&mut h, &abr, 8.0, 3_000_000.0);
     assert!(*v.last().unwrap() < 3_000_000);
@@ -175,7 +176,7 @@ fn openh264enc_is_driven_in_bit_per_second() {
     let Ok(enc) = gst::ElementFactory::make("openh264enc").property("bitrate", 9_000_000u32).build() else {
         panic!("openh264enc missing: scripts/setup.sh installs gstreamer1.0-plugins-bad");
     };
-    let (mut h, abr, _) = harness(&[("encoder", enc.to_value())]);
+    let (mut h, abr, _) = harness(&[("encoder", enc.to_value()), ("bitrate-unit", 1u32.to_value())]);
     Link::new().run(&mut h, &abr, 8.0, 2_000_000.0);
     let bps = enc.property::<u32>("bitrate");
     assert!((MIN * 9 / 10..2_000_000).contains(&bps), "openh264enc bitrate {bps}");

@@ -6,8 +6,11 @@ use toml::Spanned;
 
 use super::reader::{Problems, Table};
 
-pub const DEFAULT_ABR_MIN_BPS: u64 = 300_000;
-pub const DEFAULT_ABR_MAX_BPS: u64 = 20_000_000;
+/// The element's own defaults: a file without bounds adapts between them.
+pub const DEFAULT_ABR_MIN_BPS: u64 = gstplaycastabr::DEFAULT_MIN_BITRATE as u64;
+pub const DEFAULT_ABR_MAX_BPS: u64 = gstplaycastabr::DEFAULT_MAX_BITRATE as u64;
+/// Bounds a file may give: the element's least, and a gigabit.
+const BOUNDS: std::ops::RangeInclusive<u64> = gstplaycastabr::LEAST_BITRATE as u64..=1_000_000_000;
 
 /// Adaptive bitrate for the file's streams (the `playcastabr` element).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,13 +44,14 @@ pub(super) fn read(table: Option<Table>, p: &mut Problems) -> AbrSpec {
     let min = min_bitrate.as_ref().map_or(DEFAULT_ABR_MIN_BPS, |v| *v.get_ref());
     let max = max_bitrate.as_ref().map_or(DEFAULT_ABR_MAX_BPS, |v| *v.get_ref());
     let at = |p: &Problems, v: &Option<Spanned<u64>>| v.as_ref().map_or(t.line, |v| p.line(v.span().start));
-    if !(10_000..=1_000_000_000).contains(&min) {
+    let (least, most) = (BOUNDS.start(), BOUNDS.end());
+    if !BOUNDS.contains(&min) {
         let line = at(p, &min_bitrate);
-        p.push(line, "abr.min_bitrate", format!("{min} is outside 10000..=1000000000 bit/s"));
+        p.push(line, "abr.min_bitrate", format!("{min} is outside {least}..={most} bit/s"));
     }
-    if !(10_000..=1_000_000_000).contains(&max) {
+    if !BOUNDS.contains(&max) {
         let line = at(p, &max_bitrate);
-        p.push(line, "abr.max_bitrate", format!("{max} is outside 10000..=1000000000 bit/s"));
+        p.push(line, "abr.max_bitrate", format!("{max} is outside {least}..={most} bit/s"));
     }
     if min > max {
         let line = at(p, &max_bitrate);

@@ -19,10 +19,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
+pub use super::encoders::{BitrateProperty, BitrateUnit};
 pub use abr::{AbrSpec, DEFAULT_ABR_MAX_BPS, DEFAULT_ABR_MIN_BPS};
 pub use chain::element_names;
 pub use params::{placeholders, valid_ident, ParamError, ParamKind, ParamSpec, ParamValue, Params, MAX_STRING_PARAM};
-pub use video::{BitrateProperty, BitrateUnit, EncoderSpec, VideoSpec, PROFILES};
+pub use video::{EncoderSpec, VideoSpec, PROFILES};
 
 use reader::{Problems, Table};
 

@@ -226,3 +226,39 @@ fn syntax_errors_are_all_reported() {
     assert!(errs.0.len() >= 2 && errs.0[0].line == 2, "{errs}");
     assert!(errs.0.iter().any(|e| e.line == 4), "{errs}");
 }
+
+#[test]
+fn a_preset_gives_the_element_its_settings_and_the_file_adds_to_them() {
+    let with = |block: &str| {
+        GOOD.replace(
+        "element = \"x264enc\"\nproperties = \"tune=zerolatency\"\nbitrate = { property = \"bitrate\", unit = \"kbit/s\" }\nprofile = \"constrained-baseline\"\n",
+        block,
+    )
+    };
+    let s = parse(&with("preset = \"openh264enc\"\n")).unwrap();
+    let e = &s.video.encoders[0];
+    let record = crate::media::encoders::record("openh264enc").unwrap();
+    let preset = record.preset.unwrap();
+    assert_eq!((e.element.as_str(), e.profile.as_str(), e.line), ("openh264enc", preset.profile, 10));
+    assert_eq!(e.properties.as_ref().unwrap().text, preset.properties);
+    assert_eq!(e.bitrate, Some(record.bitrate()), "the bitrate property and unit come from the encoder table");
+
+    let s = parse(&with("preset = \"x264enc\"\nproperties = \"threads=${width}\"\nprofile = \"main\"\n")).unwrap();
+    let e = &s.video.encoders[0];
+    let props = e.properties.as_ref().unwrap();
+    assert!(props.text.ends_with(" threads=${width}") && props.line == 11, "{props:?}");
+    assert_eq!(e.profile, "main");
+
+    let errs = parse(&with("preset = \"x265enc\"\n")).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert!(
+        errs.to_string().starts_with("pipelines/t.toml:10: video.encoders[0].preset: no preset `x265enc`"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn an_encoder_without_bitrate_takes_it_from_the_encoder_table() {
+    let s = parse(&GOOD.replace("bitrate = { property = \"bitrate\", unit = \"kbit/s\" }\n", "")).unwrap();
+    assert_eq!(s.video.encoders[0].bitrate.as_ref().map(|b| b.unit), Some(BitrateUnit::KbitsPerSec));
+}

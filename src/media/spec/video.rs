@@ -1,37 +1,12 @@
 //! The `[video]` section: the capture chain, filters, and the encoder
 //! candidates in order of preference.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use toml::Spanned;
 
 use super::reader::{Problems, Table};
 use super::Fragment;
-
-/// Unit an encoder's bitrate property counts in; Playcast itself works in bit/s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BitrateUnit {
-    #[serde(rename = "bit/s")]
-    BitsPerSec,
-    #[serde(rename = "kbit/s")]
-    KbitsPerSec,
-}
-
-impl BitrateUnit {
-    /// How many bit/s one unit is.
-    pub fn bps(self) -> u64 {
-        match self {
-            BitrateUnit::BitsPerSec => 1,
-            BitrateUnit::KbitsPerSec => 1000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BitrateProperty {
-    pub property: String,
-    pub unit: BitrateUnit,
-}
+use crate::media::encoders::{self, BitrateProperty};
 
 /// H.264 profiles every browser decodes.
 pub const PROFILES: &[&str] = &["constrained-baseline", "main"];
@@ -87,13 +62,31 @@ pub(super) fn read(t: Table, p: &mut Problems) -> Option<VideoSpec> {
 }
 
 fn encoder(t: Table, p: &mut Problems) -> Option<EncoderSpec> {
-    t.finish(p, &["element", "before", "properties", "bitrate", "profile"]);
-    let element = t.require::<String>(p, "element");
+    t.finish(p, &["preset", "element", "before", "properties", "bitrate", "profile"]);
+    let preset = t.get::<String>(p, "preset");
+    let element = if preset.is_some() { t.get::<String>(p, "element") } else { t.require::<String>(p, "element") };
     let before = t.get::<String>(p, "before");
     let properties = t.get::<String>(p, "properties");
     let bitrate = t.get::<BitrateProperty>(p, "bitrate");
-    let profile = t.require::<String>(p, "profile");
-    let eline = element.as_ref().map_or(t.line, |e| p.line(e.span().start));
+    let profile = if preset.is_some() { t.get::<String>(p, "profile") } else { t.require::<String>(p, "profile") };
+    let line_of = |p: &Problems, v: &Option<Spanned<String>>| v.as_ref().map(|v| p.line(v.span().start));
+
+    // A preset stands for the element and its shipped settings.
+    let pline = line_of(p, &preset).unwrap_or(t.line);
+    let record = preset.as_ref().and_then(|name| {
+        let name = name.get_ref().trim();
+        let found = encoders::record(name).filter(|r| r.preset.is_some());
+        if found.is_none() {
+            let known = encoders::preset_names().collect::<Vec<_>>().join(", ");
+            p.push(pline, &t.field("preset"), format!("no preset `{name}` (presets: {known})"));
+        }
+        found
+    });
+    if preset.is_some() && element.is_some() {
+        let line = line_of(p, &element).unwrap_or(t.line);
+        p.push(line, &t.field("element"), "a preset names the element: give `preset` or `element`, not both");
+    }
+    let eline = line_of(p, &element).unwrap_or(pline);
     if let Some(e) = &element {
         let name = e.get_ref().trim();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -112,12 +105,38 @@ fn encoder(t: Table, p: &mut Problems) -> Option<EncoderSpec> {
             p.push(eline, &t.field("bitrate.property"), "must name the encoder's bitrate property");
         }
     }
+    if preset.is_some() && record.is_none() {
+        return None;
+    }
+    let shipped = record.and_then(|r| r.preset);
+    let element = match (record, element) {
+        (Some(r), _) => r.element.to_string(),
+        (None, e) => e?.into_inner().trim().to_string(),
+    };
+    // The file's properties come after the preset's: a property set twice
+    // takes the later value, so the file can change one setting.
+    let properties = match (shipped, properties) {
+        (None, file) => file.map(|s| fragment(p, t.field("properties"), &s)),
+        (Some(s), None) => Some(Fragment { text: s.properties.to_string(), line: pline, field: t.field("properties") }),
+        (Some(s), Some(file)) => {
+            let mut f = fragment(p, t.field("properties"), &file);
+            f.text = format!("{} {}", s.properties, f.text).trim().to_string();
+            Some(f)
+        }
+    };
+    let profile = match (profile, shipped) {
+        (Some(pr), _) => pr.into_inner().trim().to_string(),
+        (None, Some(s)) => s.profile.to_string(),
+        (None, None) => return None,
+    };
     Some(EncoderSpec {
-        element: element?.into_inner().trim().to_string(),
+        // Where the bitrate is set comes from the encoder table unless the
+        // file says otherwise (an encoder the table does not know).
+        bitrate: bitrate.map(Spanned::into_inner).or_else(|| encoders::record(&element).map(|r| r.bitrate())),
+        element,
         line: eline,
         before: before.map(|b| fragment(p, t.field("before"), &b)),
-        properties: properties.map(|s| fragment(p, t.field("properties"), &s)),
-        bitrate: bitrate.map(Spanned::into_inner),
-        profile: profile?.into_inner().trim().to_string(),
+        properties,
+        profile,
     })
 }

@@ -18,8 +18,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("playcastabr", gst::DebugColorFlags::empty(), Some("Playcast adaptive bitrate"))
 });
 
-const DEFAULT_MIN: u32 = 300_000;
-const DEFAULT_MAX: u32 = 20_000_000;
+use super::{DEFAULT_MAX_BITRATE as DEFAULT_MAX, DEFAULT_MIN_BITRATE as DEFAULT_MIN, LEAST_BITRATE};
 const DEFAULT_START: u32 = 2_000_000;
 const DEFAULT_VIDEO_SHARE: f64 = 0.9;
 /// How often the estimator looks for a feedback gap, at most.
@@ -30,6 +29,8 @@ const QUIET_US: i64 = 500_000;
 const INCREASE_EVERY_US: i64 = 500_000;
 /// Changes smaller than this fraction are not worth an encoder reconfiguration.
 const DEADBAND: f64 = 0.05;
+
+const DEFAULT_BITRATE_PROPERTY: &str = "bitrate";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -43,6 +44,10 @@ struct Settings {
     adapt: bool,
     video_share: f64,
     encoder: glib::WeakRef<gst::Element>,
+    /// The encoder's bitrate property, as the element is told it.
+    bitrate_property: String,
+    /// bit/s per unit of that property; 0: not told, the bitrate is left alone.
+    bitrate_unit: u32,
     scaler: glib::WeakRef<gst::Element>,
     ladder: Ladder,
 }
@@ -56,6 +61,8 @@ impl Default for Settings {
             adapt: true,
             video_share: DEFAULT_VIDEO_SHARE,
             encoder: Default::default(),
+            bitrate_property: DEFAULT_BITRATE_PROPERTY.to_string(),
+            bitrate_unit: 0,
             scaler: Default::default(),
             ladder: Ladder::default(),
         }
@@ -296,15 +303,15 @@ impl Abr {
     fn set_encoder(&self, settings: &Settings, bps: u64) {
         let Some(enc) = settings.encoder.upgrade() else { return };
         let factory = enc.factory().map(|f| f.name().to_string()).unwrap_or_default();
-        let Some(prop) = encoder::known(&factory) else {
+        if settings.bitrate_unit == 0 {
             let mut state = lock(&self.state);
             if let Some(s) = state.as_mut().filter(|s| !s.warned_encoder) {
                 s.warned_encoder = true;
-                gst::warning!(CAT, imp = self, "encoder `{factory}` is not one this element knows; bitrate left alone");
+                gst::warning!(CAT, imp = self, "no bitrate-unit for encoder `{factory}`; bitrate left alone");
             }
             return;
-        };
-        match encoder::set_bitrate(&enc, prop.name, prop.unit_bps, bps) {
+        }
+        match encoder::set_bitrate(&enc, &settings.bitrate_property, u64::from(settings.bitrate_unit), bps) {
             Ok(v) => gst::debug!(CAT, imp = self, "{factory} bitrate set to {v} bit/s"),
             Err(e) => gst::warning!(CAT, imp = self, "{factory}: {e}"),
         }
@@ -486,21 +493,21 @@ impl ObjectImpl for Abr {
                 glib::ParamSpecUInt::builder("min-bitrate")
                     .nick("Minimum bitrate")
                     .blurb("Lowest estimate, in bit/s (read when the element starts)")
-                    .minimum(10_000)
+                    .minimum(LEAST_BITRATE)
                     .default_value(DEFAULT_MIN)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("max-bitrate")
                     .nick("Maximum bitrate")
                     .blurb("Highest estimate, in bit/s (read when the element starts)")
-                    .minimum(10_000)
+                    .minimum(LEAST_BITRATE)
                     .default_value(DEFAULT_MAX)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("start-bitrate")
                     .nick("Start bitrate")
                     .blurb("Estimate before any feedback, in bit/s (read when the element starts)")
-                    .minimum(10_000)
+                    .minimum(LEAST_BITRATE)
                     .default_value(DEFAULT_START)
                     .mutable_ready()
                     .build(),
@@ -530,7 +537,19 @@ impl ObjectImpl for Abr {
                     .build(),
                 glib::ParamSpecObject::builder::<gst::Element>("encoder")
                     .nick("Encoder")
-                    .blurb("The H.264 encoder whose bitrate follows the estimate (x264enc, openh264enc, nvh264enc, qsvh264enc, vah264enc, mfh264enc)")
+                    .blurb("The H.264 encoder whose bitrate follows the estimate, through bitrate-property in bitrate-unit")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("bitrate-property")
+                    .nick("Bitrate property")
+                    .blurb("Name of the encoder's bitrate property")
+                    .default_value(Some(DEFAULT_BITRATE_PROPERTY))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("bitrate-unit")
+                    .nick("Bitrate unit")
+                    .blurb("bit/s per unit of the encoder's bitrate property (1 for bit/s, 1000 for kbit/s); 0 leaves the bitrate alone")
+                    .default_value(0)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecObject::builder::<gst::Element>("scaler")
@@ -596,6 +615,11 @@ impl ObjectImpl for Abr {
             "start-bitrate" => s.start_bps = value.get().unwrap_or(DEFAULT_START),
             "adapt" => s.adapt = value.get().unwrap_or(true),
             "video-share" => s.video_share = value.get().unwrap_or(DEFAULT_VIDEO_SHARE),
+            "bitrate-property" => {
+                s.bitrate_property =
+                    value.get::<Option<String>>().ok().flatten().unwrap_or_else(|| DEFAULT_BITRATE_PROPERTY.to_string())
+            }
+            "bitrate-unit" => s.bitrate_unit = value.get().unwrap_or(0),
             "encoder" => {
                 s.encoder =
                     value.get::<Option<gst::Element>>().ok().flatten().map(|e| e.downgrade()).unwrap_or_default();
@@ -619,6 +643,8 @@ impl ObjectImpl for Abr {
             "adapt" => s.adapt.to_value(),
             "video-share" => s.video_share.to_value(),
             "encoder" => s.encoder.upgrade().to_value(),
+            "bitrate-property" => s.bitrate_property.to_value(),
+            "bitrate-unit" => s.bitrate_unit.to_value(),
             "scaler" => s.scaler.upgrade().to_value(),
             "ladder" => s.ladder.to_string().to_value(),
             "ladder-step" => state.as_ref().map_or(0, |st| st.climber.index() as u32).to_value(),

@@ -18,6 +18,12 @@ mod imp;
 pub const FACTORY: &str = "playcastabr";
 /// Name of the element messages it posts.
 pub const MESSAGE: &str = "playcast-abr";
+/// Bounds of the estimate when none are set, bit/s: what a stream adapts
+/// between unless its pipeline file says otherwise.
+pub const DEFAULT_MIN_BITRATE: u32 = 300_000;
+pub const DEFAULT_MAX_BITRATE: u32 = 20_000_000;
+/// The lowest bound the element takes, bit/s.
+pub const LEAST_BITRATE: u32 = 10_000;
 /// Name of the custom upstream event carrying transport-wide feedback.
 pub const TWCC_EVENT: &str = "RTPTWCCPackets";
 
