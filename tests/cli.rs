@@ -193,11 +193,7 @@ async fn toml_mistakes_point_at_file_and_line() {
         "{err}"
     );
 
-    let text = edit(
-        &shipped("test-pattern.toml"),
-        "profile = \"constrained-baseline\"\n",
-        "profile = \"main\"\nbframes = 2\n",
-    );
+    let text = edit(&shipped("test-pattern.toml"), "preset = \"x264enc\"\n", "preset = \"x264enc\"\nbframes = 2\n");
     let (path, err) = one_error(d, "unknown-encoder-key.toml", &text).await;
     let (line, rest) = located(&err, &path);
     assert_eq!(line, line_of(&text, "bframes = 2"), "{err}");
@@ -222,7 +218,7 @@ async fn chains_are_checked_against_gstreamer() {
     let base = shipped("test-pattern.toml");
 
     // A typo'd encoder element.
-    let text = edit(&base, "element = \"x264enc\"", "element = \"x264ecn\"");
+    let text = edit(&base, "preset = \"x264enc\"", "element = \"x264ecn\"\nprofile = \"constrained-baseline\"");
     let (path, err) = one_error(d, "typo-encoder.toml", &text).await;
     let element_line = line_of(&text, "x264ecn");
     assert_eq!(err, format!("{}:{element_line}: video.encoders[0].element: no element \"x264ecn\"", path.display()));
@@ -234,7 +230,7 @@ async fn chains_are_checked_against_gstreamer() {
     assert_eq!(err, format!("{}:{at}: video.source: no element \"videotestsrcc\"", path.display()));
 
     // An unknown property of a real element.
-    let text = edit(&base, "speed-preset=ultrafast", "speed-presett=ultrafast");
+    let text = edit(&base, "threads=${encoder_threads}", "threads=${encoder_threads} speed-presett=ultrafast");
     let (path, err) = one_error(d, "unknown-property.toml", &text).await;
     let at = line_of(&text, "speed-presett");
     assert_eq!(
@@ -246,7 +242,7 @@ async fn chains_are_checked_against_gstreamer() {
     );
 
     // A value the property does not take.
-    let text = edit(&base, "speed-preset=ultrafast", "speed-preset=warp-speed");
+    let text = edit(&base, "threads=${encoder_threads}", "threads=${encoder_threads} speed-preset=warp-speed");
     let (path, err) = one_error(d, "bad-value.toml", &text).await;
     let at = line_of(&text, "warp-speed");
     assert_eq!(
@@ -265,7 +261,7 @@ async fn chains_are_checked_against_gstreamer() {
     assert!(err.contains("\"wave\"") && err.contains("banana"), "{err}");
 
     // An element smuggled into the properties.
-    let text = edit(&base, "aud=false\"", "aud=false ! filesink location=/tmp/x\"");
+    let text = edit(&base, "threads=${encoder_threads}\"", "threads=${encoder_threads} ! filesink location=/tmp/x\"");
     let (path, err) = one_error(d, "bang-in-properties.toml", &text).await;
     let (_, rest) = located(&err, &path);
     assert!(rest.contains("properties must not contain `!`"), "{err}");
@@ -295,7 +291,7 @@ async fn params_and_profiles_are_validated() {
     let (_, rest) = located(&err, &path);
     assert_eq!(rest, "params.width: min 3840 is greater than max 160", "{err}");
 
-    let text = edit(&base, "profile = \"constrained-baseline\"", "profile = \"high\"");
+    let text = edit(&base, "preset = \"x264enc\"", "preset = \"x264enc\"\nprofile = \"high\"");
     let (path, err) = one_error(d, "profile.toml", &text).await;
     let at = line_of(&text, "\"high\"");
     assert_eq!(
@@ -353,6 +349,34 @@ async fn every_mistake_in_a_file_is_reported() {
             (11, "audio.source: missing field `source`"),
         ],
         "{errs:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_preset_names_file_line_and_the_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = edit(&shipped("test-pattern.toml"), "preset = \"openh264enc\"", "preset = \"openh246enc\"");
+    let (path, err) = one_error(dir.path(), "preset.toml", &text).await;
+    let at = line_of(&text, "openh246enc");
+    assert!(
+        err.starts_with(&format!(
+            "{}:{at}: video.encoders[1].preset: no preset `openh246enc` (presets: ",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("x264enc") && err.contains("openh264enc"), "{err}");
+
+    let text = edit(
+        &shipped("test-pattern.toml"),
+        "preset = \"openh264enc\"",
+        "preset = \"openh264enc\"\nelement = \"x264enc\"",
+    );
+    let (path, err) = one_error(dir.path(), "both.toml", &text).await;
+    let at = line_of(&text, "element = \"x264enc\"");
+    assert!(
+        err.starts_with(&format!("{}:{at}: video.encoders[1].element: a preset names the element", path.display())),
+        "{err}"
     );
 }
 

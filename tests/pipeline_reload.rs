@@ -96,7 +96,11 @@ async fn bad_edit_keeps_last_good_version_and_running_streams() {
     assert!(err.starts_with(&format!("{}:", file.display())), "error names the file: {err}");
     assert_eq!(v["runnable"], true, "the last good version still serves: {v}");
 
-    std::fs::write(&file, good.replace("element = \"x264enc\"", "element = \"x264ecn\"")).unwrap();
+    std::fs::write(
+        &file,
+        good.replace("preset = \"x264enc\"", "element = \"x264ecn\"\nprofile = \"constrained-baseline\""),
+    )
+    .unwrap();
     let v = wait_view(&api, "test-pattern", "reported the unknown element", |v| {
         v["error"].as_str().is_some_and(|e| e.contains("no element \"x264ecn\""))
     })
