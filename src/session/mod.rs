@@ -120,7 +120,7 @@ impl StreamHost for Streams {
                 },
             );
         }
-        let ice = IceServers::for_stream(&self.config.ice, &id.0, SystemTime::now());
+        let ice = IceServers::for_stream(&self.config.ice, id.as_str(), SystemTime::now());
         let options = StreamOptions { audio_server: req.audio_server.clone(), ..self.options.clone() };
         let stream = match Stream::start(&loaded, &params, &ice, &options, events) {
             Ok(s) => s,

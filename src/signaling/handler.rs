@@ -160,7 +160,7 @@ impl<H: StreamHost + ?Sized + 'static> Connection<H> {
             Some(l) if &l.id == id => Ok(l),
             _ => Err(ProtocolError::new(
                 ErrorCode::UnknownStream,
-                format!("no live stream `{}` on this connection", truncate(&id.0)),
+                format!("no live stream `{}` on this connection", truncate(id.as_str())),
             )),
         }
     }

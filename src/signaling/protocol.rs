@@ -2,7 +2,6 @@
 //! for people is `docs/SIGNALING.md`; these types are the source of truth.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,28 +9,8 @@ use crate::media::ice::IceServer;
 
 pub const VERSION: u32 = 1;
 
-/// Server-chosen stream identifier (a UUID in practice; any short string parses).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct StreamId(pub String);
-
-impl StreamId {
-    pub fn new() -> Self {
-        StreamId(uuid::Uuid::new_v4().to_string())
-    }
-}
-
-impl Default for StreamId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// Server-chosen stream identifier; it lives with the other ids.
+pub use crate::model::ids::StreamId;
 
 /// Messages a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
