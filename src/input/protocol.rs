@@ -8,7 +8,7 @@
 //! nothing); keys, buttons and control go on the reliable, ordered one.
 
 //!
-//! [`message`] has the types, [`wire`] their bytes.
+//! `message` has the types, `wire` their bytes.
 
 mod message;
 mod wire;

@@ -21,8 +21,8 @@
 //! process groups and the `PLAYCAST_SESSION` variable (see `launch`), which a
 //! game can leave; [`ContainmentView`] says which mechanism is in force.
 //!
-//! Layout: [`mounts`] finds the hierarchies, [`hierarchy`] says what each can
-//! do here, [`limits`] writes a session's reservations, [`tree`] kills and
+//! Layout: `mounts` finds the hierarchies, `hierarchy` says what each can
+//! do here, `limits` writes a session's reservations, `tree` kills and
 //! removes cgroups, [`SessionCgroup`] (in `cgroup`) is one session's set.
 
 mod cgroup;
@@ -146,7 +146,7 @@ impl Containment {
     }
 
     /// Creates the session's cgroups with `limits` set; `None` without cgroups.
-    #[tracing::instrument(skip(self, limits), fields(session_id = %session_id))]
+    #[tracing::instrument(name = "cgroup_create", skip_all, fields(session_id = %session_id))]
     pub fn session(&self, session_id: &str, limits: Limits) -> Result<Option<SessionCgroup>, ContainError> {
         if self.kill == KillVia::ProcessGroup {
             return Ok(None);

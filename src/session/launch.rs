@@ -108,7 +108,7 @@ pub struct Launched {
 impl Launched {
     /// Starts the display, then PulseAudio, then the game; on any failure stops
     /// what already runs.
-    #[tracing::instrument(skip_all, fields(session_id = %spec.session_id))]
+    #[tracing::instrument(name = "launch", skip_all, fields(session_id = %spec.session_id))]
     pub async fn start(spec: LaunchSpec) -> Result<Launched, LaunchError> {
         validate(&spec)?;
         // Created so games that assume they exist can write saves at once.
@@ -307,7 +307,7 @@ impl Launched {
     /// SIGTERM to every process group (and every process of the session's
     /// cgroup), up to 2 s to exit, then SIGKILL; then kills and removes the
     /// cgroup, and removes the runtime dir and the socket dir.
-    #[tracing::instrument(skip_all, fields(session_id = %self.session_id))]
+    #[tracing::instrument(name = "launch_stop", skip_all, fields(session_id = %self.session_id))]
     pub async fn stop(mut self) {
         self.shutdown().await;
     }

@@ -96,7 +96,7 @@ impl SessionCgroup {
 
     /// Kills every process in the session, waits until none is left, and
     /// removes its cgroups (blocking; at most a few seconds).
-    #[tracing::instrument(skip_all, fields(session_id = %self.session_id))]
+    #[tracing::instrument(name = "cgroup_end", skip_all, fields(session_id = %self.session_id))]
     pub fn end(mut self) {
         self.finish();
     }
