@@ -293,7 +293,7 @@ async fn bad_session_requests_get_precise_problems(b: common::Backends) {
 }
 
 async fn nobody_connecting_ends_the_session_at_the_connect_timeout(b: common::Backends) {
-    let service = common::serve_on(b, |c| c.sessions.connect_timeout_secs = 1).await;
+    let service = common::serve_on(b, |c| c.sessions.connect_timeout = std::time::Duration::from_secs(1)).await;
     let alice = Api::as_user(&service, "alice", Role::Player).await;
     let id = alice.create("test-pattern").await["id"].as_str().unwrap().to_string();
     let done = alice.until_cleanup(&id).await;
@@ -488,7 +488,7 @@ async fn websockets_refuse_bad_authentication_with_a_reason(b: common::Backends)
 }
 
 async fn an_open_websocket_outlives_its_token_but_not_a_sign_out(b: common::Backends) {
-    let service = common::serve_on(b, |c| c.auth.leeway_secs = 0).await;
+    let service = common::serve_on(b, |c| c.auth.leeway = std::time::Duration::from_secs(0)).await;
     let issuer = service.state.verifier.dev_issuer().unwrap();
     let short = issuer.mint("alice", Role::Player, Duration::from_secs(2)).unwrap();
     let res = reqwest::Client::new().post(service.url("/api/v1/login")).bearer_auth(&short).send().await.unwrap();
