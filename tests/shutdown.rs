@@ -89,7 +89,7 @@ async fn shutdown_ends_streams_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_keeps_running_sessions_until_its_deadline_and_refuses_new_ones() {
     let Served { addr, stop, server, streams, token, mut ws, _data, .. } =
-        serve_with_a_stream(|c| c.server.drain_secs = 4).await;
+        serve_with_a_stream(|c| c.server.drain = std::time::Duration::from_secs(4)).await;
     let http = reqwest::Client::new();
 
     let t0 = std::time::Instant::now();
