@@ -168,7 +168,7 @@ async fn issuer_down_is_503_and_cached_keys_keep_serving() {
     // Up, fetched; then down again: the cached keys still verify.
     server.up.store(true, Ordering::SeqCst);
     let mut cfg = config(&server.url);
-    cfg.jwks_refetch_min_secs = 0;
+    cfg.jwks_refetch_min = std::time::Duration::from_secs(0);
     let v = Verifier::new(&cfg, tempfile::tempdir().unwrap().path()).unwrap();
     v.verify(&token).await.unwrap();
     server.up.store(false, Ordering::SeqCst);
@@ -264,7 +264,7 @@ fn concurrent_first_runs_agree_on_one_dev_key() {
 async fn a_cached_token_still_expires() {
     let (iss, _server, _) = setup().await;
     let mut cfg = config(&_server.url);
-    cfg.leeway_secs = 0;
+    cfg.leeway = std::time::Duration::from_secs(0);
     let v = Verifier::new(&cfg, tempfile::tempdir().unwrap().path()).unwrap();
     let token = sign(Algorithm::RS256, RSA_KID, &iss.rsa, &claims(serde_json::json!({"exp": now() + 1})));
     v.verify(&token).await.unwrap();
