@@ -49,9 +49,9 @@ impl Fleet {
             c.cache.prefix = prefix;
             c.server.data_dir = dir;
             c.node.id = id;
-            c.sessions.connect_timeout_secs = 600;
+            c.sessions.connect_timeout = std::time::Duration::from_secs(600);
             // Streams opened here are never answered; they must outlast the test.
-            c.signaling.answer_timeout_secs = 600;
+            c.signaling.answer_timeout = std::time::Duration::from_secs(600);
             edit(c);
         })
         .await
