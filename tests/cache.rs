@@ -472,7 +472,7 @@ async fn reports_healthy(cache: Cache) {
 async fn redis_caches_with_the_same_prefix_share_state() {
     let prefix = unique_prefix();
     let (a, b) = (redis_cache(&prefix).await, redis_cache(&prefix).await);
-    assert_eq!(a.backend(), "redis");
+    assert_eq!(a.backend(), playcast::config::CacheBackend::Redis);
     let mut sub = b.subscribe("events").await.unwrap();
     a.put("session:1", "active", None).await.unwrap();
     assert_eq!(get(&b, "session:1").await.as_deref(), Some("active"));
