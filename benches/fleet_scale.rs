@@ -76,7 +76,7 @@ impl Shared {
         // The declared budget is not what is measured: the frames are.
         c.node.cpu_cores = 256;
         c.media.max_streams = 256;
-        c.sessions.connect_timeout_secs = 600;
+        c.sessions.connect_timeout = std::time::Duration::from_secs(600);
         c
     }
 
