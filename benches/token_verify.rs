@@ -25,9 +25,9 @@ fn dev_config() -> AuthConfig {
         jwks_url: String::new(),
         authorized_parties: vec![],
         role_claim: "metadata.role".into(),
-        leeway_secs: 5,
-        jwks_cache_secs: 3600,
-        jwks_refetch_min_secs: 30,
+        leeway: std::time::Duration::from_secs(5),
+        jwks_cache: std::time::Duration::from_secs(3600),
+        jwks_refetch_min: std::time::Duration::from_secs(30),
         insecure_dev_issuer_on_network: false,
     }
 }
