@@ -82,8 +82,8 @@ pub fn signaling_frame(data: &[u8]) -> Verdict {
     let s = &config().signaling;
     let limits = Limits {
         max_message_bytes: s.max_message_bytes,
-        idle_timeout: std::time::Duration::from_secs(s.idle_timeout_secs),
-        answer_timeout: std::time::Duration::from_secs(s.answer_timeout_secs),
+        idle_timeout: s.idle_timeout,
+        answer_timeout: s.answer_timeout,
     };
     match read_frame(&Frame::Text(text.to_string()), &limits) {
         Ok(msg) => {
@@ -225,7 +225,7 @@ pub fn token(data: &[u8]) -> Verdict {
     let Ok(token) = std::str::from_utf8(data) else {
         return refused("not UTF-8".into());
     };
-    let early = check_unsigned(token, UNSIGNED_NOW, config().auth.leeway_secs);
+    let early = check_unsigned(token, UNSIGNED_NOW, config().auth.leeway.as_secs());
     let full = {
         let fut = std::pin::pin!(verifier().verify_uncached(token));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
