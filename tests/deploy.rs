@@ -78,9 +78,10 @@ fn the_pod_outlives_its_drain_and_probes_real_routes() {
     let config = std::fs::read_to_string(docker("k8s/configmap.yaml")).unwrap();
     let drain: u64 = config
         .lines()
-        .find_map(|l| l.trim().strip_prefix("drain_secs = "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("drain_secs in the ConfigMap");
+        .find_map(|l| l.trim().strip_prefix("drain = "))
+        .and_then(|v| humantime_serde::re::humantime::parse_duration(v.trim().trim_matches('"')).ok())
+        .map(|d| d.as_secs())
+        .expect("drain in the ConfigMap");
     let pod = std::fs::read_to_string(docker("k8s/deployment.yaml")).unwrap();
     let grace: u64 = pod
         .lines()
@@ -91,7 +92,7 @@ fn the_pod_outlives_its_drain_and_probes_real_routes() {
     assert!(pod.contains("path: /api/v1/ready") && pod.contains("path: /api/v1/health"), "{pod}");
     assert!(pod.contains("nvidia.com/gpu: 1"), "the pod requests a GPU");
     let compose = std::fs::read_to_string(docker("compose.yaml")).unwrap();
-    assert!(compose.contains("stop_grace_period: 330s") && compose.contains("DRAIN_SECS: \"300\""), "{compose}");
+    assert!(compose.contains("stop_grace_period: 330s") && compose.contains("DRAIN: \"5m\""), "{compose}");
 }
 
 /// The configuration file the ConfigMap carries passes `playcast config check`.
@@ -112,12 +113,15 @@ fn the_shipped_configuration_is_valid() {
     let (ok, out) =
         run(Command::new(env!("CARGO_BIN_EXE_playcast")).arg("--config").arg(&file).args(["config", "check"]));
     assert!(ok, "{out}\n{body}");
-    std::fs::write(&file, body.replace("drain_secs = 300", "drain_secs = \"300\"")).unwrap();
+    std::fs::write(&file, body.replace("drain = \"5m\"", "drain = 300")).unwrap();
     let (ok, out) =
         run(Command::new(env!("CARGO_BIN_EXE_playcast")).arg("--config").arg(&file).args(["config", "check"]));
-    // The answer names the file and the line of `drain_secs`.
-    let line = body.lines().position(|l| l.starts_with("drain_secs")).unwrap() + 1;
-    assert!(!ok && out.contains(&format!("playcast.toml:{line}: invalid type")), "a string drain passed: {out}");
+    // The answer names the file, the line of `drain` and the setting.
+    let line = body.lines().position(|l| l.starts_with("drain")).unwrap() + 1;
+    assert!(
+        !ok && out.contains(&format!("playcast.toml:{line}: server.drain: invalid type")),
+        "a drain without a unit passed: {out}"
+    );
 }
 
 /// Every series the Grafana dashboard and Prometheus read is one the service exposes.
