@@ -507,12 +507,24 @@ async fn environment_errors_name_the_variable() {
     // Values that parse but make no sense name the variable and the setting.
     for (name, value, what) in [
         ("PLAYCAST__NODE__ADVERTISE", "ftp://x", "node.advertise: an http:// or https:// URL, or empty"),
-        ("PLAYCAST__SERVER__DRAIN_SECS", "999999", "server.drain_secs: at most 86400"),
+        ("PLAYCAST__SERVER__DRAIN", "2days", "server.drain: at most 1day"),
+        // A deprecated numeric variable is read as the duration it meant.
+        ("PLAYCAST__SERVER__DRAIN_SECS", "999999", "server.drain: at most 1day"),
     ] {
         let run = playcast(&["config", "check"], &[(name, value)]).await;
         assert_eq!(run.code, 2, "{name}={value}: {run}");
         assert!(run.stderr.contains(&format!("{name}: {what}")), "{name}: {run}");
     }
+    // A deprecated numeric variable still works, and says what to write instead.
+    let run = playcast(&["config", "check"], &[("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "30")]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("sessions.connect_timeout_secs (seconds) is deprecated"), "{run}");
+    assert!(run.stderr.contains("write sessions.connect_timeout = \"30s\""), "{run}");
+    // Given with its new name, it is refused naming both.
+    let both = [("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "30"), ("PLAYCAST__SESSIONS__CONNECT_TIMEOUT", "1m")];
+    let run = playcast(&["config", "check"], &both).await;
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS (deprecated) and PLAYCAST__SESSIONS__CONNECT_TIMEOUT are both set"), "{run}");
     // The same check guards every command, not just `config check`.
     let run = playcast(&["pipeline", "list"], &[("PLAYCAST__MEDIA__MAX_STREAMS", "abc")]).await;
     assert_eq!(run.code, 2, "{run}");
