@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use super::manager::{Caller, CreateRequest, Manager, SessionError, SessionView};
 use super::placement::NodeInfo;
+use crate::model::ids::SessionId;
 use crate::store::cache::{Cache, Received};
 use crate::store::Store;
 use crate::sync::Locked;
@@ -101,7 +102,7 @@ pub trait Local: Send + Sync {
     fn owner_elsewhere(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &SessionId,
     ) -> impl Future<Output = Result<Option<String>, SessionError>> + Send;
     /// Counts a session started elsewhere on this node's decision.
     fn count_forwarded(&self);
@@ -123,7 +124,7 @@ impl Local for Arc<Manager> {
         Box::pin(Manager::create(self, caller, req)).await
     }
 
-    async fn owner_elsewhere(&self, caller: &Caller, id: &str) -> Result<Option<String>, SessionError> {
+    async fn owner_elsewhere(&self, caller: &Caller, id: &SessionId) -> Result<Option<String>, SessionError> {
         Manager::owner_elsewhere(self, caller, id).await
     }
 
@@ -205,7 +206,7 @@ pub async fn to_owner(
     local: &impl Local,
     peers: &impl Peers,
     caller: &Caller,
-    id: &str,
+    id: &SessionId,
     call: Option<Call<'_>>,
 ) -> Result<Option<Answer>, ForwardError> {
     let Some(call) = call else {
@@ -304,7 +305,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "node": id,
             "address": format!("http://{id}"),
-            "budget": {"total": {}, "used": {}},
+            "budget": {"total": {"cpu_cores": 8, "memory_mb": 8192}, "used": {"cpu_cores": 0, "memory_mb": 0}},
         }))
         .expect("a heartbeat")
     }
@@ -336,7 +337,7 @@ mod tests {
                 Err(SessionError::NoRoom(crate::session::budget::NoRoom("full".into())))
             }
         }
-        async fn owner_elsewhere(&self, _: &Caller, _: &str) -> Result<Option<String>, SessionError> {
+        async fn owner_elsewhere(&self, _: &Caller, _: &SessionId) -> Result<Option<String>, SessionError> {
             Ok(self.owner.clone())
         }
         fn count_forwarded(&self) {
@@ -462,11 +463,12 @@ mod tests {
             })
         };
         let peers = others(&[("b", Some(answer(200, "ok")))]);
+        let sid = SessionId::new();
         let mine = here(&[], true);
-        assert_eq!(block(to_owner(&mine, &peers, &caller(), "s", call())).unwrap(), None);
+        assert_eq!(block(to_owner(&mine, &peers, &caller(), &sid, call())).unwrap(), None);
         let theirs = Here { owner: Some("http://b".into()), ..here(&[], true) };
-        assert_eq!(block(to_owner(&theirs, &peers, &caller(), "s", None)).unwrap(), None);
-        let passed = block(to_owner(&theirs, &peers, &caller(), "s", call())).unwrap();
+        assert_eq!(block(to_owner(&theirs, &peers, &caller(), &sid, None)).unwrap(), None);
+        let passed = block(to_owner(&theirs, &peers, &caller(), &sid, call())).unwrap();
         assert_eq!(passed.map(|a| a.status), Some(200));
         assert_eq!(peers.asked.locked()[0].2, Verb::Delete);
     }

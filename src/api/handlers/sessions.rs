@@ -10,6 +10,7 @@ use crate::api::models::{CreateSession, GameView, SessionEvent, Viewers};
 use crate::api::problem::{reject, Problem};
 use crate::api::AppState;
 use crate::auth::Identity;
+use crate::model::ids::SessionId;
 use crate::session::forwarding::{self, Call, Placed, Verb};
 use crate::session::manager::{Caller, SessionError, SessionView};
 
@@ -35,6 +36,11 @@ impl Peer {
 
 type Answer = Result<Box<dyn Reply>, Rejection>;
 
+/// The session a path names; an id that is not one names no session (404).
+fn session_id(raw: &str) -> Result<SessionId, Rejection> {
+    SessionId::parse(raw).map_err(|e| reject(SessionError::from(e)))
+}
+
 fn json(view: &impl serde::Serialize) -> Box<dyn Reply> {
     Box::new(warp::reply::json(view))
 }
@@ -43,7 +49,7 @@ fn json(view: &impl serde::Serialize) -> Box<dyn Reply> {
 async fn at_owner(
     s: &AppState,
     caller: &Caller,
-    sid: &str,
+    sid: &SessionId,
     peer: &Peer,
     verb: Verb,
     path: String,
@@ -100,13 +106,15 @@ pub async fn list(id: Identity, s: AppState) -> Answer {
         (status = 404, response = super::NotFound),
         (status = 503, response = super::Unavailable),
     ))]
-pub async fn get(sid: String, id: Identity, s: AppState) -> Answer {
+pub async fn get(raw: String, id: Identity, s: AppState) -> Answer {
+    let sid = session_id(&raw)?;
     let view = s.sessions.view(&Caller::from(&id), &sid).await.map_err(reject)?;
     Ok(json(&view))
 }
 
 /// `POST /api/v1/sessions/{id}/{action}`: one of [`pause`], [`resume`] and [`end`].
-pub async fn action(sid: String, action: String, id: Identity, s: AppState, peer: Peer) -> Answer {
+pub async fn action(raw: String, action: String, id: Identity, s: AppState, peer: Peer) -> Answer {
+    let sid = session_id(&raw)?;
     let caller = Caller::from(&id);
     let path = format!("/api/v1/sessions/{sid}/{action}");
     if let Some(f) = Box::pin(at_owner(&s, &caller, &sid, &peer, Verb::Post, path, None)).await? {
@@ -140,7 +148,7 @@ pub async fn action(sid: String, action: String, id: Identity, s: AppState, peer
         (status = 409, response = super::Conflict),
         (status = 503, response = super::Unavailable),
     ))]
-pub async fn pause(s: &AppState, caller: &Caller, sid: &str) -> Result<SessionView, SessionError> {
+pub async fn pause(s: &AppState, caller: &Caller, sid: &SessionId) -> Result<SessionView, SessionError> {
     s.sessions.pause(caller, sid).await
 }
 
@@ -155,7 +163,7 @@ pub async fn pause(s: &AppState, caller: &Caller, sid: &str) -> Result<SessionVi
         (status = 409, response = super::Conflict),
         (status = 503, response = super::Unavailable),
     ))]
-pub async fn resume(s: &AppState, caller: &Caller, sid: &str) -> Result<SessionView, SessionError> {
+pub async fn resume(s: &AppState, caller: &Caller, sid: &SessionId) -> Result<SessionView, SessionError> {
     s.sessions.resume(caller, sid).await
 }
 
@@ -170,7 +178,7 @@ pub async fn resume(s: &AppState, caller: &Caller, sid: &str) -> Result<SessionV
         (status = 409, response = super::Conflict),
         (status = 503, response = super::Unavailable),
     ))]
-pub async fn end(s: &AppState, caller: &Caller, sid: &str) -> Result<SessionView, SessionError> {
+pub async fn end(s: &AppState, caller: &Caller, sid: &SessionId) -> Result<SessionView, SessionError> {
     s.sessions.end(caller, sid).await
 }
 
@@ -186,7 +194,8 @@ pub async fn end(s: &AppState, caller: &Caller, sid: &str) -> Result<SessionView
         (status = 409, response = super::Conflict),
         (status = 503, response = super::Unavailable),
     ))]
-pub async fn delete(sid: String, id: Identity, s: AppState, peer: Peer) -> Answer {
+pub async fn delete(raw: String, id: Identity, s: AppState, peer: Peer) -> Answer {
+    let sid = session_id(&raw)?;
     let caller = Caller::from(&id);
     let path = format!("/api/v1/sessions/{sid}");
     if let Some(f) = Box::pin(at_owner(&s, &caller, &sid, &peer, Verb::Delete, path, None)).await? {
@@ -209,7 +218,8 @@ pub async fn delete(sid: String, id: Identity, s: AppState, peer: Peer) -> Answe
         (status = 422, response = super::Invalid),
         (status = 503, response = super::Unavailable),
     ))]
-pub async fn share(sid: String, id: Identity, req: Viewers, s: AppState, peer: Peer) -> Answer {
+pub async fn share(raw: String, id: Identity, req: Viewers, s: AppState, peer: Peer) -> Answer {
+    let sid = session_id(&raw)?;
     let caller = Caller::from(&id);
     let path = format!("/api/v1/sessions/{sid}/viewers");
     let body = Some(serde_json::json!({ "viewers": req.viewers }));
@@ -230,9 +240,10 @@ pub async fn share(sid: String, id: Identity, req: Viewers, s: AppState, peer: P
         (status = 404, response = super::NotFound),
         (status = 503, response = super::Unavailable),
     ))]
-pub async fn history(sid: String, id: Identity, s: AppState) -> Answer {
+pub async fn history(raw: String, id: Identity, s: AppState) -> Answer {
+    let sid = session_id(&raw)?;
     s.sessions.view(&Caller::from(&id), &sid).await.map_err(reject)?;
-    let events = s.store.events(&sid).await.map_err(reject)?;
+    let events = s.store.events(sid.as_str()).await.map_err(reject)?;
     Ok(json(&events.iter().map(SessionEvent::from).collect::<Vec<_>>()))
 }
 
