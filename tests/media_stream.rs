@@ -505,7 +505,7 @@ async fn stun_and_turn_from_config_reach_the_client_with_coturn_credentials() {
             ("PLAYCAST__ICE__STUN_URLS", "stun:127.0.0.1:3478"),
             ("PLAYCAST__ICE__TURN_URLS", "turn:127.0.0.1:3478?transport=udp"),
             ("PLAYCAST__ICE__TURN_SECRET", "s3cret"),
-            ("PLAYCAST__ICE__TURN_TTL_SECS", "600"),
+            ("PLAYCAST__ICE__TURN_TTL", "10m"),
         ],
     );
     let (control, welcome, mut rx) = open(&s, small());
