@@ -181,8 +181,8 @@ struct Node {
 }
 
 const SETTINGS: [(&str, &str); 4] = [
-    ("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "600"),
-    ("PLAYCAST__SERVER__DRAIN_SECS", "0"),
+    ("PLAYCAST__SESSIONS__CONNECT_TIMEOUT", "10m"),
+    ("PLAYCAST__SERVER__DRAIN", "0s"),
     // Room for every game of a test at once; the cgroups hold each to its own share.
     ("PLAYCAST__NODE__CPU_CORES", "64"),
     ("PLAYCAST__NODE__MEMORY_MB", "65536"),
@@ -405,7 +405,7 @@ async fn escaped_processes_end_when_the_session_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let (games, catalog) = staying_escapes(dir.path());
     // Nobody connects: each session ends at its connect timeout.
-    let node = Node::start_with(&catalog, &[("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "4")]).await;
+    let node = Node::start_with(&catalog, &[("PLAYCAST__SESSIONS__CONNECT_TIMEOUT", "4s")]).await;
     let mut sweep = Sweep::default();
     let token = node.token("player").await;
     let running = node.start_each(&token, &games, &mut sweep).await;
