@@ -450,7 +450,7 @@ pub fn node_process(id: &str, listen: &str, data: &Path, db_url: &str, prefix: &
         .env("PLAYCAST__CACHE__PREFIX", prefix)
         .env("PLAYCAST__NODE__ID", id)
         .env("PLAYCAST__NODE__ADVERTISE", format!("http://{listen}"))
-        .env("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "600")
+        .env("PLAYCAST__SESSIONS__CONNECT_TIMEOUT", "10m")
         .current_dir(repo())
         .stdin(Stdio::null());
     cmd
