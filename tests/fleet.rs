@@ -238,7 +238,7 @@ async fn a_killed_node_s_sessions_go_through_error_to_cleanup_on_the_survivor() 
 async fn a_draining_node_is_skipped_by_placement_and_stops_once_its_sessions_end() {
     let fleet = Fleet::new().await;
     let b = fleet.node("node-b", |_| {}).await;
-    let (mut a, a_base) = fleet.spawn("node-a", &[("PLAYCAST__SERVER__DRAIN_SECS", "120")]).await;
+    let (mut a, a_base) = fleet.spawn("node-a", &[("PLAYCAST__SERVER__DRAIN", "2m")]).await;
     let alice = b.sign_in("alice", Role::Player).await;
     let admin = b.sign_in("root", Role::Admin).await;
     until_loads(&b.base, &admin, &[("node-a", 0), ("node-b", 0)]).await;
