@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::error::SessionError;
 use super::fleet::signal_url;
 use super::manager::Manager;
 use super::running::{Attached, Command, Reply, Running};
@@ -16,6 +17,7 @@ use super::{OpenRequest, Opened, StreamControl, StreamHost};
 use crate::auth::Role;
 use crate::input::{self, SessionControl, StreamInput};
 use crate::media::stream::{Pauser, StreamEvent};
+use crate::model::ids::SessionId;
 use crate::signaling::protocol::{ErrorCode, ProtocolError, StreamId};
 use crate::sync::Locked;
 
@@ -118,6 +120,8 @@ impl Manager {
         let rt = tokio::runtime::Handle::current();
         let running = match &req.session {
             Some(id) => {
+                // A malformed id is answered as an unknown one.
+                let id = &SessionId::parse(id).map_err(SessionError::from).map_err(ProtocolError::from)?;
                 let view = rt.block_on(manager.view(caller, id)).map_err(ProtocolError::from)?;
                 if req.pipeline.is_some() || !req.params.is_empty() {
                     return Err(ProtocolError::new(

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::lifecycle::SessionState;
 use super::placement::NodeInfo;
 use super::view::SessionView;
+use crate::model::ids::SessionId;
 use crate::store::cache::Cache;
 use crate::store::Store;
 
@@ -56,8 +57,8 @@ pub fn node_key(node: &str) -> String {
 pub type Describe = Box<dyn Fn() -> NodeInfo + Send + Sync>;
 
 enum Update {
-    Put(String, String),
-    Gone(String),
+    Put(SessionId, String),
+    Gone(SessionId),
     /// Publish the node now (it started draining, say), not at the next tick.
     Beat,
 }
@@ -143,7 +144,7 @@ async fn witness(store: Store, node: String, address: String, timing: Timing, be
 
 async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<Beats>) {
     let Heartbeat { cache, store: _, node, address: _, timing, describe } = hb;
-    let mut sessions: HashMap<String, String> = HashMap::new();
+    let mut sessions: HashMap<SessionId, String> = HashMap::new();
     let mut beat = tokio::time::interval(timing.every);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Failed writes are not retried one by one: the next heartbeat rewrites all.
@@ -152,13 +153,13 @@ async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<
         tokio::select! {
             update = rx.recv() => match update {
                 Some(Update::Put(id, json)) => {
-                    let r = cache.put(&session_key(&id), &json, Some(timing.ttl)).await;
+                    let r = cache.put(&session_key(id.as_str()), &json, Some(timing.ttl)).await;
                     healthy = note(healthy, r);
                     sessions.insert(id, json);
                 }
                 Some(Update::Gone(id)) => {
                     sessions.remove(&id);
-                    healthy = note(healthy, cache.delete(&session_key(&id)).await);
+                    healthy = note(healthy, cache.delete(&session_key(id.as_str())).await);
                 }
                 Some(Update::Beat) => beat.reset_immediately(),
                 None => return,
@@ -172,7 +173,7 @@ async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<
                     if r.is_err() {
                         break;
                     }
-                    r = cache.put(&session_key(id), json, Some(timing.ttl)).await;
+                    r = cache.put(&session_key(id.as_str()), json, Some(timing.ttl)).await;
                 }
                 if r.is_err() {
                     beats.cache_failed.fetch_add(1, Ordering::Relaxed);

@@ -4,6 +4,7 @@
 use super::budget::NoRoom;
 use super::lifecycle::TransitionError;
 use super::placement::Nowhere;
+use crate::model::ids::MalformedId;
 use crate::signaling::protocol::{ErrorCode, ProtocolError};
 use crate::store::StoreError;
 
@@ -30,6 +31,13 @@ pub enum SessionError {
     Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// No session has an id that is not one: the same answer as an unknown id.
+impl From<MalformedId> for SessionError {
+    fn from(e: MalformedId) -> Self {
+        SessionError::NotFound(e.shown)
+    }
 }
 
 impl From<StoreError> for SessionError {

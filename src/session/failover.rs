@@ -11,6 +11,7 @@
 //! Several survivors may close the same session at once; the store lets one
 //! transition win and the others see a conflict, which is fine.
 
+use crate::model::ids::SessionId;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +88,9 @@ impl Manager {
     pub(super) async fn close_orphan(&self, row: &session::Model, reason: &str, stats: &serde_json::Value) -> bool {
         let state: SessionState = serde_json::from_str(&row.state).unwrap_or(SessionState::Idle);
         if !matches!(state, SessionState::Terminated { .. } | SessionState::Error { .. }) {
-            if let Err(e) = self.recorder().record(&row.id, Event::Fail { reason: reason.into() }).await {
+            if let Err(e) =
+                self.recorder().record(&SessionId::stored(row.id.clone()), Event::Fail { reason: reason.into() }).await
+            {
                 tracing::debug!(session = %row.id, error = %e, "closing an orphaned session");
                 return false;
             }
@@ -95,7 +98,7 @@ impl Manager {
         if row.stats.is_none() {
             let _ = self.store().set_stats(&row.id, stats).await;
         }
-        if let Err(e) = self.recorder().record(&row.id, Event::CleanedUp).await {
+        if let Err(e) = self.recorder().record(&SessionId::stored(row.id.clone()), Event::CleanedUp).await {
             tracing::debug!(session = %row.id, error = %e, "closing an orphaned session");
             return false;
         }

@@ -36,6 +36,7 @@ use crate::auth::Role;
 use crate::config::Config;
 use crate::media::quality::Quality;
 use crate::media::stream::StreamEvent;
+pub use crate::model::ids::SessionId;
 use crate::signaling::protocol::ProtocolError;
 use crate::store::{Store, StoreError};
 use crate::sync::Locked;
@@ -46,7 +47,7 @@ pub const LIST_LIMIT: u64 = 200;
 /// What `/metrics` shows of one session running here.
 #[derive(Debug, Clone)]
 pub struct SessionMetrics {
-    pub id: String,
+    pub id: SessionId,
     pub pipeline: String,
     /// The latest look at the player's connection.
     pub quality: Option<Quality>,
@@ -192,7 +193,7 @@ impl Manager {
 
     /// Where a session another node runs is reached: `Some(address)` when
     /// it is unfinished and its node is alive elsewhere.
-    pub async fn owner_elsewhere(&self, caller: &Caller, id: &str) -> Result<Option<String>, SessionError> {
+    pub async fn owner_elsewhere(&self, caller: &Caller, id: &SessionId) -> Result<Option<String>, SessionError> {
         if self.register.contains(id) {
             return Ok(None);
         }
@@ -252,17 +253,17 @@ impl Manager {
 
     /// The session if the caller may see it (others get `NotFound`). This
     /// node's own unfinished sessions are answered from memory.
-    pub async fn view(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+    pub async fn view(&self, caller: &Caller, id: &SessionId) -> Result<SessionView, SessionError> {
         let known = self.recorder.known(id);
         let view = match known {
             Some(v) => v,
-            None => SessionView::from_row(&self.store.session(id).await?),
+            None => SessionView::from_row(&self.store.session(id.as_str()).await?),
         };
         let view = self.with_node_details(view);
         if view.may_watch(caller) {
             Ok(view)
         } else {
-            Err(SessionError::NotFound(id.chars().take(64).collect()))
+            Err(SessionError::NotFound(id.to_string()))
         }
     }
 
@@ -302,7 +303,7 @@ impl Manager {
     }
 
     /// The live session, if the caller may control it.
-    async fn controllable(&self, caller: &Caller, id: &str) -> Result<Arc<Running>, SessionError> {
+    async fn controllable(&self, caller: &Caller, id: &SessionId) -> Result<Arc<Running>, SessionError> {
         let view = self.view(caller, id).await?;
         if caller.role != Role::Admin && view.owner != caller.user_id {
             return Err(SessionError::Forbidden("only the session's owner or an admin may do this".into()));
@@ -314,7 +315,7 @@ impl Manager {
     async fn ask(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &SessionId,
         make: impl FnOnce(Reply) -> Command,
     ) -> Result<SessionView, SessionError> {
         let live = self.controllable(caller, id).await?;
@@ -323,21 +324,26 @@ impl Manager {
         rx.await.map_err(|_| SessionError::Unavailable("the session ended meanwhile".into()))?
     }
 
-    pub async fn pause(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+    pub async fn pause(&self, caller: &Caller, id: &SessionId) -> Result<SessionView, SessionError> {
         self.ask(caller, id, Command::Pause).await
     }
 
-    pub async fn resume(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+    pub async fn resume(&self, caller: &Caller, id: &SessionId) -> Result<SessionView, SessionError> {
         self.ask(caller, id, Command::Resume).await
     }
 
     /// Ends the session; answers once it is `Terminated` (cleanup follows).
-    pub async fn end(&self, caller: &Caller, id: &str) -> Result<SessionView, SessionError> {
+    pub async fn end(&self, caller: &Caller, id: &SessionId) -> Result<SessionView, SessionError> {
         self.ask(caller, id, |r| Command::End(EndReason::User, Some(r))).await
     }
 
     /// Sets who may watch.
-    pub async fn share(&self, caller: &Caller, id: &str, viewers: Vec<String>) -> Result<SessionView, SessionError> {
+    pub async fn share(
+        &self,
+        caller: &Caller,
+        id: &SessionId,
+        viewers: Vec<String>,
+    ) -> Result<SessionView, SessionError> {
         let view = self.view(caller, id).await?;
         if caller.role != Role::Admin && view.owner != caller.user_id {
             return Err(SessionError::Forbidden("only the session's owner or an admin may share it".into()));
@@ -439,7 +445,7 @@ impl Manager {
     /// [`session_metrics`](Self::session_metrics) as tuples (id, pipeline,
     /// quality, input), for the metrics page until it reads the struct.
     pub fn live_metrics(&self) -> Vec<(String, String, Option<Quality>, serde_json::Value)> {
-        self.session_metrics().into_iter().map(|m| (m.id, m.pipeline, m.quality, m.input)).collect()
+        self.session_metrics().into_iter().map(|m| (m.id.into_inner(), m.pipeline, m.quality, m.input)).collect()
     }
 
     /// This node's unfinished sessions by state (every state named, zeros too).

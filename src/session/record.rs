@@ -13,6 +13,7 @@ use super::events::EventBus;
 use super::lifecycle::{Event, SessionState};
 use super::listing::Listings;
 use super::view::SessionView;
+use crate::model::ids::SessionId;
 use crate::store::{NewSession, Store};
 use crate::sync::Locked;
 
@@ -22,7 +23,7 @@ pub(super) struct Recorder {
     listings: Arc<Listings>,
     mirror: CacheMirror,
     /// Unfinished sessions of this node, as last recorded.
-    views: Mutex<HashMap<String, SessionView>>,
+    views: Mutex<HashMap<SessionId, SessionView>>,
 }
 
 impl Recorder {
@@ -46,7 +47,7 @@ impl Recorder {
 
     /// Records and announces a transition of one of this node's sessions.
     #[tracing::instrument(level = "debug", skip(self, event), fields(event = event.name()))]
-    pub async fn transition(&self, session: &str, event: Event) -> Result<SessionView, SessionError> {
+    pub async fn transition(&self, session: &SessionId, event: Event) -> Result<SessionView, SessionError> {
         let view = self.record(session, event).await?;
         self.remember(&view);
         Ok(view)
@@ -54,21 +55,21 @@ impl Recorder {
 
     /// Records and announces a transition, without keeping the session as
     /// one of this node's own (for sessions of lost nodes and earlier runs).
-    pub async fn record(&self, id: &str, event: Event) -> Result<SessionView, SessionError> {
-        let (row, _, record) = self.store.transition(id, event).await?;
+    pub async fn record(&self, id: &SessionId, event: Event) -> Result<SessionView, SessionError> {
+        let (row, _, record) = self.store.transition(id.as_str(), event).await?;
         self.listings.touch(std::iter::once(record.owner.as_str()).chain(record.viewers.iter().map(String::as_str)));
         self.bus.publish(&record).await;
         Ok(SessionView::from_row(&row))
     }
 
     /// Final transitions must land even through a short database hiccup.
-    pub async fn transition_retrying(&self, id: &str, event: Event) -> Result<SessionView, String> {
+    pub async fn transition_retrying(&self, id: &SessionId, event: Event) -> Result<SessionView, String> {
         let mut delay = Duration::from_millis(100);
         for attempt in 0..6 {
             match self.transition(id, event.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(SessionError::Store(e)) if attempt < 5 => {
-                    tracing::warn!(session = id, error = %e, "retrying a final transition");
+                    tracing::warn!(session = %id, error = %e, "retrying a final transition");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
@@ -79,13 +80,13 @@ impl Recorder {
     }
 
     /// Best effort for a session that failed before its task existed.
-    pub async fn fail_and_clean(&self, id: &str, reason: &str) {
+    pub async fn fail_and_clean(&self, id: &SessionId, reason: &str) {
         let _ = self.transition(id, Event::Fail { reason: reason.into() }).await;
         let _ = self.transition(id, Event::CleanedUp).await;
     }
 
     /// The latest view of an unfinished session of this node.
-    pub fn known(&self, id: &str) -> Option<SessionView> {
+    pub fn known(&self, id: &SessionId) -> Option<SessionView> {
         self.views.locked().get(id).cloned()
     }
 
@@ -131,7 +132,7 @@ impl Recorder {
 
     /// Records who may watch, and tells every node whose lists that changes.
     pub async fn share(&self, view: &SessionView, viewers: &[String]) -> Result<SessionView, SessionError> {
-        let row = self.store.set_viewers(&view.id, viewers).await?;
+        let row = self.store.set_viewers(view.id.as_str(), viewers).await?;
         let concerned: Vec<String> = std::iter::once(view.owner.clone())
             .chain(view.viewers.iter().cloned())
             .chain(viewers.iter().cloned())

@@ -12,13 +12,14 @@ use super::view::SessionView;
 use crate::input::Injector;
 use crate::media::quality::{Quality, QualityProbe};
 use crate::media::stream::{Pauser, StreamEvent};
+use crate::model::ids::SessionId;
 use crate::signaling::protocol::StreamId;
 use crate::sync::Locked;
 
 /// A running session: created when its game launched, dropped from the
 /// register when its task ends it.
 pub(super) struct Running {
-    pub id: String,
+    pub id: SessionId,
     pub owner: String,
     pub pipeline: String,
     /// Parameters every stream of the session is built with.
@@ -122,7 +123,7 @@ impl Running {
 
 /// This node's running sessions by id, with a count that can be awaited.
 pub(super) struct Register {
-    sessions: Mutex<HashMap<String, Arc<Running>>>,
+    sessions: Mutex<HashMap<SessionId, Arc<Running>>>,
     count: watch::Sender<usize>,
 }
 
@@ -133,11 +134,11 @@ impl Default for Register {
 }
 
 impl Register {
-    pub fn get(&self, id: &str) -> Option<Arc<Running>> {
+    pub fn get(&self, id: &SessionId) -> Option<Arc<Running>> {
         self.sessions.locked().get(id).cloned()
     }
 
-    pub fn contains(&self, id: &str) -> bool {
+    pub fn contains(&self, id: &SessionId) -> bool {
         self.sessions.locked().contains_key(id)
     }
 
@@ -147,7 +148,7 @@ impl Register {
         self.count.send_replace(sessions.len());
     }
 
-    pub fn remove(&self, id: &str) {
+    pub fn remove(&self, id: &SessionId) {
         let mut sessions = self.sessions.locked();
         sessions.remove(id);
         self.count.send_replace(sessions.len());

@@ -2,6 +2,7 @@
 //! reserves the session's share of the node, records it, launches the game
 //! and hands everything to the session's task.
 
+use crate::model::ids::SessionId;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -79,11 +80,11 @@ impl Manager {
         };
         let reservation = self.budget.reserve(need)?;
 
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = SessionId::new();
         let game_id = game.as_ref().map_or("", |g| g.id.as_str());
         let recorded = serde_json::to_string(&params).unwrap_or_default();
         let new = NewSession {
-            id: &id,
+            id: id.as_str(),
             owner: &caller.user_id,
             game: game_id,
             pipeline,
@@ -94,7 +95,7 @@ impl Manager {
         self.recorder.transition(&id, Event::Start).await?;
 
         let spec_launch = LaunchSpec {
-            session_id: id.clone(),
+            session_id: id.to_string(),
             command: game.as_ref().and_then(|g| g.command.clone()),
             env: game.as_ref().map(|g| g.env.clone()).unwrap_or_default(),
             display: (game.is_some() && captures_display)
@@ -106,7 +107,7 @@ impl Manager {
             } else {
                 game_id
             }),
-            runtime_dir: self.config.server.data_dir.join("run").join(&id),
+            runtime_dir: self.config.server.data_dir.join("run").join(id.as_str()),
             containment: Some((
                 self.containment.clone(),
                 Limits {
@@ -124,7 +125,7 @@ impl Manager {
                 return Err(SessionError::Unavailable(reason));
             }
         };
-        let injector = Injector::start(&id, launched.display.clone(), launched.gamepads.take());
+        let injector = Injector::start(id.as_str(), launched.display.clone(), launched.gamepads.take());
         let mut stream_params = params;
         if let Some(d) = &launched.display {
             stream_params.insert("display".into(), d.clone().into());

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::lifecycle::SessionState;
 use crate::auth::Role;
+use crate::model::ids::SessionId;
 use crate::store::entity::session;
 
 /// Who asks.
@@ -25,7 +26,7 @@ impl From<&crate::auth::Identity> for Caller {
 /// A session as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
-    pub id: String,
+    pub id: SessionId,
     pub owner: String,
     pub game: String,
     pub pipeline: String,
@@ -49,7 +50,7 @@ pub struct SessionView {
 impl SessionView {
     pub fn from_row(row: &session::Model) -> Self {
         SessionView {
-            id: row.id.clone(),
+            id: SessionId::stored(row.id.clone()),
             owner: row.owner.clone(),
             game: row.game.clone(),
             pipeline: row.pipeline.clone(),
