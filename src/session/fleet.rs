@@ -139,10 +139,10 @@ impl Fleet {
     /// The address of the node that runs `view`'s session, when that is
     /// another live node and the session is unfinished.
     pub async fn owner_of(&self, view: &SessionView) -> Result<Option<String>, SessionError> {
-        if view.node == self.node || view.state.is_final() {
+        if view.node.as_str() == self.node || view.state.is_final() {
             return Ok(None);
         }
-        let published = self.cache.get(&node_key(&view.node)).await.ok().flatten();
+        let published = self.cache.get(&node_key(view.node.as_str())).await.ok().flatten();
         let info = published.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok());
         match info.as_ref().and_then(|v| v["address"].as_str()) {
             Some(a) => Ok(Some(a.trim_end_matches('/').to_string())),

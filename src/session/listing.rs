@@ -11,6 +11,7 @@
 //! list, and no list is older than [`MAX_AGE`] in any case. While the
 //! announcements cannot be heard, nothing is kept.
 
+use crate::model::ids::UserId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,7 +36,7 @@ pub enum Key {
     /// Every session.
     Admin,
     /// The sessions a user owns or was shared.
-    User(String),
+    User(UserId),
 }
 
 enum Slot {
@@ -105,7 +106,7 @@ impl Listings {
         }
         slots.insert(Key::Admin, Slot::Dropped(at));
         for u in users {
-            slots.insert(Key::User(u.to_string()), Slot::Dropped(at));
+            slots.insert(Key::User(UserId::from(u)), Slot::Dropped(at));
         }
     }
 
@@ -255,7 +256,7 @@ mod tests {
         let l = listening();
         for i in 0..MAX_ENTRIES + 10 {
             let t = l.ticket();
-            l.put(Key::User(i.to_string()), t, list());
+            l.put(Key::User(UserId::from(i.to_string())), t, list());
         }
         assert!(l.slots.lock().unwrap().len() <= MAX_ENTRIES);
     }

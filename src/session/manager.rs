@@ -276,7 +276,7 @@ impl Manager {
                 let ticket = self.listings.ticket();
                 let rows = match &key {
                     Key::Admin => self.store.all_sessions(LIST_LIMIT).await?,
-                    Key::User(u) => self.store.sessions_visible_to(u, LIST_LIMIT).await?,
+                    Key::User(u) => self.store.sessions_visible_to(u.as_str(), LIST_LIMIT).await?,
                 };
                 let views = Arc::new(rows.iter().map(SessionView::from_row).collect::<Vec<_>>());
                 self.listings.put(key, ticket, views.clone());

@@ -133,7 +133,7 @@ impl Recorder {
     /// Records who may watch, and tells every node whose lists that changes.
     pub async fn share(&self, view: &SessionView, viewers: &[String]) -> Result<SessionView, SessionError> {
         let row = self.store.set_viewers(view.id.as_str(), viewers).await?;
-        let concerned: Vec<String> = std::iter::once(view.owner.clone())
+        let concerned: Vec<String> = std::iter::once(view.owner.to_string())
             .chain(view.viewers.iter().cloned())
             .chain(viewers.iter().cloned())
             .collect();

@@ -12,7 +12,7 @@ use super::view::SessionView;
 use crate::input::Injector;
 use crate::media::quality::{Quality, QualityProbe};
 use crate::media::stream::{Pauser, StreamEvent};
-use crate::model::ids::SessionId;
+use crate::model::ids::{SessionId, UserId};
 use crate::signaling::protocol::StreamId;
 use crate::sync::Locked;
 
@@ -20,7 +20,7 @@ use crate::sync::Locked;
 /// register when its task ends it.
 pub(super) struct Running {
     pub id: SessionId,
-    pub owner: String,
+    pub owner: UserId,
     pub pipeline: String,
     /// Parameters every stream of the session is built with.
     pub stream_params: std::collections::BTreeMap<String, serde_json::Value>,

@@ -85,7 +85,7 @@ impl Manager {
         let recorded = serde_json::to_string(&params).unwrap_or_default();
         let new = NewSession {
             id: id.as_str(),
-            owner: &caller.user_id,
+            owner: caller.user_id.as_str(),
             game: game_id,
             pipeline,
             node: self.fleet.node(),
@@ -102,7 +102,7 @@ impl Manager {
                 .then(|| (resolved.int("width").unwrap_or(1280) as u32, resolved.int("height").unwrap_or(720) as u32)),
             audio: game.is_some() && spec.param("audio_device").is_some() && resolved.bool("audio") != Some(false),
             gamepads: game.as_ref().is_some_and(|g| g.command.is_some()),
-            save_dir: self.config.saves_dir().join(safe_dir(&caller.user_id)).join(if game_id.is_empty() {
+            save_dir: self.config.saves_dir().join(safe_dir(caller.user_id.as_str())).join(if game_id.is_empty() {
                 "_"
             } else {
                 game_id

@@ -7,19 +7,19 @@ use serde::Serialize;
 
 use super::lifecycle::SessionState;
 use crate::auth::Role;
-use crate::model::ids::SessionId;
+use crate::model::ids::{NodeId, SessionId, UserId};
 use crate::store::entity::session;
 
 /// Who asks.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: Role,
 }
 
 impl From<&crate::auth::Identity> for Caller {
     fn from(id: &crate::auth::Identity) -> Self {
-        Caller { user_id: id.user_id.clone(), role: id.role }
+        Caller { user_id: UserId::from(id.user_id.as_str()), role: id.role }
     }
 }
 
@@ -27,10 +27,10 @@ impl From<&crate::auth::Identity> for Caller {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
     pub id: SessionId,
-    pub owner: String,
+    pub owner: UserId,
     pub game: String,
     pub pipeline: String,
-    pub node: String,
+    pub node: NodeId,
     #[serde(flatten)]
     pub state: SessionState,
     pub version: i32,
@@ -51,10 +51,10 @@ impl SessionView {
     pub fn from_row(row: &session::Model) -> Self {
         SessionView {
             id: SessionId::stored(row.id.clone()),
-            owner: row.owner.clone(),
+            owner: UserId::from(row.owner.as_str()),
             game: row.game.clone(),
             pipeline: row.pipeline.clone(),
-            node: row.node.clone(),
+            node: NodeId::from(row.node.as_str()),
             state: serde_json::from_str(&row.state)
                 .unwrap_or(SessionState::Error { reason: "stored state is unreadable".into() }),
             version: row.version,
@@ -69,7 +69,7 @@ impl SessionView {
     }
 
     pub(super) fn may_watch(&self, c: &Caller) -> bool {
-        c.role == Role::Admin || self.owner == c.user_id || self.viewers.contains(&c.user_id)
+        c.role == Role::Admin || self.owner == c.user_id || self.viewers.iter().any(|v| c.user_id == v.as_str())
     }
 }
 
