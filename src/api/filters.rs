@@ -127,7 +127,7 @@ pub fn ready(s: &AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejec
 
 /// GET /api/v1/openapi.json
 pub fn openapi() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    api().and(warp::path!("openapi.json")).and(warp::get()).map(service::openapi)
+    api().and(warp::path!("openapi.json")).and(warp::get()).map(|| service::openapi(super::openapi::json()))
 }
 
 /// GET /metrics (Prometheus scrapes the conventional path, outside the versioned API)

@@ -238,30 +238,34 @@ fn read(manager: &Manager) -> Scrape {
         f.sample(gpu("total"), *total).sample(gpu("used"), *used);
     }
 
-    let live = manager.live_metrics();
+    let sessions = manager.session_metrics();
     for (name, kind, help, pick) in STREAM {
         let f = s.family(name, *kind, help);
-        for (id, pipeline, q, _) in &live {
-            if let Some(v) = q.as_ref().and_then(pick) {
-                let labels = vec![("node", node.clone()), ("session", id.clone()), ("pipeline", pipeline.clone())];
+        for m in &sessions {
+            if let Some(v) = m.quality.as_ref().and_then(pick) {
+                let labels =
+                    vec![("node", node.clone()), ("session", m.id.to_string()), ("pipeline", m.pipeline.clone())];
                 f.sample(labels, v);
             }
         }
     }
     let f = s.family("playcast_input_events_total", COUNTER, "Player input by outcome");
-    for (id, _, _, input) in &live {
+    for m in &sessions {
         for outcome in INPUT {
-            if let Some(v) = input[outcome].as_u64() {
-                f.sample(vec![("node", node.clone()), ("session", id.clone()), ("outcome", outcome.to_string())], v);
+            if let Some(v) = m.input[outcome].as_u64() {
+                f.sample(
+                    vec![("node", node.clone()), ("session", m.id.to_string()), ("outcome", outcome.to_string())],
+                    v,
+                );
             }
         }
     }
     let f = s.family("playcast_input_dropped_total", COUNTER, "Player input dropped, by reason");
-    for (id, _, _, input) in &live {
+    for m in &sessions {
         for reason in DropReason::ALL {
-            if let Some(v) = input["dropped"][reason.name()].as_u64() {
+            if let Some(v) = m.input["dropped"][reason.name()].as_u64() {
                 let labels =
-                    vec![("node", node.clone()), ("session", id.clone()), ("reason", reason.name().to_string())];
+                    vec![("node", node.clone()), ("session", m.id.to_string()), ("reason", reason.name().to_string())];
                 f.sample(labels, v);
             }
         }

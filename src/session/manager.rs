@@ -442,12 +442,6 @@ impl Manager {
         out
     }
 
-    /// [`session_metrics`](Self::session_metrics) as tuples (id, pipeline,
-    /// quality, input), for the metrics page until it reads the struct.
-    pub fn live_metrics(&self) -> Vec<(String, String, Option<Quality>, serde_json::Value)> {
-        self.session_metrics().into_iter().map(|m| (m.id.into_inner(), m.pipeline, m.quality, m.input)).collect()
-    }
-
     /// This node's unfinished sessions by state (every state named, zeros too).
     pub fn states(&self) -> BTreeMap<&'static str, usize> {
         self.recorder.states()
