@@ -118,7 +118,8 @@ impl Service {
         let sessions = state.sessions.clone();
         let drain = state.config.server.drain;
         // Only a shared cache can tell that another node is alive.
-        let watcher = (state.cache.backend() == CacheBackend::Redis).then(|| tokio::spawn(sessions.clone().watch_nodes()));
+        let watcher =
+            (state.cache.backend() == CacheBackend::Redis).then(|| tokio::spawn(sessions.clone().watch_nodes()));
         drop(state);
         let draining = sessions.clone();
         let signal = async move {

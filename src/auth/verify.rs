@@ -53,11 +53,7 @@ impl Verifier {
         let (keys, issuers) = if config.dev_issuer_active() {
             (Keys::Dev(Box::new(DevIssuer::load_or_create(data_dir)?)), vec![dev::ISSUER.to_string()])
         } else {
-            let jwks = Jwks::new(
-                config.jwks_url.clone(),
-                config.jwks_cache,
-                config.jwks_refetch_min,
-            );
+            let jwks = Jwks::new(config.jwks_url.clone(), config.jwks_cache, config.jwks_refetch_min);
             (Keys::Remote(Box::new(jwks)), config.issuers.clone())
         };
         Ok(Self {

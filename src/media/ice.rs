@@ -31,8 +31,7 @@ impl IceServers {
             servers.push(IceServer { urls: config.stun_urls.clone(), username: None, credential: None });
         }
         if !config.turn_urls.is_empty() {
-            let (username, credential) =
-                turn_credentials(&config.turn_secret.0, user, now, config.turn_ttl);
+            let (username, credential) = turn_credentials(&config.turn_secret.0, user, now, config.turn_ttl);
             servers.push(IceServer {
                 urls: config.turn_urls.clone(),
                 username: Some(username),
