@@ -218,3 +218,112 @@ async fn every_documented_route_lets_through_the_roles_it_lists() {
         }
     }
 }
+
+/// `schema` with its `$ref`s resolved and its `allOf` parts merged: the
+/// properties it lists and those it requires. A `oneOf` contributes the
+/// variant `instance` matches (every `enum` property it lists holds the
+/// instance's value) or, without an instance, every variant's properties
+/// and the properties all of them require.
+fn fields(doc: &Value, schema: &Value, instance: Option<&Value>) -> (Vec<String>, Vec<String>) {
+    let keys = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Object(m) => m.keys().cloned().collect(),
+            Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+            _ => Vec::new(),
+        }
+    };
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("a local schema: {r}"));
+        let target = &doc["components"]["schemas"][name];
+        assert!(target.is_object(), "{r} is not in the document's components");
+        return fields(doc, target, instance);
+    }
+    let mut props = keys(&schema["properties"]);
+    let mut required = keys(&schema["required"]);
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let (p, r) = fields(doc, part, instance);
+        props.extend(p);
+        required.extend(r);
+    }
+    if let Some(variants) = schema["oneOf"].as_array() {
+        let all: Vec<_> = variants.iter().map(|v| fields(doc, v, instance)).collect();
+        match instance {
+            Some(x) => {
+                let i = variants
+                    .iter()
+                    .position(|v| {
+                        v["properties"].as_object().is_some_and(|ps| {
+                            ps.iter().all(|(k, p)| p["enum"].as_array().is_none_or(|e| e.contains(&x[k])))
+                        })
+                    })
+                    .unwrap_or_else(|| panic!("no variant of {schema} matches {x}"));
+                props.extend(all[i].0.clone());
+                required.extend(all[i].1.clone());
+            }
+            None => {
+                props.extend(all.iter().flat_map(|(p, _)| p.clone()));
+                required.extend(all[0].1.iter().filter(|r| all.iter().all(|(_, rs)| rs.contains(r))).cloned());
+            }
+        }
+    }
+    props.sort();
+    props.dedup();
+    required.sort();
+    required.dedup();
+    (props, required)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_answer_has_the_fields_its_schema_lists() {
+    let service = common::serve_in_process(|_| {}).await;
+    let res = reqwest::get(service.url("/api/v1/openapi.json")).await.unwrap();
+    let doc: Value = res.json().await.unwrap();
+    let schema_of = |method: &str, path: &str| {
+        doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"].clone()
+    };
+    let one = schema_of("get", "/api/v1/sessions/{id}");
+    assert_eq!(one["$ref"], "#/components/schemas/SessionView", "{one}");
+    assert_eq!(schema_of("get", "/api/v1/sessions")["items"], one);
+    for (method, path) in [
+        ("post", "/api/v1/sessions/{id}/pause"),
+        ("post", "/api/v1/sessions/{id}/resume"),
+        ("post", "/api/v1/sessions/{id}/end"),
+        ("delete", "/api/v1/sessions/{id}"),
+        ("put", "/api/v1/sessions/{id}/viewers"),
+    ] {
+        assert_eq!(schema_of(method, path), one, "{method} {path}");
+    }
+    let created = &doc["paths"]["/api/v1/sessions"]["post"]["responses"]["201"]["content"]["application/json"];
+    assert_eq!(created["schema"], one);
+
+    let (props, required) = fields(&doc, &one, None);
+    for p in ["id", "owner", "game", "pipeline", "node", "state", "reason", "version", "viewers", "params", "stats"] {
+        assert!(props.contains(&p.to_string()), "{p} is not in {props:?}");
+    }
+    for r in ["id", "owner", "game", "pipeline", "node", "state", "version", "viewers"] {
+        assert!(required.contains(&r.to_string()), "{r} is not required: {required:?}");
+    }
+
+    // A real session, as it starts, as it is fetched and as it ends: every
+    // property its variant requires is there, and nothing the schema leaves out.
+    let token = service.sign_in("openapi-schema", Role::Player).await;
+    let (status, created) =
+        service.call(&token, reqwest::Method::POST, "/api/v1/sessions", Some(json!({"game": "test-pattern"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (status, fetched) = service.call(&token, reqwest::Method::GET, &format!("/api/v1/sessions/{id}"), None).await;
+    assert_eq!(status, 200, "{fetched}");
+    let (status, ended) = service.call(&token, reqwest::Method::DELETE, &format!("/api/v1/sessions/{id}"), None).await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["state"], "terminated", "{ended}");
+    for session in [&created, &fetched, &ended] {
+        let (props, required) = fields(&doc, &one, Some(session));
+        let keys: Vec<String> = session.as_object().unwrap().keys().cloned().collect();
+        for r in &required {
+            assert!(keys.contains(r), "required {r} is missing from {session}");
+        }
+        for k in &keys {
+            assert!(props.contains(k), "{k} is not in the schema ({props:?}): {session}");
+        }
+    }
+}

@@ -50,7 +50,7 @@ use super::ws;
         node::nodes,
     ),
     components(
-        schemas(super::problem::Problem),
+        schemas(super::problem::Problem, crate::session::view::SessionView),
         responses(
             handlers::Unauthorized,
             handlers::Forbidden,

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Why a session ended normally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// The owner (or an admin) ended it.
@@ -47,7 +47,7 @@ impl fmt::Display for EndReason {
 }
 
 /// Where a session is. Data the state needs travels with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SessionState {
     /// Requested, nothing allocated yet.
@@ -193,6 +193,46 @@ impl Event {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Each state's schema variant names exactly the fields serde writes for
+    /// it, all of them required, and its `state` is the state's name.
+    #[test]
+    fn the_state_schema_matches_what_serde_writes() {
+        let schema = serde_json::to_value(<SessionState as utoipa::PartialSchema>::schema()).unwrap();
+        let variants = schema["oneOf"].as_array().unwrap();
+        assert_eq!(variants.len(), SessionState::NAMES.len());
+        let states = [
+            SessionState::Idle,
+            SessionState::Initializing,
+            SessionState::Connecting,
+            SessionState::Active,
+            SessionState::Paused,
+            SessionState::Terminated { reason: EndReason::IdleTimeout },
+            SessionState::Error { reason: "no encoder slot".into() },
+            SessionState::Cleanup,
+        ];
+        for s in states {
+            let json = serde_json::to_value(&s).unwrap();
+            assert_eq!(json["state"], s.name());
+            let variant = variants
+                .iter()
+                .find(|v| v["properties"]["state"]["enum"] == serde_json::json!([s.name()]))
+                .unwrap_or_else(|| panic!("no schema variant for {}", s.name()));
+            let mut written: Vec<&String> = json.as_object().unwrap().keys().collect();
+            written.sort();
+            let mut listed: Vec<&String> = variant["properties"].as_object().unwrap().keys().collect();
+            listed.sort();
+            let mut required: Vec<&str> =
+                variant["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            required.sort_unstable();
+            assert_eq!(written, listed, "{}", s.name());
+            assert_eq!(written, required, "{}", s.name());
+        }
+        let reasons = serde_json::to_value(<EndReason as utoipa::PartialSchema>::schema()).unwrap();
+        let reasons = reasons["enum"].as_array().unwrap();
+        assert!(reasons.contains(&serde_json::to_value(EndReason::IdleTimeout).unwrap()), "{reasons:?}");
+        assert_eq!(reasons.len(), 7);
+    }
 
     fn run(events: &[Event]) -> Result<SessionState, TransitionError> {
         events.iter().cloned().try_fold(SessionState::Idle, SessionState::next)

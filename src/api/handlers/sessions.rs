@@ -66,7 +66,7 @@ async fn at_owner(
     request_body = CreateSession,
     security(("bearer" = ["admin", "player"])),
     responses(
-        (status = 201, description = "started", body = Object),
+        (status = 201, description = "started", body = SessionView),
         (status = 400, response = super::BadBody),
         (status = 401, response = super::Unauthorized),
         (status = 403, response = super::Forbidden),
@@ -88,7 +88,7 @@ pub async fn create(id: Identity, peer: Peer, req: CreateSession, s: AppState) -
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", summary = "sessions the caller may see, newest first",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the sessions", body = [Object]),
+        (status = 200, description = "the sessions", body = [SessionView]),
         (status = 401, response = super::Unauthorized),
         (status = 503, response = super::Unavailable),
     ))]
@@ -101,7 +101,7 @@ pub async fn list(id: Identity, s: AppState) -> Answer {
     params(("id" = String, Path, description = "the session")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the session (owner, shared viewer or admin)", body = Object),
+        (status = 200, description = "the session (owner, shared viewer or admin)", body = SessionView),
         (status = 401, response = super::Unauthorized),
         (status = 404, response = super::NotFound),
         (status = 503, response = super::Unavailable),
@@ -141,7 +141,7 @@ pub async fn action(raw: String, action: String, id: Identity, s: AppState, peer
     params(("id" = String, Path, description = "the session")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the session, paused (owner or admin)", body = Object),
+        (status = 200, description = "the session, paused (owner or admin)", body = SessionView),
         (status = 401, response = super::Unauthorized),
         (status = 403, response = super::Forbidden),
         (status = 404, response = super::NotFound),
@@ -156,7 +156,7 @@ pub async fn pause(s: &AppState, caller: &Caller, sid: &SessionId) -> Result<Ses
     params(("id" = String, Path, description = "the session")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the session, running again (owner or admin)", body = Object),
+        (status = 200, description = "the session, running again (owner or admin)", body = SessionView),
         (status = 401, response = super::Unauthorized),
         (status = 403, response = super::Forbidden),
         (status = 404, response = super::NotFound),
@@ -171,7 +171,7 @@ pub async fn resume(s: &AppState, caller: &Caller, sid: &SessionId) -> Result<Se
     params(("id" = String, Path, description = "the session")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the session, ended (owner or admin)", body = Object),
+        (status = 200, description = "the session, ended (owner or admin)", body = SessionView),
         (status = 401, response = super::Unauthorized),
         (status = 403, response = super::Forbidden),
         (status = 404, response = super::NotFound),
@@ -187,7 +187,7 @@ pub async fn end(s: &AppState, caller: &Caller, sid: &SessionId) -> Result<Sessi
     params(("id" = String, Path, description = "the session")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the session, ended (owner or admin)", body = Object),
+        (status = 200, description = "the session, ended (owner or admin)", body = SessionView),
         (status = 401, response = super::Unauthorized),
         (status = 403, response = super::Forbidden),
         (status = 404, response = super::NotFound),
@@ -210,7 +210,7 @@ pub async fn delete(raw: String, id: Identity, s: AppState, peer: Peer) -> Answe
     request_body = Viewers,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "the session with its new viewers", body = Object),
+        (status = 200, description = "the session with its new viewers", body = SessionView),
         (status = 401, response = super::Unauthorized),
         (status = 403, response = super::Forbidden),
         (status = 404, response = super::NotFound),
