@@ -20,8 +20,9 @@
 //! is overuse. The cut drains the queue the newest packet met, grown since by
 //! the sender's excess over the link (the link's rate read from the newest
 //! frame's spread at arrival), so it lands under the new capacity once.
-//! Growth is the draft's 8 % a second near the last cut and doubles every
-//! calm second after that, so a link that came back is found in seconds.
+//! Growth is the draft's 8 % a second up to 1.1 times the link's rate at the
+//! last cut and doubles every half second beyond it, so a link that came
+//! back is found in seconds while a steady link's sawtooth stays close.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -101,16 +102,17 @@ const FILLED_SHARE: f64 = 0.8;
 const STANDING_QUEUE_US: i64 = 500_000;
 /// A burst of at least this many packets shows the bottleneck's rate.
 const DISPERSION_PACKETS: usize = 6;
-/// Growth, per second: the draft's 8 % near the rate of the last cut, where a
-/// steady link's sawtooth lives; after `CAUTIOUS_US` without a cut the link
-/// has shown more than that, and the rate doubles every second up to
-/// `GROWTH_MAX` a second, so a link that came back from a drop is found in
-/// seconds rather than the 12-14 s that 8 % takes from 3 to 8 Mbit/s. The
-/// encoder fills what it is given, so the target itself probes: an overshoot
-/// builds a queue the guard sees within a feedback report or two.
+/// Growth, per second: the draft's 8 % up to `BAND` times the link's rate
+/// at the last cut, where a steady link's sawtooth lives (its queue reaches
+/// the guard before the target leaves the band); beyond it the link has
+/// shown more than it had, and the growth doubles every half second up to
+/// `GROWTH_MAX`, so a link that came back from a drop is found in seconds
+/// rather than the 12-14 s that 8 % takes from 3 to 8 Mbit/s. The encoder
+/// fills what it is given, so the target itself probes: an overshoot builds
+/// a queue the guard sees within a feedback report or two.
 const GROWTH: f64 = 0.08;
 const GROWTH_MAX: f64 = 0.5;
-const CAUTIOUS_US: i64 = 2_000_000;
+const BAND: f64 = 1.1;
 
 #[derive(Debug, Clone, Copy)]
 struct Group {
@@ -172,8 +174,10 @@ pub struct Estimator {
     queue_since_us: Option<i64>,
     /// The bottleneck's rate from the newest burst that showed it.
     dispersion_bps: Option<f64>,
-    /// When the delay-based target was last cut (or first fed back).
-    calm_since_us: Option<i64>,
+    /// The link's rate at the last delay-based cut, and since when the
+    /// target has stood above `BAND` times it.
+    cut_link_bps: Option<f64>,
+    above_band_since_us: Option<i64>,
 }
 
 /// The estimator's view of the sender, for the element to report.
@@ -221,7 +225,8 @@ impl Estimator {
             proven_bps: None,
             queue_since_us: None,
             dispersion_bps: None,
-            calm_since_us: None,
+            cut_link_bps: None,
+            above_band_since_us: None,
         }
     }
 
@@ -606,7 +611,7 @@ impl Estimator {
                     // not floored or grown back to the old rate.
                     self.proven_bps = self.proven_bps.map(|p| p.min(self.delay_bps));
                 }
-                self.calm_since_us = Some(now_us);
+                self.cut_link_bps = Some(delivered);
                 // One decrease per overuse episode.
                 self.usage = Usage::Normal;
                 self.overuse_since_ms = None;
@@ -615,10 +620,15 @@ impl Estimator {
             Usage::Normal => {
                 // 8 % a second, but never far above what actually gets
                 // through, or, while application-limited, above what was proven.
-                let calm_s =
-                    now_us.saturating_sub(*self.calm_since_us.get_or_insert(now_us)).saturating_sub(CAUTIOUS_US) as f64
-                        / 1e6;
-                let growth = (GROWTH * 2f64.powf(calm_s.max(0.0))).min(GROWTH_MAX);
+                let above = self.cut_link_bps.is_none_or(|link| self.delay_bps > BAND * link);
+                let growth = if above {
+                    let since = *self.above_band_since_us.get_or_insert(now_us);
+                    let above_s = now_us.saturating_sub(since) as f64 / 1e6;
+                    (GROWTH * 2f64.powf(2.0 * above_s)).min(GROWTH_MAX)
+                } else {
+                    self.above_band_since_us = None;
+                    GROWTH
+                };
                 let grown = self.delay_bps * (1.0 + growth).powf(dt);
                 let mut cap = incoming.map_or(f64::INFINITY, |r| 1.5 * r + 10_000.0);
                 if self.app_limited {
@@ -913,6 +923,19 @@ mod tests {
         assert!(back.is_some_and(|s| s <= 6.0), "back to 90% after {back:?} s: {:?}", &v[..v.len().min(200)]);
         let peak = link.queue_log[before..].iter().max().copied().unwrap_or(0);
         assert!(peak <= 50_000, "the climb built a {} ms queue", peak / 1000);
+    }
+
+    #[test]
+    fn a_steady_link_s_sawtooth_stays_close_to_it() {
+        // The faster climb is for a link that has shown more than at the
+        // last cut; on a link that stays put the target probes only a
+        // little above it before each cut.
+        let mut link = Link::like_the_benchmark(BENCH, 50_000);
+        link.run(15.0, 20_000_000.0, 0.0);
+        link.run(10.0, 3_000_000.0, 0.0);
+        let v = link.run(20.0, 3_000_000.0, 0.0);
+        let peak = *v.iter().max().unwrap() as f64;
+        assert!(peak <= 1.15 * 3e6, "the target stood at {peak} on a 3 Mbit/s link");
     }
 
     #[test]
