@@ -427,11 +427,14 @@ impl Estimator {
     /// to close costs a frame interval and a feedback report, time in which
     /// the queue grows by a frame's excess.
     fn queue_us(&self) -> i64 {
-        let Some(base) = self.delays.iter().map(|&(_, d)| d).min() else {
-            return 0;
-        };
         let newest = self.group.map(|g| g.min_delay).or(self.delays.back().map(|&(_, d)| d));
-        newest.map_or(0, |d| d.saturating_sub(base).max(0))
+        newest.map_or(0, |d| self.queued_us(d))
+    }
+
+    /// How much of a one-way `delay` is queueing: what it exceeds the least
+    /// delay seen lately by (the empty-link delay).
+    fn queued_us(&self, delay: i64) -> i64 {
+        self.delays.iter().map(|&(_, d)| d).min().map_or(0, |base| delay.saturating_sub(base).max(0))
     }
 
     /// A queue far above the empty-link delay is overuse whatever the trend
@@ -444,17 +447,13 @@ impl Estimator {
         // frame interval. Waiting for the full guard would cost the next
         // frame's trip through that queue.
         let previous = self.delays.iter().rev().nth(usize::from(self.group.is_none())).map(|&(_, d)| d);
-        let base = self.delays.iter().map(|&(_, d)| d).min().unwrap_or(0);
         let jumped =
-            previous.is_some_and(|p| queue - (p - base).max(0) > QUEUE_GUARD_US / 2) && queue > QUEUE_GUARD_US / 2;
-        if jumped && self.deltas >= 2 && self.usage == Usage::Normal {
+            queue > QUEUE_GUARD_US / 2 && previous.is_some_and(|p| queue - self.queued_us(p) > QUEUE_GUARD_US / 2);
+        if (jumped || queue > QUEUE_GUARD_US) && self.deltas >= 2 && self.usage == Usage::Normal {
             self.usage = Usage::Overusing;
         }
         if queue > QUEUE_GUARD_US {
             self.queue_since_us.get_or_insert(at_us);
-            if self.deltas >= 2 && self.usage == Usage::Normal {
-                self.usage = Usage::Overusing;
-            }
         } else {
             self.queue_since_us = None;
         }
@@ -565,9 +564,6 @@ impl Estimator {
                 } else {
                     DELIVERED_WINDOW_US
                 };
-                // A queue only starting to show still counts as a long
-                // window's worth of the old rate: the last 100 ms, when
-                // fewer, are what the link carries now.
                 // The newest burst's spread shows the link as it is now,
                 // before a window of arrivals does.
                 let delivered = self
@@ -618,7 +614,8 @@ impl Estimator {
             }
             Usage::Underusing => {}
             Usage::Normal => {
-                // 8 % a second, but never far above what actually gets
+                // `GROWTH` near the last cut's link rate, faster beyond it
+                // (see `BAND`), but never far above what actually gets
                 // through, or, while application-limited, above what was proven.
                 let above = self.cut_link_bps.is_none_or(|link| self.delay_bps > BAND * link);
                 let growth = if above {
