@@ -23,12 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Cycles and layer violations tolerated, as the check prints them: none.
-/// An entry here would be a debt with its reason beside it; the test fails on
-/// anything found and not listed, and on a listed entry no longer found (so a
-/// fixed one cannot come back unnoticed).
-const KNOWN: &[&str] = &[];
-
 /// Top-level modules by layer, highest first. A module may name modules of
 /// its own layer or lower ones only.
 const LAYERS: &[&[&str]] = &[
@@ -50,31 +44,14 @@ fn modules_form_no_cycle_and_layers_run_one_way() {
     let sources = read_sources(&root);
     assert!(sources.len() > 20, "read only {} files under {}", sources.len(), root.display());
     let report = check(&sources, LAYERS);
-    let found: BTreeSet<&str> = report.findings.keys().map(String::as_str).collect();
-    let known: BTreeSet<&str> = KNOWN.iter().copied().collect();
-    let new: Vec<&str> = found.difference(&known).copied().collect();
-    let gone: Vec<&str> = known.difference(&found).copied().collect();
-    if !new.is_empty() || !gone.is_empty() {
-        let mut msg = String::new();
-        if !new.is_empty() {
-            let _ = writeln!(msg, "New cycles or layer violations (break them; the layers are in tests/layers.rs):");
-            for f in &new {
-                let _ = writeln!(msg, "  {f}    first at {}", report.findings[*f]);
-            }
-        }
-        if !gone.is_empty() {
-            let _ = writeln!(msg, "Fixed, so take them off KNOWN in tests/layers.rs:");
-            for f in &gone {
-                let _ = writeln!(msg, "  {f}");
-            }
+    if !report.findings.is_empty() {
+        let mut msg = String::from("Cycles or layer violations (break them; the layers are in tests/layers.rs):\n");
+        for (finding, at) in &report.findings {
+            let _ = writeln!(msg, "  {finding}    first at {at}");
         }
         let _ = writeln!(msg, "Cycles found (strongly connected modules):");
         for c in &report.cycles {
             let _ = writeln!(msg, "  {c}");
-        }
-        let _ = writeln!(msg, "KNOWN as it stands now:");
-        for f in &found {
-            let _ = writeln!(msg, "    {f:?},");
         }
         panic!("{msg}");
     }
