@@ -17,6 +17,11 @@ test_pkgs=(chromium chromium-driver iproute2 procps postgresql redis-server joys
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+# The web app is built with Node.js and npm (18.17 or newer; Debian 12 has
+# 18.19). A machine that already has its own node or npm keeps it: Debian's npm
+# package conflicts with an npm installed another way.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -345,9 +345,17 @@ async fn the_client_is_served() {
     let js = res.text().await.unwrap();
     assert!(js.contains("WebSocket") && js.contains("/api/v1/signal"), "the client speaks signaling");
 
-    let res = c.get(s.url("/style.css")).send().await.unwrap();
+    assert!(html.contains("app.css"), "the page loads its stylesheet");
+    let res = c.get(s.url("/app.css")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/css; charset=utf-8");
+
+    // The app's own routes are pages for a browser and not found for anything else.
+    let res = c.get(s.url("/library")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("app.js"));
+    problem(c.get(s.url("/library")).send().await.unwrap(), 404).await;
+    problem(c.get(s.url("/api/v1/nope")).header("accept", "text/html").send().await.unwrap(), 404).await;
 
     for path in ["/APP.JS", "/app.js.map", "/client/app.js", "/../Cargo.toml", "/%2e%2e/Cargo.toml"] {
         let res = c.get(s.url(path)).send().await.unwrap();

@@ -2,7 +2,7 @@
 // automatic reconnect. Latency comes first: the <video> element renders the track directly
 // and every receiver is asked to keep no extra jitter buffer.
 import { startStampRecorder } from './stamp.js';
-import { helloMessage } from './hello.js';
+import { helloMessage } from './hello';
 import { signIn, token } from './auth.js';
 import { createInput } from './input.js';
 import { startPhotonProbe } from './photon.js';

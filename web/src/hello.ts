@@ -4,12 +4,21 @@
 // stream; the server checks names, types and bounds against the pipeline file.
 const PAGE_SWITCHES = ['pipeline', 'overlay', 'stamp', 'photon', 'presses', 'token', 'user', 'role', 'session'];
 
-export function helloMessage(query, defaultPipeline = null) {
-  const msg = { type: 'hello', version: 1 };
-  if (query.get('session')) return { ...msg, session_id: query.get('session') };
+export interface Hello {
+  type: 'hello';
+  version: 1;
+  session_id?: string;
+  pipeline?: string;
+  params?: Record<string, string | number | boolean>;
+}
+
+export function helloMessage(query: URLSearchParams, defaultPipeline: string | null = null): Hello {
+  const msg: Hello = { type: 'hello', version: 1 };
+  const session = query.get('session');
+  if (session) return { ...msg, session_id: session };
   const pipeline = query.get('pipeline') || defaultPipeline;
   if (pipeline) msg.pipeline = pipeline;
-  const params = {};
+  const params: Record<string, string | number | boolean> = {};
   for (const [key, raw] of query) {
     if (PAGE_SWITCHES.includes(key) || raw === '') continue;
     if (raw === 'true' || raw === 'false') params[key] = raw === 'true';
