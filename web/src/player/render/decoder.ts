@@ -152,6 +152,7 @@ export class FrameDecoder {
     console.warn(`playcast: video decoder error (${err.name}: ${err.message}); waiting for a key frame`);
     this.decoder = null;
     this.gate.reset();
+    this.gate.requested(performance.now());
     this.requestKey();
     this.hooks.stats?.(this.stats);
   }

@@ -33,17 +33,6 @@ describe('DecodeGate', () => {
     expect(g.waitingForKey).toBe(false);
   });
 
-  it('asks at once when a reference is missing, even right after an earlier request', () => {
-    const g = new DecodeGate();
-    g.next(delta(0));
-    g.next(key(1));
-    expect(g.next({ key: false, queueSize: 0, now: 2, missingReference: true })).toEqual({
-      decode: false,
-      requestKey: true,
-      reason: 'missing-reference',
-    });
-  });
-
   it('waits for a key frame after a reset (reconfigure or decoder error)', () => {
     const g = new DecodeGate();
     g.next(key(0));

@@ -1,7 +1,6 @@
 // When the canvas renderer decodes a frame and when it drops one. A delta
 // frame is only worth decoding on top of everything before it: after a
-// (re)configure, a decoder error, a frame that never arrived or a backed-up
-// decoder, every frame up to the next key frame is dropped, and a key frame
+// (re)configure, a decoder error or a backed-up decoder, every frame up to the next key frame is dropped, and a key frame
 // is asked for (again each KEY_REQUEST_INTERVAL_MS while none comes).
 
 /** More frames than this waiting in the decoder means it cannot keep up: showing them late is worse than skipping. */
@@ -13,8 +12,6 @@ export interface FrameFacts {
   key: boolean;
   /** `VideoDecoder.decodeQueueSize` now. */
   queueSize: number;
-  /** A frame this one depends on was never decoded (when the receiver says what it depends on). */
-  missingReference?: boolean;
   /** Milliseconds on any monotonic clock. */
   now: number;
 }
@@ -24,7 +21,7 @@ export interface Verdict {
   /** Ask the sender for a key frame now. */
   requestKey: boolean;
   /** Why a frame was dropped, for the stats. */
-  reason?: 'waiting-for-key' | 'queue-full' | 'missing-reference';
+  reason?: 'waiting-for-key' | 'queue-full';
 }
 
 export class DecodeGate {
@@ -46,11 +43,9 @@ export class DecodeGate {
       this.waiting = false;
       return { decode: true, requestKey: false };
     }
-    let reason: Verdict['reason'] = 'waiting-for-key';
-    if (!this.waiting && f.missingReference) reason = 'missing-reference';
-    else if (!this.waiting && f.queueSize > MAX_DECODE_QUEUE) reason = 'queue-full';
-    else if (!this.waiting) return { decode: true, requestKey: false };
+    if (!this.waiting && f.queueSize <= MAX_DECODE_QUEUE) return { decode: true, requestKey: false };
     const entering = !this.waiting;
+    const reason = entering ? 'queue-full' : 'waiting-for-key';
     this.waiting = true;
     const requestKey = entering || f.now - this.lastRequest >= KEY_REQUEST_INTERVAL_MS;
     if (requestKey) this.lastRequest = f.now;
