@@ -2,7 +2,7 @@
 // session (created through the API). Without, every page query parameter except
 // the page's own switches is a pipeline parameter of a session made for this
 // stream; the server checks names, types and bounds against the pipeline file.
-const PAGE_SWITCHES = ['pipeline', 'overlay', 'stamp', 'photon', 'presses', 'token', 'user', 'role', 'session'];
+const PAGE_SWITCHES = ['pipeline', 'overlay', 'stamp', 'photon', 'presses', 'render', 'token', 'user', 'role', 'session'];
 
 export interface Hello {
   type: 'hello';
