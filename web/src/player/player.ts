@@ -403,7 +403,8 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
       report,
       s.prev,
       performance.now(),
-      presented.count(),
+      // On the canvas path the renderer knows what reached the screen.
+      s.renderer ? s.renderer.stats.presented : presented.count(),
       pub.welcome?.encoder ?? null,
       s.pc.connectionState,
     );
@@ -448,8 +449,19 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
       server: pub.server,
       reconnects: pub.reconnects,
       lastError: pub.lastError,
-      extra: options.overlayExtra?.(),
+      extra: [...renderRows(), ...(options.overlayExtra?.() ?? [])],
     });
+  }
+
+  function renderRows(): [string, string][] {
+    if (!canvasPath) return [];
+    const st = attempt?.renderer?.stats;
+    if (!st) return [['render', 'canvas']];
+    const decode = st.decodeMs === null ? '–' : `${st.decodeMs.toFixed(2)} ms/frame`;
+    return [
+      ['render', `canvas (${st.api}, ${st.acceleration ?? '–'})`],
+      ['canvas decode', `${decode}, ${st.dropped} dropped`],
+    ];
   }
 
   function setOverlay(visible: boolean) {
