@@ -1,0 +1,82 @@
+// Sign-in: the development issuer's name-and-role form, or Clerk's hosted sign-in.
+import { FormEvent, lazy, Suspense, useState } from 'react';
+import type { Role } from '../api';
+import { useAuth } from '../auth/AuthContext';
+import { ProblemNote } from '../Problem';
+
+const ClerkSignIn = lazy(() => import('../auth/ClerkAuth').then((m) => ({ default: m.ClerkSignIn })));
+
+export function SignInPage() {
+  const auth = useAuth();
+  return (
+    <main className="signin" id="main">
+      <section className="panel">
+        <h1>Playcast</h1>
+        <p className="lead">Play games streamed from this service, right in the browser.</p>
+        {auth.mode === 'clerk' ? (
+          <Suspense fallback={<p role="status">Loading sign-in…</p>}>
+            {auth.error && <ProblemNote error={auth.error} />}
+            <ClerkSignIn routing="hash" />
+          </Suspense>
+        ) : (
+          <DevSignIn />
+        )}
+      </section>
+    </main>
+  );
+}
+
+function DevSignIn() {
+  const auth = useAuth();
+  const [name, setName] = useState('');
+  const [role, setRole] = useState<Role>('player');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await auth.signInDev(name.trim(), role);
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form onSubmit={submit} className="form" aria-describedby="dev-note">
+      <p id="dev-note" className="note">
+        Development sign-in: this service has no identity provider configured, so anyone who reaches it picks a name
+        and role.
+      </p>
+      <label>
+        Name
+        <input
+          id="signin-name"
+          name="name"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          required
+          maxLength={64}
+          autoComplete="username"
+          autoFocus
+        />
+      </label>
+      <label>
+        Role
+        <select id="signin-role" name="role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          <option value="player">Player: launch and play games</option>
+          <option value="viewer">Viewer: watch shared sessions</option>
+          <option value="admin">Admin: everything, and the dashboard</option>
+        </select>
+      </label>
+      {(error || auth.error) && <ProblemNote error={(error ?? auth.error)!} />}
+      <button type="submit" className="primary" disabled={busy || !name.trim()}>
+        {busy ? 'Signing in…' : 'Sign in'}
+      </button>
+    </form>
+  );
+}
