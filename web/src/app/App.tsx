@@ -122,7 +122,7 @@ function Header({ route }: { route: Route }) {
             <ClerkUserButton />
           </Suspense>
         )}
-        <button type="button" onClick={() => void auth.signOut()}>
+        <button type="button" className="signout" onClick={() => void auth.signOut()}>
           Sign out
         </button>
       </div>

@@ -122,10 +122,10 @@ export interface Game {
   title: string;
   pipeline: string;
   available: boolean;
-  /** Optional catalog extras: a picture and what a session of it reserves. */
+  /** A picture for the library, where the catalog names one. */
   art?: string | null;
-  reserve?: Record<string, unknown> | null;
-  params?: Record<string, unknown> | null;
+  /** What one session of it reserves on the node. */
+  reserves?: { cpu_cores?: number; memory_mb?: number } | null;
 }
 
 export type SessionState =

@@ -133,11 +133,12 @@ function GameCard({ game, canLaunch, offline }: { game: Game; canLaunch: boolean
 }
 
 function describeReserves(g: Game): string {
-  const r = g.reserve;
+  const r = g.reserves;
   if (!r) return '';
   const parts: string[] = [];
   if (typeof r.cpu_cores === 'number') parts.push(`${r.cpu_cores} CPU core${r.cpu_cores === 1 ? '' : 's'}`);
-  if (typeof r.memory_mb === 'number') parts.push(`${r.memory_mb >= 1024 ? `${(r.memory_mb / 1024).toFixed(1)} GB` : `${r.memory_mb} MB`} memory`);
-  if (typeof r.gpu === 'boolean' && r.gpu) parts.push('a GPU encoder');
+  if (typeof r.memory_mb === 'number') {
+    parts.push(`${r.memory_mb >= 1024 ? `${(r.memory_mb / 1024).toFixed(1)} GB` : `${r.memory_mb} MB`} memory`);
+  }
   return parts.join(', ');
 }

@@ -1,0 +1,183 @@
+//! End to end: the player app at `/` in headless Chromium, from the
+//! development sign-in form through the library, the launch progress and play
+//! to a reload that rejoins, the end and the history. Each page's screenshot
+//! goes to docs/screenshots/.
+
+mod common;
+
+use std::time::Duration;
+
+use common::input::{self, Setup, wait_colour};
+use common::{Browser, SERVICE_PORT};
+use fantoccini::Locator;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+
+const GAMES: &str = r#"
+[games.latency-probe]
+title = "Latency probe"
+pipeline = "linux-x11"
+command = ["playcast-probe"]
+params = { width = 1280, height = 720, framerate = 30, bitrate = 2000000 }
+"#;
+
+/// The play page is live: the player's stream is up and has decoded frames.
+const LIVE: &str = "document.body.dataset.sessionState === 'active' && window.playcastApp?.player?.state === 'live' \
+    && (window.playcastApp.player.info.stats?.framesDecoded ?? 0) > 0 \
+    && document.querySelector('.surface video')?.videoWidth > 0";
+
+/// `window.centre()`: the colour at the middle of the picture's top half, as decoded.
+const CENTRE: &str = "(window.centre = () => { const v = document.querySelector('.surface video'); \
+    const c = document.createElement('canvas'); c.width = 64; c.height = 36; const g = c.getContext('2d'); \
+    g.drawImage(v, 0, 0, 64, 36); return Array.from(g.getImageData(32, 9, 1, 1).data.slice(0, 3)); }, true)";
+
+async fn screenshot(browser: &Browser, name: &str) {
+    let png = browser.client.screenshot().await.expect("a screenshot");
+    let dir = common::repo().join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("`{css}` on the page: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn press(browser: &Browser, key: KeyAction) {
+    browser.client.perform_actions(KeyActions::new("keyboard".into()).then(key)).await.unwrap();
+}
+
+/// Signs out through the header and in again through the form as `user` with `role`.
+async fn sign_out_and_in(browser: &Browser, user: &str, role: &str) {
+    click(browser, ".who button.signout").await;
+    browser.wait_for("!!document.getElementById('signin-name')", Duration::from_secs(20)).await;
+    browser.client.find(Locator::Id("signin-name")).await.unwrap().send_keys(user).await.unwrap();
+    browser.client.find(Locator::Id("signin-role")).await.unwrap().select_by_value(role).await.unwrap();
+    click(browser, "form button[type=submit]").await;
+    browser.wait_for("!!document.querySelector('.who')", Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reload_and_ends() {
+    let Setup { ns, service, .. } = &input::setup(GAMES).await;
+    let browser = Browser::start(ns).await;
+    browser.client.set_window_size(1280, 800).await.unwrap();
+    let base = format!("http://127.0.0.1:{SERVICE_PORT}");
+
+    // Sign in with the development issuer, through the form.
+    browser.client.goto(&format!("{base}/")).await.unwrap();
+    browser.wait_for("!!document.getElementById('signin-name')", Duration::from_secs(20)).await;
+    screenshot(&browser, "sign-in").await;
+    browser.client.find(Locator::Id("signin-name")).await.unwrap().send_keys("p1").await.unwrap();
+    click(&browser, "form button[type=submit]").await;
+
+    // The library lists the game; the profile shows the name and role.
+    let play_button = "document.querySelector('button[aria-label=\"Play Latency probe\"]')";
+    browser.wait_for(&format!("!!{play_button} && !{play_button}.disabled"), Duration::from_secs(20)).await;
+    let who = browser.eval("document.querySelector('.who').innerText").await;
+    assert!(who.as_str().is_some_and(|t| t.contains("p1") && t.contains("player")), "profile: {who}");
+    screenshot(&browser, "library").await;
+
+    // Launch: the progress view follows the lifecycle, then the picture plays.
+    click(&browser, "button[aria-label='Play Latency probe']").await;
+    browser
+        .wait_for(
+            "location.pathname.startsWith('/play/') && !!document.querySelector('.progress .steps')",
+            Duration::from_secs(20),
+        )
+        .await;
+    screenshot(&browser, "launch-progress").await;
+    let id = browser.eval("location.pathname.split('/')[2]").await.as_str().unwrap().to_string();
+    browser.wait_for(LIVE, Duration::from_secs(40)).await;
+    browser.eval(CENTRE).await;
+    wait_colour(&browser, [255, 0, 0]).await;
+    screenshot(&browser, "play").await;
+
+    // A key pressed on the picture reaches the game: the probe turns green.
+    browser.eval("(document.querySelector('.surface').focus(), true)").await;
+    press(&browser, KeyAction::Down { value: 'a' }).await;
+    wait_colour(&browser, [0, 255, 0]).await;
+    press(&browser, KeyAction::Up { value: 'a' }).await;
+
+    // A reload rejoins the same running session.
+    browser.client.refresh().await.unwrap();
+    browser.wait_for(LIVE, Duration::from_secs(40)).await;
+    let again = browser.eval("location.pathname").await;
+    assert_eq!(again.as_str(), Some(format!("/play/{id}").as_str()));
+    let token = service.dev_token("p1", "player").await;
+    let view = input::view(service, &token, &id).await;
+    assert_eq!(view["state"], "active", "{view}");
+
+    // Share with `v1`: a viewer who opens the link watches and cannot play.
+    click(&browser, ".toolbar button[aria-expanded]").await;
+    browser.client.find(Locator::Css(".share input")).await.unwrap().send_keys("v1").await.unwrap();
+    click(&browser, ".share button[type=submit]").await;
+    browser
+        .wait_for(
+            "document.querySelector('.share [role=status]')?.innerText.startsWith('Saved')",
+            Duration::from_secs(10),
+        )
+        .await;
+    let link = browser.eval("document.querySelectorAll('.share input')[1].value").await;
+    assert_eq!(link.as_str(), Some(format!("{base}/play/{id}").as_str()));
+    screenshot(&browser, "share").await;
+    sign_out_and_in(&browser, "v1", "viewer").await;
+    browser.client.goto(&format!("{base}/play/{id}")).await.unwrap();
+    browser.wait_for(LIVE, Duration::from_secs(40)).await;
+    browser.eval(CENTRE).await;
+    wait_colour(&browser, [255, 0, 0]).await;
+    let toolbar = browser.eval("document.querySelector('.toolbar').innerText").await;
+    assert!(toolbar.as_str().is_some_and(|t| t.contains("Watching p1") && !t.contains("End")), "{toolbar}");
+    let refused = input::counters(service, &token, &id).await["refused"].as_u64().unwrap_or(0);
+    browser.eval("(document.querySelector('.surface').focus(), true)").await;
+    press(&browser, KeyAction::Down { value: 'a' }).await;
+    press(&browser, KeyAction::Up { value: 'a' }).await;
+    common::eventually("the viewer's key refused", Duration::from_secs(10), || async {
+        (input::counters(service, &token, &id).await["refused"].as_u64() > Some(refused)).then_some(())
+    })
+    .await;
+    let still_red =
+        browser.eval("(() => { const [r, g, b] = window.centre(); return r > 195 && g < 60 && b < 60; })()").await;
+    assert_eq!(still_red, true, "the viewer's key changed the picture");
+
+    // The player comes back (as from another device) and rejoins.
+    sign_out_and_in(&browser, "p1", "player").await;
+    click(&browser, "nav a[href='/']").await;
+    browser.wait_for("!!document.querySelector('.running a.button')", Duration::from_secs(20)).await;
+    click(&browser, ".running a.button").await;
+    browser.wait_for(LIVE, Duration::from_secs(40)).await;
+
+    // End, from the toolbar (the confirmation answered yes).
+    browser.eval("(window.confirm = () => true, true)").await;
+    click(&browser, ".toolbar button.danger").await;
+    browser
+        .wait_for("document.querySelector('.progress h1')?.innerText === 'The session ended'", Duration::from_secs(20))
+        .await;
+    let view = input::view(service, &token, &id).await;
+    assert!(matches!(view["state"].as_str(), Some("terminated" | "cleanup")), "{view}");
+    assert_eq!(view["reason"], "user", "{view}");
+
+    // The history lists it, ended.
+    click(&browser, "nav a[href='/history']").await;
+    browser
+        .wait_for(
+            "[...document.querySelectorAll('table.history tbody tr')].some(r => r.innerText.includes('Latency probe'))",
+            Duration::from_secs(20),
+        )
+        .await;
+    screenshot(&browser, "history").await;
+
+    // On a phone-sized window the library still fits.
+    click(&browser, "nav a[href='/']").await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.wait_for(&format!("!!{play_button}"), Duration::from_secs(20)).await;
+    let overflow = browser.eval("document.documentElement.scrollWidth <= window.innerWidth").await;
+    assert_eq!(overflow, true, "the library is wider than a phone");
+    screenshot(&browser, "library-phone").await;
+    browser.close().await;
+}
