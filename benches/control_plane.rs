@@ -347,10 +347,10 @@ async fn bus_producers(r: &Running, rate: u32, deadline: Instant, published: Pub
                     }
                 };
                 let store = &state.store;
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = playcast::model::SessionId::new();
                 let new = playcast::store::NewSession {
                     id: &id,
-                    owner: "bench-events",
+                    owner: &playcast::model::UserId::from("bench-events"),
                     game: "test-pattern",
                     pipeline: "test-pattern",
                     node: state.sessions.node(),

@@ -8,6 +8,7 @@ use crate::config::{CacheBackend, Config};
 use crate::media::catalog::{Catalog, WatchGuard};
 use crate::media::select::{GstProbe, GstRegistry};
 use crate::media::stream::StreamOptions;
+use crate::model::ids::NodeId;
 use crate::session::events::EventBus;
 use crate::session::manager::Manager;
 use crate::session::Streams;
@@ -148,20 +149,20 @@ impl Service {
 
 /// This node's id: configured, or made once and kept in the data folder so a
 /// restarted node recognises its own unfinished sessions.
-fn node_id(config: &Config) -> Result<String, ServerError> {
+fn node_id(config: &Config) -> Result<NodeId, ServerError> {
     if !config.node.id.is_empty() {
-        return Ok(config.node.id.clone());
+        return Ok(NodeId::from(config.node.id.as_str()));
     }
     let path = config.server.data_dir.join("node-id");
     match crate::files::read_text(&path, 4096) {
-        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(id) if !id.trim().is_empty() => return Ok(NodeId::from(id.trim())),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ServerError::DataDir(path, e)),
     }
     let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     std::fs::write(&path, &id).map_err(|e| ServerError::DataDir(path.clone(), e))?;
-    Ok(id)
+    Ok(NodeId::from(id))
 }
 
 /// Turns Nagle's algorithm off for every connection `listener` accepts (on

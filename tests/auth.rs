@@ -290,7 +290,7 @@ async fn login_upserts_the_user_and_me_shows_the_profile() {
     let me: serde_json::Value =
         client.get(format!("{}/api/v1/me", svc.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["profile"]["created_at"], login["profile"]["created_at"], "{me}");
-    let stored = svc.state.store.user("user_alice").await.unwrap().expect("user stored");
+    let stored = svc.state.store.user(&"user_alice".into()).await.unwrap().expect("user stored");
     assert_eq!(stored.role, "viewer");
     // Without a valid token there is no login.
     let res = client.post(format!("{}/api/v1/login", svc.base)).send().await.unwrap();

@@ -280,7 +280,7 @@ async fn session_on(node: &common::InProcess, token: &str) -> String {
     let (status, view) =
         call(&node.base, token, Method::POST, "/api/v1/sessions", Some(json!({"game": "test-pattern"}))).await;
     assert_eq!(status, 201, "{view}");
-    assert_eq!(view["node"], node.state.sessions.node(), "{view}");
+    assert_eq!(view["node"], node.state.sessions.node().as_str(), "{view}");
     view["id"].as_str().unwrap().to_string()
 }
 

@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use playcast::auth::Role;
+use playcast::model::{NodeId, SessionId, UserId};
 use playcast::session::lifecycle::{EndReason, Event, SessionState};
 use playcast::store::{NewSession, Store, StoreError};
 use sea_orm::ConnectionTrait;
@@ -60,12 +61,27 @@ impl Backend {
     }
 }
 
-fn sid() -> String {
-    uuid::Uuid::new_v4().to_string()
+fn sid() -> SessionId {
+    SessionId::new()
 }
 
-async fn create(store: &Store, id: &str, owner: &str) {
-    let new = NewSession { id, owner, game: "test-pattern", pipeline: "test-pattern", node: "n1", params: "{}".into() };
+fn user(id: &str) -> UserId {
+    UserId::from(id)
+}
+
+fn node(id: &str) -> NodeId {
+    NodeId::from(id)
+}
+
+async fn create(store: &Store, id: &SessionId, owner: &str) {
+    let new = NewSession {
+        id,
+        owner: &user(owner),
+        game: "test-pattern",
+        pipeline: "test-pattern",
+        node: &node("n1"),
+        params: "{}".into(),
+    };
     store.create_session(new).await.unwrap();
 }
 
@@ -76,10 +92,10 @@ async fn events_have_one_global_order_with_owners_and_viewers() {
         let (x, y) = (sid(), sid());
         create(&b.store, &x, "ann").await;
         create(&b.store, &y, "bob").await;
-        b.store.set_viewers(&y, &["ann".to_string()]).await.unwrap();
+        b.store.set_viewers(&y, &[user("ann")]).await.unwrap();
         b.store.transition(&x, Event::Start).await.unwrap();
         let (_, _, rec) = b.store.transition(&y, Event::Start).await.unwrap();
-        assert_eq!(rec.viewers, ["ann"], "{}", b.name);
+        assert_eq!(rec.viewers, [user("ann")], "{}", b.name);
         let all = b.store.events_after(before, 100).await.unwrap();
         let ids: Vec<i64> = all.iter().map(|r| r.event.id).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{}: {ids:?}", b.name);
@@ -88,11 +104,11 @@ async fn events_have_one_global_order_with_owners_and_viewers() {
         assert_eq!(b.store.last_event_id().await.unwrap(), *ids.last().unwrap(), "{}", b.name);
         assert_eq!(b.store.events_after(ids[1], 1).await.unwrap()[0].event.id, ids[2], "{}: paged", b.name);
         // ann sees her own and the one shared with her; bob only his.
-        assert_eq!(b.store.sessions_visible_to("ann", 10).await.unwrap().len(), 2, "{}", b.name);
-        assert_eq!(b.store.sessions_visible_to("bob", 10).await.unwrap().len(), 1, "{}", b.name);
-        assert!(b.store.sessions_visible_to("an", 10).await.unwrap().is_empty(), "{}: no prefix match", b.name);
-        assert_eq!(b.store.unfinished_on("n1").await.unwrap().len(), 2, "{}", b.name);
-        assert!(b.store.unfinished_on("n2").await.unwrap().is_empty(), "{}", b.name);
+        assert_eq!(b.store.sessions_visible_to(&user("ann"), 10).await.unwrap().len(), 2, "{}", b.name);
+        assert_eq!(b.store.sessions_visible_to(&user("bob"), 10).await.unwrap().len(), 1, "{}", b.name);
+        assert!(b.store.sessions_visible_to(&user("an"), 10).await.unwrap().is_empty(), "{}: no prefix match", b.name);
+        assert_eq!(b.store.unfinished_on(&node("n1")).await.unwrap().len(), 2, "{}", b.name);
+        assert!(b.store.unfinished_on(&node("n2")).await.unwrap().is_empty(), "{}", b.name);
         b.drop_schema().await;
     }
 }
@@ -100,12 +116,13 @@ async fn events_have_one_global_order_with_owners_and_viewers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_ins_are_kept_until_revoked() {
     for b in Backend::all().await {
-        let first = b.store.login("sess_1", "ann").await.unwrap();
-        let again = b.store.login("sess_1", "ann").await.unwrap();
+        let ann = user("ann");
+        let first = b.store.login("sess_1", &ann).await.unwrap();
+        let again = b.store.login("sess_1", &ann).await.unwrap();
         assert_eq!(first.created_at, again.created_at, "{}", b.name);
         b.store.revoke_login("sess_1").await.unwrap();
         b.store.revoke_login("sess_1").await.unwrap();
-        assert!(matches!(b.store.login("sess_1", "ann").await, Err(StoreError::Revoked)), "{}", b.name);
+        assert!(matches!(b.store.login("sess_1", &ann).await, Err(StoreError::Revoked)), "{}", b.name);
         assert!(b.store.login_session("sess_1").await.unwrap().unwrap().revoked_at.is_some(), "{}", b.name);
         assert!(b.store.login_session("nope").await.unwrap().is_none(), "{}", b.name);
         b.drop_schema().await;
@@ -130,12 +147,12 @@ async fn the_games_table_follows_the_catalog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_created_then_refreshed() {
     for b in Backend::all().await {
-        let first = b.store.upsert_user("user_a", Role::Player).await.unwrap();
-        let again = b.store.upsert_user("user_a", Role::Admin).await.unwrap();
+        let first = b.store.upsert_user(&user("user_a"), Role::Player).await.unwrap();
+        let again = b.store.upsert_user(&user("user_a"), Role::Admin).await.unwrap();
         assert_eq!(again.created_at, first.created_at, "{}", b.name);
         assert_eq!(again.role, "admin", "{}", b.name);
         assert!(again.last_login_at >= first.last_login_at, "{}", b.name);
-        assert!(b.store.user("nobody").await.unwrap().is_none());
+        assert!(b.store.user(&user("nobody")).await.unwrap().is_none());
         b.drop_schema().await;
     }
 }
@@ -187,7 +204,7 @@ async fn illegal_transitions_change_nothing() {
         let row = b.store.session(&id).await.unwrap();
         assert_eq!((row.state_name.as_str(), row.version), ("idle", 1), "{}", b.name);
         assert_eq!(b.store.events(&id).await.unwrap().len(), 1, "{}", b.name);
-        assert!(matches!(b.store.transition("nope", Event::Start).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(b.store.transition(&sid(), Event::Start).await, Err(StoreError::NotFound(_))));
         b.drop_schema().await;
     }
 }

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Identity, Role};
 use crate::media::catalog::Catalog;
+use crate::model::ids::{NodeId, UserId};
 
 /// `{"status": "ok"}` while the process serves.
 #[derive(Debug, Serialize, ToSchema)]
@@ -175,7 +176,7 @@ impl From<CreateSession> for crate::session::manager::CreateRequest {
 #[serde(deny_unknown_fields)]
 pub struct Viewers {
     /// User ids, up to 32.
-    pub viewers: Vec<String>,
+    pub viewers: Vec<UserId>,
 }
 
 /// One recorded transition of a session.
@@ -219,7 +220,7 @@ pub struct GameView {
 /// This node: its sessions, budget, cache and how it contains sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NodeView {
-    pub id: String,
+    pub id: NodeId,
     pub sessions: usize,
     #[schema(value_type = Object)]
     pub budget: crate::session::budget::BudgetView,
@@ -237,5 +238,5 @@ pub struct CacheView {
     /// `memory` or `redis`.
     pub backend: &'static str,
     /// Nodes with a live heartbeat; `None` while the cache cannot be read.
-    pub live_nodes: Option<Vec<String>>,
+    pub live_nodes: Option<Vec<NodeId>>,
 }

@@ -4,7 +4,9 @@
 //!
 //! Deserializing trusts the text (it comes from our own rows, the cache and
 //! messages this service wrote); an id from outside, such as a path
-//! parameter or a client's message, goes through [`SessionId::parse`].
+//! parameter or a client's message, goes through [`SessionId::parse`]. User
+//! ids a client names (whom a session is shared with) have no fixed form and
+//! are checked for length where they are taken (`Manager::share`).
 
 use std::borrow::Borrow;
 use std::fmt;

@@ -199,7 +199,7 @@ impl Manager {
             Attached {
                 player,
                 admin: caller.role == Role::Admin,
-                user: caller.user_id.to_string(),
+                user: caller.user_id.clone(),
                 events: events.clone(),
                 pauser,
                 quality: opened.control.quality(),

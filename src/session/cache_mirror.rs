@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::lifecycle::SessionState;
 use super::placement::NodeInfo;
 use super::view::SessionView;
-use crate::model::ids::SessionId;
+use crate::model::ids::{NodeId, SessionId};
 use crate::store::cache::Cache;
 use crate::store::Store;
 
@@ -44,12 +44,15 @@ pub struct Beats {
     pub db_failed: AtomicU64,
 }
 
-pub fn session_key(id: &str) -> String {
+pub fn session_key(id: &SessionId) -> String {
     format!("session/{id}")
 }
 
-pub fn node_key(node: &str) -> String {
-    format!("node/{node}")
+/// The prefix of every node's key.
+pub const NODE_KEYS: &str = "node/";
+
+pub fn node_key(node: &NodeId) -> String {
+    format!("{NODE_KEYS}{node}")
 }
 
 /// This node as its next heartbeat publishes it (the session count is set
@@ -76,7 +79,7 @@ pub struct CacheMirror {
 pub struct Heartbeat {
     pub cache: Cache,
     pub store: Store,
-    pub node: String,
+    pub node: NodeId,
     pub address: String,
     pub timing: Timing,
     /// What the heartbeat publishes of the node (address, capacity, load).
@@ -125,7 +128,7 @@ impl CacheMirror {
 }
 
 /// `nodes.last_seen`, every beat.
-async fn witness(store: Store, node: String, address: String, timing: Timing, beats: Arc<Beats>) {
+async fn witness(store: Store, node: NodeId, address: String, timing: Timing, beats: Arc<Beats>) {
     let mut beat = tokio::time::interval(timing.every);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut healthy = true;
@@ -153,13 +156,13 @@ async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<
         tokio::select! {
             update = rx.recv() => match update {
                 Some(Update::Put(id, json)) => {
-                    let r = cache.put(&session_key(id.as_str()), &json, Some(timing.ttl)).await;
+                    let r = cache.put(&session_key(&id), &json, Some(timing.ttl)).await;
                     healthy = note(healthy, r);
                     sessions.insert(id, json);
                 }
                 Some(Update::Gone(id)) => {
                     sessions.remove(&id);
-                    healthy = note(healthy, cache.delete(&session_key(id.as_str())).await);
+                    healthy = note(healthy, cache.delete(&session_key(&id)).await);
                 }
                 Some(Update::Beat) => beat.reset_immediately(),
                 None => return,
@@ -173,7 +176,7 @@ async fn run(hb: Heartbeat, mut rx: mpsc::UnboundedReceiver<Update>, beats: Arc<
                     if r.is_err() {
                         break;
                     }
-                    r = cache.put(&session_key(id.as_str()), json, Some(timing.ttl)).await;
+                    r = cache.put(&session_key(id), json, Some(timing.ttl)).await;
                 }
                 if r.is_err() {
                     beats.cache_failed.fetch_add(1, Ordering::Relaxed);

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::model::ids::{SessionId, UserId};
 use crate::store::cache::{Cache, CacheError, Received};
 use crate::store::{EventRecord, Store, StoreError};
 
@@ -35,7 +36,7 @@ const POLL: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventMessage {
     pub seq: i64,
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's own version after the transition.
     pub version: i32,
     pub from: String,
@@ -43,10 +44,10 @@ pub struct EventMessage {
     pub event: serde_json::Value,
     pub at: String,
     /// Who may see it (not sent to clients).
+    #[serde(skip_serializing, default = "no_owner")]
+    pub owner: UserId,
     #[serde(skip_serializing, default)]
-    pub owner: String,
-    #[serde(skip_serializing, default)]
-    pub viewers: Vec<String>,
+    pub viewers: Vec<UserId>,
     /// [`EventMessage::client_text`], made once for every subscriber.
     #[serde(skip)]
     client_text: std::sync::OnceLock<String>,
@@ -56,7 +57,7 @@ impl EventMessage {
     pub fn from_record(r: &EventRecord) -> Self {
         EventMessage {
             seq: r.event.id,
-            session_id: r.event.session_id.clone(),
+            session_id: SessionId::stored(r.event.session_id.clone()),
             version: r.event.seq,
             from: r.event.from_state.clone(),
             to: r.event.to_state.clone(),
@@ -83,13 +84,18 @@ impl EventMessage {
     }
 }
 
+/// A message's own fields never carry its audience: [`Wire`] sets it.
+fn no_owner() -> UserId {
+    UserId::from("")
+}
+
 /// The wire form between nodes: the event with its audience.
 #[derive(Serialize, Deserialize)]
 struct Wire {
     #[serde(flatten)]
     message: EventMessage,
-    owner: String,
-    viewers: Vec<String>,
+    owner: UserId,
+    viewers: Vec<UserId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -333,6 +339,7 @@ impl Pump {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ids::NodeId;
     use crate::session::lifecycle::Event;
     use crate::store::NewSession;
     use sea_orm::ConnectionTrait;
@@ -347,18 +354,19 @@ mod tests {
 
     /// Records a session's first `n` transitions without publishing them.
     async fn record(store: &Store, n: usize) -> Vec<EventRecord> {
+        let id = SessionId::stored("s1");
         let new = NewSession {
-            id: "s1",
-            owner: "ann",
+            id: &id,
+            owner: &UserId::from("ann"),
             game: "test-pattern",
             pipeline: "test-pattern",
-            node: "n1",
+            node: &NodeId::from("n1"),
             params: "{}".into(),
         };
         let mut records = vec![store.create_session(new).await.unwrap().1];
         for e in [Event::Start, Event::Launched, Event::Connected, Event::Pause, Event::Resume].into_iter().take(n - 1)
         {
-            records.push(store.transition("s1", e).await.unwrap().2);
+            records.push(store.transition(&id, e).await.unwrap().2);
         }
         records
     }

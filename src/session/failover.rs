@@ -11,7 +11,7 @@
 //! Several survivors may close the same session at once; the store lets one
 //! transition win and the others see a conflict, which is fine.
 
-use crate::model::ids::SessionId;
+use crate::model::ids::{NodeId, SessionId};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,14 +45,14 @@ impl Manager {
     /// heartbeat went stale are suspects (a small table); a `full` look also
     /// reads every unfinished session, for nodes that never recorded one.
     pub async fn close_lost_nodes(&self, full: bool) -> Result<usize, LostError> {
-        let alive: HashSet<String> = self.live_nodes().await.map_err(LostError::Cache)?.into_iter().collect();
+        let alive: HashSet<NodeId> = self.live_nodes().await.map_err(LostError::Cache)?.into_iter().collect();
         let ttl = self.timing().ttl;
         let cutoff = chrono::Utc::now() - chrono::Duration::from_std(ttl).unwrap_or_default();
-        let mut suspects: BTreeSet<String> = self.store().nodes_silent_since(cutoff).await?.into_iter().collect();
+        let mut suspects: BTreeSet<NodeId> = self.store().nodes_silent_since(cutoff).await?.into_iter().collect();
         if full {
-            suspects.extend(self.store().unfinished_sessions().await?.into_iter().map(|r| r.node));
+            suspects.extend(self.store().unfinished_sessions().await?.into_iter().map(|r| NodeId::from(r.node)));
         }
-        suspects.retain(|n| n != self.node() && !n.is_empty() && !alive.contains(n));
+        suspects.retain(|n| n != self.node() && !n.as_str().is_empty() && !alive.contains(n));
         let mut closed = 0;
         for node in suspects {
             let seen = self.store().node_last_seen(&node).await?;
@@ -86,19 +86,18 @@ impl Manager {
     /// to Cleanup, keeping its final statistics. False when another node got
     /// there first or the database refused.
     pub(super) async fn close_orphan(&self, row: &session::Model, reason: &str, stats: &serde_json::Value) -> bool {
+        let id = SessionId::stored(row.id.clone());
         let state: SessionState = serde_json::from_str(&row.state).unwrap_or(SessionState::Idle);
         if !matches!(state, SessionState::Terminated { .. } | SessionState::Error { .. }) {
-            if let Err(e) =
-                self.recorder().record(&SessionId::stored(row.id.clone()), Event::Fail { reason: reason.into() }).await
-            {
+            if let Err(e) = self.recorder().record(&id, Event::Fail { reason: reason.into() }).await {
                 tracing::debug!(session = %row.id, error = %e, "closing an orphaned session");
                 return false;
             }
         }
         if row.stats.is_none() {
-            let _ = self.store().set_stats(&row.id, stats).await;
+            let _ = self.store().set_stats(&id, stats).await;
         }
-        if let Err(e) = self.recorder().record(&SessionId::stored(row.id.clone()), Event::CleanedUp).await {
+        if let Err(e) = self.recorder().record(&id, Event::CleanedUp).await {
             tracing::debug!(session = %row.id, error = %e, "closing an orphaned session");
             return false;
         }

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::budget::Budget;
-use super::cache_mirror::{node_key, Timing};
+use super::cache_mirror::{node_key, Timing, NODE_KEYS};
 use super::contain::Containment;
 use super::error::SessionError;
 use super::games::Game;
 use super::placement::{self, Ask, NodeInfo};
 use super::view::SessionView;
 use crate::media::catalog::Catalog;
+use crate::model::ids::NodeId;
 use crate::store::cache::{Cache, CacheError};
 
 /// What this node did for the fleet, for `/metrics`.
@@ -29,7 +30,7 @@ pub struct FleetCounters {
 }
 
 pub(super) struct Fleet {
-    node: String,
+    node: NodeId,
     /// Where clients and other nodes reach this node.
     address: String,
     timing: Timing,
@@ -43,7 +44,7 @@ pub(super) struct Fleet {
 
 impl Fleet {
     pub fn new(
-        node: String,
+        node: NodeId,
         address: String,
         timing: Timing,
         cache: Cache,
@@ -55,7 +56,7 @@ impl Fleet {
         Fleet { node, address, timing, cache, budget, catalog, containment, draining: AtomicBool::new(false) }
     }
 
-    pub fn node(&self) -> &str {
+    pub fn node(&self) -> &NodeId {
         &self.node
     }
 
@@ -139,10 +140,10 @@ impl Fleet {
     /// The address of the node that runs `view`'s session, when that is
     /// another live node and the session is unfinished.
     pub async fn owner_of(&self, view: &SessionView) -> Result<Option<String>, SessionError> {
-        if view.node.as_str() == self.node || view.state.is_final() {
+        if view.node == self.node || view.state.is_final() {
             return Ok(None);
         }
-        let published = self.cache.get(&node_key(view.node.as_str())).await.ok().flatten();
+        let published = self.cache.get(&node_key(&view.node)).await.ok().flatten();
         let info = published.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok());
         match info.as_ref().and_then(|v| v["address"].as_str()) {
             Some(a) => Ok(Some(a.trim_end_matches('/').to_string())),
@@ -166,10 +167,10 @@ impl Fleet {
     }
 
     /// Nodes whose heartbeat the cache holds (this one included while the cache is up).
-    pub async fn nodes_with_heartbeat(&self) -> Result<Vec<String>, CacheError> {
-        let prefix = node_key("");
-        let keys = self.cache.keys(&prefix).await?;
-        Ok(keys.into_iter().map(|k| k[prefix.len()..].to_string()).collect())
+    pub async fn nodes_with_heartbeat(&self) -> Result<Vec<NodeId>, CacheError> {
+        let prefix = NODE_KEYS;
+        let keys = self.cache.keys(prefix).await?;
+        Ok(keys.into_iter().map(|k| NodeId::from(&k[prefix.len()..])).collect())
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::manager::{Caller, CreateRequest, Manager, SessionError, SessionView};
 use super::placement::NodeInfo;
-use crate::model::ids::SessionId;
+use crate::model::ids::{NodeId, SessionId};
 use crate::store::cache::{Cache, Received};
 use crate::store::Store;
 use crate::sync::Locked;
@@ -89,7 +89,7 @@ pub trait Local: Send + Sync {
     /// A started session as this node shows it.
     type View: Send;
     /// This node's id.
-    fn node(&self) -> &str;
+    fn node(&self) -> &NodeId;
     /// The nodes that could run `req`, best first.
     fn place(&self, req: &CreateRequest) -> impl Future<Output = Result<Vec<NodeInfo>, SessionError>> + Send;
     /// Starts the session here.
@@ -111,7 +111,7 @@ pub trait Local: Send + Sync {
 impl Local for Arc<Manager> {
     type View = SessionView;
 
-    fn node(&self) -> &str {
+    fn node(&self) -> &NodeId {
         Manager::node(self)
     }
 
@@ -168,7 +168,7 @@ pub async fn place_or_create<L: Local>(
     };
     let mut last = None;
     for node in local.place(&req).await? {
-        if node.node == local.node() {
+        if node.node == *local.node() {
             match local.create(caller, req.clone()).await {
                 Ok(view) => return Ok(Placed::Here(view)),
                 Err(e @ SessionError::NoRoom(_)) => last = Some(ForwardError::Session(e)),
@@ -181,7 +181,7 @@ pub async fn place_or_create<L: Local>(
             path: "/api/v1/sessions".into(),
             body: serde_json::to_value(&req).ok(),
             authorization,
-            by: local.node(),
+            by: local.node().as_str(),
         };
         // Boxed: this future already holds a session start.
         match Box::pin(peers.send(&node.address, call)).await {
@@ -294,6 +294,7 @@ mod tests {
 
     /// This node: `room` says whether it can start a session.
     struct Here {
+        id: NodeId,
         nodes: Vec<NodeInfo>,
         room: bool,
         owner: Option<String>,
@@ -312,6 +313,7 @@ mod tests {
 
     fn here(order: &[&str], room: bool) -> Here {
         Here {
+            id: NodeId::from("a"),
             nodes: order.iter().map(|n| node(n)).collect(),
             room,
             owner: None,
@@ -323,8 +325,8 @@ mod tests {
     impl Local for Here {
         type View = &'static str;
 
-        fn node(&self) -> &str {
-            "a"
+        fn node(&self) -> &NodeId {
+            &self.id
         }
         async fn place(&self, _: &CreateRequest) -> Result<Vec<NodeInfo>, SessionError> {
             Ok(self.nodes.clone())

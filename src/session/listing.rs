@@ -97,7 +97,7 @@ impl Listings {
     }
 
     /// Drops the lists `users` and the admins see.
-    pub fn touch<'a>(&self, users: impl IntoIterator<Item = &'a str>) {
+    pub fn touch<'a>(&self, users: impl IntoIterator<Item = &'a UserId>) {
         let mut slots = self.slots.locked();
         let at = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
         if slots.len() >= MAX_ENTRIES {
@@ -106,7 +106,7 @@ impl Listings {
         }
         slots.insert(Key::Admin, Slot::Dropped(at));
         for u in users {
-            slots.insert(Key::User(UserId::from(u)), Slot::Dropped(at));
+            slots.insert(Key::User(u.clone()), Slot::Dropped(at));
         }
     }
 
@@ -123,7 +123,7 @@ impl Listings {
     }
 
     /// Tells the other nodes that these users' lists changed without a transition.
-    pub async fn announce(&self, cache: &Cache, users: &[String]) {
+    pub async fn announce(&self, cache: &Cache, users: &[UserId]) {
         let text = serde_json::to_string(users).unwrap_or_default();
         if let Err(e) = cache.publish(CHANNEL, &text).await {
             tracing::warn!(error = %e, "a list change was not announced; other nodes keep their lists at most {MAX_AGE:?}");
@@ -167,7 +167,7 @@ impl Listings {
                             Err(RecvError::Closed) => return,
                         },
                         t = touched.recv() => match t {
-                            Some(Received::Message(text)) => match serde_json::from_str::<Vec<String>>(&text) {
+                            Some(Received::Message(text)) => match serde_json::from_str::<Vec<UserId>>(&text) {
                                 Ok(users) => Heard::Users(users),
                                 Err(_) => Heard::Missed,
                             },
@@ -177,7 +177,7 @@ impl Listings {
                     };
                     let Some(l) = weak.upgrade() else { return };
                     match heard {
-                        Heard::Users(users) => l.touch(users.iter().map(String::as_str)),
+                        Heard::Users(users) => l.touch(&users),
                         Heard::Missed => l.drop_all(),
                         Heard::Deaf => {
                             l.listening.store(false, Ordering::SeqCst);
@@ -192,7 +192,7 @@ impl Listings {
 }
 
 enum Heard {
-    Users(Vec<String>),
+    Users(Vec<UserId>),
     Missed,
     /// The announcements' subscription ended.
     Deaf,
@@ -219,10 +219,10 @@ mod tests {
         let t = l.ticket();
         l.put(ann.clone(), t, list());
         assert!(l.get(&ann).is_some());
-        l.touch(["bob"]);
+        l.touch(&[UserId::from("bob")]);
         assert!(l.get(&ann).is_some(), "bob's change leaves ann's list");
         assert!(l.get(&Key::Admin).is_none());
-        l.touch(["ann"]);
+        l.touch(&[UserId::from("ann")]);
         assert!(l.get(&ann).is_none());
     }
 
@@ -231,7 +231,7 @@ mod tests {
         let l = listening();
         let ann = Key::User("ann".into());
         let t = l.ticket();
-        l.touch(["ann"]);
+        l.touch(&[UserId::from("ann")]);
         l.put(ann.clone(), t, list());
         assert!(l.get(&ann).is_none());
         let t = l.ticket();

@@ -37,6 +37,7 @@ use crate::config::Config;
 use crate::media::quality::Quality;
 use crate::media::stream::StreamEvent;
 pub use crate::model::ids::SessionId;
+use crate::model::ids::{NodeId, UserId};
 use crate::signaling::protocol::ProtocolError;
 use crate::store::{Store, StoreError};
 use crate::sync::Locked;
@@ -99,9 +100,9 @@ impl Drop for Manager {
 }
 
 impl Manager {
-    pub fn new(config: Arc<Config>, store: Store, streams: Arc<Streams>, bus: EventBus, node: String) -> Self {
+    pub fn new(config: Arc<Config>, store: Store, streams: Arc<Streams>, bus: EventBus, node: NodeId) -> Self {
         let budget = Budget::from_config(&config.node);
-        let containment = Containment::detect(&node);
+        let containment = Containment::detect(node.as_str());
         let address = if config.node.advertise.is_empty() {
             format!("http://{}", config.server.listen)
         } else {
@@ -201,7 +202,7 @@ impl Manager {
         self.fleet.owner_of(&view).await
     }
 
-    pub fn node(&self) -> &str {
+    pub fn node(&self) -> &NodeId {
         self.fleet.node()
     }
 
@@ -257,7 +258,7 @@ impl Manager {
         let known = self.recorder.known(id);
         let view = match known {
             Some(v) => v,
-            None => SessionView::from_row(&self.store.session(id.as_str()).await?),
+            None => SessionView::from_row(&self.store.session(id).await?),
         };
         let view = self.with_node_details(view);
         if view.may_watch(caller) {
@@ -276,7 +277,7 @@ impl Manager {
                 let ticket = self.listings.ticket();
                 let rows = match &key {
                     Key::Admin => self.store.all_sessions(LIST_LIMIT).await?,
-                    Key::User(u) => self.store.sessions_visible_to(u.as_str(), LIST_LIMIT).await?,
+                    Key::User(u) => self.store.sessions_visible_to(u, LIST_LIMIT).await?,
                 };
                 let views = Arc::new(rows.iter().map(SessionView::from_row).collect::<Vec<_>>());
                 self.listings.put(key, ticket, views.clone());
@@ -342,13 +343,13 @@ impl Manager {
         &self,
         caller: &Caller,
         id: &SessionId,
-        viewers: Vec<String>,
+        viewers: Vec<UserId>,
     ) -> Result<SessionView, SessionError> {
         let view = self.view(caller, id).await?;
         if caller.role != Role::Admin && view.owner != caller.user_id {
             return Err(SessionError::Forbidden("only the session's owner or an admin may share it".into()));
         }
-        if viewers.len() > 32 || viewers.iter().any(|v| v.is_empty() || v.len() > 128) {
+        if viewers.len() > 32 || viewers.iter().any(|v| v.as_str().is_empty() || v.as_str().len() > 128) {
             return Err(SessionError::BadRequest("at most 32 viewers, each a user id of 1 to 128 characters".into()));
         }
         let shared = self.recorder.share(&view, &viewers).await?;
@@ -421,7 +422,7 @@ impl Manager {
     }
 
     /// Nodes whose heartbeat the cache holds (this one included while the cache is up).
-    pub async fn live_nodes(&self) -> Result<Vec<String>, crate::store::cache::CacheError> {
+    pub async fn live_nodes(&self) -> Result<Vec<NodeId>, crate::store::cache::CacheError> {
         self.fleet.nodes_with_heartbeat().await
     }
 

@@ -7,12 +7,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::budget::{is_hardware_encoder, BudgetView, Usage};
+use crate::model::ids::NodeId;
 
 /// What a node publishes with its heartbeat: the heartbeat writes it and
 /// placement reads it back, so both sides share this one type.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeInfo {
-    pub node: String,
+    pub node: NodeId,
     pub address: String,
     pub budget: BudgetInfo,
     #[serde(default)]
@@ -156,7 +157,7 @@ mod tests {
     const ASK: Ask<'static> = Ask { pipeline: "p", cpu_cores: 1, memory_mb: 512 };
 
     fn ids(r: Result<Vec<&NodeInfo>, Nowhere>) -> Vec<String> {
-        r.unwrap().iter().map(|n| n.node.clone()).collect()
+        r.unwrap().iter().map(|n| n.node.to_string()).collect()
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::events::EventBus;
 use super::lifecycle::{Event, SessionState};
 use super::listing::Listings;
 use super::view::SessionView;
-use crate::model::ids::SessionId;
+use crate::model::ids::{SessionId, UserId};
 use crate::store::{NewSession, Store};
 use crate::sync::Locked;
 
@@ -38,7 +38,7 @@ impl Recorder {
     /// Records a new session of this node (state `Idle`).
     pub async fn created(&self, new: NewSession<'_>) -> Result<SessionView, SessionError> {
         let (row, event) = self.store.create_session(new).await?;
-        self.listings.touch([row.owner.as_str()]);
+        self.listings.touch([&event.owner]);
         self.bus.publish(&event).await;
         let view = SessionView::from_row(&row);
         self.remember(&view);
@@ -56,8 +56,8 @@ impl Recorder {
     /// Records and announces a transition, without keeping the session as
     /// one of this node's own (for sessions of lost nodes and earlier runs).
     pub async fn record(&self, id: &SessionId, event: Event) -> Result<SessionView, SessionError> {
-        let (row, _, record) = self.store.transition(id.as_str(), event).await?;
-        self.listings.touch(std::iter::once(record.owner.as_str()).chain(record.viewers.iter().map(String::as_str)));
+        let (row, _, record) = self.store.transition(id, event).await?;
+        self.listings.touch(std::iter::once(&record.owner).chain(&record.viewers));
         self.bus.publish(&record).await;
         Ok(SessionView::from_row(&row))
     }
@@ -131,13 +131,13 @@ impl Recorder {
     }
 
     /// Records who may watch, and tells every node whose lists that changes.
-    pub async fn share(&self, view: &SessionView, viewers: &[String]) -> Result<SessionView, SessionError> {
-        let row = self.store.set_viewers(view.id.as_str(), viewers).await?;
-        let concerned: Vec<String> = std::iter::once(view.owner.to_string())
+    pub async fn share(&self, view: &SessionView, viewers: &[UserId]) -> Result<SessionView, SessionError> {
+        let row = self.store.set_viewers(&view.id, viewers).await?;
+        let concerned: Vec<UserId> = std::iter::once(view.owner.clone())
             .chain(view.viewers.iter().cloned())
             .chain(viewers.iter().cloned())
             .collect();
-        self.listings.touch(concerned.iter().map(String::as_str));
+        self.listings.touch(&concerned);
         self.listings.announce(self.bus.cache(), &concerned).await;
         if let Some(v) = self.views.locked().get_mut(&view.id) {
             v.viewers = viewers.to_vec();

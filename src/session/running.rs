@@ -27,7 +27,7 @@ pub(super) struct Running {
     pub audio_server: Option<String>,
     /// A session made for one stream alone ends when that stream does.
     pub ephemeral: bool,
-    pub viewers: Mutex<Vec<String>>,
+    pub viewers: Mutex<Vec<UserId>>,
     pub paused: Mutex<bool>,
     pub last_activity: Mutex<Instant>,
     /// The quality monitor's latest sample and when it was taken, for the API.
@@ -45,7 +45,7 @@ pub(super) struct Attached {
     pub player: bool,
     /// Watches by role, not by being shared with.
     pub admin: bool,
-    pub user: String,
+    pub user: UserId,
     /// Injects into the signaling connection's event channel to end it.
     pub events: mpsc::UnboundedSender<StreamEvent>,
     pub pauser: Option<Pauser>,

@@ -84,8 +84,8 @@ impl Manager {
         let game_id = game.as_ref().map_or("", |g| g.id.as_str());
         let recorded = serde_json::to_string(&params).unwrap_or_default();
         let new = NewSession {
-            id: id.as_str(),
-            owner: caller.user_id.as_str(),
+            id: &id,
+            owner: &caller.user_id,
             game: game_id,
             pipeline,
             node: self.fleet.node(),

@@ -162,7 +162,7 @@ impl SessionTask {
             "ended": why,
             "quality": quality.summary(),
         });
-        if let Err(e) = store.set_stats(live.id.as_str(), &stats).await {
+        if let Err(e) = store.set_stats(&live.id, &stats).await {
             tracing::warn!(session = %live.id, error = %e, "final statistics not stored");
         }
         if let Err(e) = recorder.transition_retrying(&live.id, Event::CleanedUp).await {

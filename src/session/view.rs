@@ -36,7 +36,7 @@ pub struct SessionView {
     pub version: i32,
     #[schema(value_type = Object)]
     pub params: serde_json::Value,
-    pub viewers: Vec<String>,
+    pub viewers: Vec<UserId>,
     pub created_at: String,
     pub updated_at: String,
     #[schema(value_type = Option<Object>)]
@@ -55,7 +55,7 @@ impl SessionView {
     pub fn from_row(row: &session::Model) -> Self {
         SessionView {
             id: SessionId::stored(row.id.clone()),
-            owner: UserId::from(row.owner.as_str()),
+            owner: crate::store::owner_of(row),
             game: row.game.clone(),
             pipeline: row.pipeline.clone(),
             node: NodeId::from(row.node.as_str()),
@@ -73,7 +73,7 @@ impl SessionView {
     }
 
     pub(super) fn may_watch(&self, c: &Caller) -> bool {
-        c.role == Role::Admin || self.owner == c.user_id || self.viewers.iter().any(|v| c.user_id == v.as_str())
+        c.role == Role::Admin || self.owner == c.user_id || self.viewers.contains(&c.user_id)
     }
 }
 

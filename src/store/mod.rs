@@ -20,6 +20,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::auth::Role;
+use crate::model::ids::{NodeId, SessionId, UserId};
 use crate::model::lifecycle::{Event, SessionState, TransitionError};
 use entity::{game, login_session, node, session, session_event, user};
 
@@ -42,11 +43,11 @@ pub enum StoreError {
 /// What a new session record holds.
 #[derive(Debug, Clone)]
 pub struct NewSession<'a> {
-    pub id: &'a str,
-    pub owner: &'a str,
+    pub id: &'a SessionId,
+    pub owner: &'a UserId,
     pub game: &'a str,
     pub pipeline: &'a str,
-    pub node: &'a str,
+    pub node: &'a NodeId,
     /// Resolved pipeline parameters as JSON.
     pub params: String,
 }
@@ -55,8 +56,8 @@ pub struct NewSession<'a> {
 #[derive(Debug, Clone)]
 pub struct EventRecord {
     pub event: session_event::Model,
-    pub owner: String,
-    pub viewers: Vec<String>,
+    pub owner: UserId,
+    pub viewers: Vec<UserId>,
 }
 
 /// A PostgreSQL advisory lock key: transitions take it so event ids commit in
@@ -96,10 +97,10 @@ impl Store {
     }
 
     /// Records a sign-in: creates the user or refreshes role and time.
-    pub async fn upsert_user(&self, id: &str, role: Role) -> Result<user::Model, StoreError> {
+    pub async fn upsert_user(&self, id: &UserId, role: Role) -> Result<user::Model, StoreError> {
         let now = chrono::Utc::now();
         let txn = self.db.begin().await?;
-        let model = match user::Entity::find_by_id(id.to_string()).one(&txn).await? {
+        let model = match user::Entity::find_by_id(id.as_str()).one(&txn).await? {
             Some(existing) => {
                 let mut am: user::ActiveModel = existing.into();
                 am.role = Set(role.to_string());
@@ -121,8 +122,8 @@ impl Store {
         Ok(model)
     }
 
-    pub async fn user(&self, id: &str) -> Result<Option<user::Model>, StoreError> {
-        Ok(user::Entity::find_by_id(id.to_string()).one(&self.db).await?)
+    pub async fn user(&self, id: &UserId) -> Result<Option<user::Model>, StoreError> {
+        Ok(user::Entity::find_by_id(id.as_str()).one(&self.db).await?)
     }
 
     /// A new session in `Idle`, with its first event.
@@ -150,7 +151,7 @@ impl Store {
         .await?;
         let event = record_event(&txn, new.id, 1, "", state.name(), r#"{"event":"create"}"#.to_string(), now).await?;
         txn.commit().await?;
-        let record = EventRecord { event, owner: model.owner.clone(), viewers: Vec::new() };
+        let record = EventRecord { event, owner: new.owner.clone(), viewers: Vec::new() };
         Ok((model, record))
     }
 
@@ -163,14 +164,14 @@ impl Store {
         Ok(())
     }
 
-    pub async fn session(&self, id: &str) -> Result<session::Model, StoreError> {
+    pub async fn session(&self, id: &SessionId) -> Result<session::Model, StoreError> {
         find_session(&self.db, id).await
     }
 
     /// Applies `event` through the lifecycle state machine and records it.
     pub async fn transition(
         &self,
-        id: &str,
+        id: &SessionId,
         event: Event,
     ) -> Result<(session::Model, SessionState, EventRecord), StoreError> {
         let txn = self.db.begin().await?;
@@ -187,7 +188,7 @@ impl Store {
             .col_expr(session::Column::StateName, Expr::value(next.name()))
             .col_expr(session::Column::Version, Expr::value(version))
             .col_expr(session::Column::UpdatedAt, Expr::value(now))
-            .filter(session::Column::Id.eq(id))
+            .filter(session::Column::Id.eq(id.as_str()))
             .filter(session::Column::Version.eq(row.version))
             .exec(&txn)
             .await?;
@@ -210,7 +211,7 @@ impl Store {
             updated_at: now,
             ..row
         };
-        let record = EventRecord { event: recorded, owner: model.owner.clone(), viewers: viewers_of(&model) };
+        let record = EventRecord { event: recorded, owner: owner_of(&model), viewers: viewers_of(&model) };
         Ok((model, next, record))
     }
 
@@ -236,7 +237,7 @@ impl Store {
             .map(|event| {
                 let s = sessions.get(&event.session_id);
                 EventRecord {
-                    owner: s.map(|s| s.owner.clone()).unwrap_or_default(),
+                    owner: s.map(owner_of).unwrap_or_else(|| UserId::from("")),
                     viewers: s.map(viewers_of).unwrap_or_default(),
                     event,
                 }
@@ -250,17 +251,17 @@ impl Store {
         Ok(last.map_or(0, |e| e.id))
     }
 
-    pub async fn set_viewers(&self, id: &str, viewers: &[String]) -> Result<session::Model, StoreError> {
+    pub async fn set_viewers(&self, id: &SessionId, viewers: &[UserId]) -> Result<session::Model, StoreError> {
         let row = find_session(&self.db, id).await?;
         let mut am: session::ActiveModel = row.into();
         am.viewers = Set(to_json(&viewers));
         Ok(am.update(&self.db).await?)
     }
 
-    pub async fn set_stats(&self, id: &str, stats: &serde_json::Value) -> Result<(), StoreError> {
+    pub async fn set_stats(&self, id: &SessionId, stats: &serde_json::Value) -> Result<(), StoreError> {
         session::Entity::update_many()
             .col_expr(session::Column::Stats, Expr::value(stats.to_string()))
-            .filter(session::Column::Id.eq(id))
+            .filter(session::Column::Id.eq(id.as_str()))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -273,9 +274,9 @@ impl Store {
     }
 
     /// Unfinished sessions that `node` ran (to reconcile after a crash).
-    pub async fn unfinished_on(&self, node: &str) -> Result<Vec<session::Model>, StoreError> {
+    pub async fn unfinished_on(&self, node: &NodeId) -> Result<Vec<session::Model>, StoreError> {
         Ok(session::Entity::find()
-            .filter(session::Column::Node.eq(node))
+            .filter(session::Column::Node.eq(node.as_str()))
             .filter(session::Column::StateName.ne(SessionState::Cleanup.name()))
             .all(&self.db)
             .await?)
@@ -312,7 +313,7 @@ impl Store {
     }
 
     /// Records a sign-in under `sid`; a revoked one stays revoked.
-    pub async fn login(&self, sid: &str, user: &str) -> Result<login_session::Model, StoreError> {
+    pub async fn login(&self, sid: &str, user: &UserId) -> Result<login_session::Model, StoreError> {
         match login_session::Entity::find_by_id(sid.to_string()).one(&self.db).await? {
             Some(l) if l.revoked_at.is_some() => Err(StoreError::Revoked),
             Some(l) => Ok(l),
@@ -342,16 +343,16 @@ impl Store {
     }
 
     /// Every transition of a session, oldest first.
-    pub async fn events(&self, id: &str) -> Result<Vec<session_event::Model>, StoreError> {
+    pub async fn events(&self, id: &SessionId) -> Result<Vec<session_event::Model>, StoreError> {
         Ok(session_event::Entity::find()
-            .filter(session_event::Column::SessionId.eq(id))
+            .filter(session_event::Column::SessionId.eq(id.as_str()))
             .order_by_asc(session_event::Column::Seq)
             .all(&self.db)
             .await?)
     }
 
     /// Records that `id` (reachable at `address`) is alive now.
-    pub async fn node_seen(&self, id: &str, address: &str) -> Result<(), StoreError> {
+    pub async fn node_seen(&self, id: &NodeId, address: &str) -> Result<(), StoreError> {
         use sea_orm::sea_query::OnConflict;
         let am = node::ActiveModel {
             id: Set(id.to_string()),
@@ -370,20 +371,20 @@ impl Store {
     }
 
     /// Nodes whose last sign of life is older than `cutoff`.
-    pub async fn nodes_silent_since(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<Vec<String>, StoreError> {
+    pub async fn nodes_silent_since(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<Vec<NodeId>, StoreError> {
         let rows = node::Entity::find().filter(node::Column::LastSeen.lt(cutoff)).all(&self.db).await?;
-        Ok(rows.into_iter().map(|n| n.id).collect())
+        Ok(rows.into_iter().map(|n| NodeId::from(n.id)).collect())
     }
 
     /// Forgets a node that is gone and left nothing open.
-    pub async fn forget_node(&self, id: &str) -> Result<(), StoreError> {
-        node::Entity::delete_by_id(id.to_string()).exec(&self.db).await?;
+    pub async fn forget_node(&self, id: &NodeId) -> Result<(), StoreError> {
+        node::Entity::delete_by_id(id.as_str()).exec(&self.db).await?;
         Ok(())
     }
 
     /// When `id` last recorded a sign of life, if ever.
-    pub async fn node_last_seen(&self, id: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        Ok(node::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(|n| n.last_seen))
+    pub async fn node_last_seen(&self, id: &NodeId) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(node::Entity::find_by_id(id.as_str()).one(&self.db).await?.map(|n| n.last_seen))
     }
 
     /// Sessions not yet cleaned up (to reconcile after a crash).
@@ -396,35 +397,35 @@ impl Store {
     }
 
     /// Sessions a user owns or was shared, newest first.
-    pub async fn sessions_visible_to(&self, user: &str, limit: u64) -> Result<Vec<session::Model>, StoreError> {
+    pub async fn sessions_visible_to(&self, user: &UserId, limit: u64) -> Result<Vec<session::Model>, StoreError> {
         use sea_orm::{Condition, QuerySelect};
         // The LIKE narrows candidates; the exact check is the parsed list below.
         let quoted = to_json(&user);
         let rows = session::Entity::find()
             .filter(
                 Condition::any()
-                    .add(session::Column::Owner.eq(user))
+                    .add(session::Column::Owner.eq(user.as_str()))
                     .add(session::Column::Viewers.contains(quoted.trim_matches('"'))),
             )
             .order_by_desc(session::Column::CreatedAt)
             .limit(limit)
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().filter(|s| s.owner == user || viewers_of(s).iter().any(|v| v == user)).collect())
+        Ok(rows.into_iter().filter(|s| s.owner == user.as_str() || viewers_of(s).contains(user)).collect())
     }
 }
 
-async fn find_session<C: sea_orm::ConnectionTrait>(conn: &C, id: &str) -> Result<session::Model, StoreError> {
-    session::Entity::find_by_id(id.to_string())
+async fn find_session<C: sea_orm::ConnectionTrait>(conn: &C, id: &SessionId) -> Result<session::Model, StoreError> {
+    session::Entity::find_by_id(id.as_str())
         .one(conn)
         .await?
-        .ok_or_else(|| StoreError::NotFound(id.chars().take(64).collect()))
+        .ok_or_else(|| StoreError::NotFound(id.as_str().chars().take(64).collect()))
 }
 
 /// Writes the event row of a transition (inside the caller's transaction).
 async fn record_event<C: sea_orm::ConnectionTrait>(
     conn: &C,
-    id: &str,
+    id: &SessionId,
     seq: i32,
     from: &str,
     to: &str,
@@ -445,8 +446,13 @@ async fn record_event<C: sea_orm::ConnectionTrait>(
 }
 
 /// The user ids a session is shared with.
-pub fn viewers_of(s: &session::Model) -> Vec<String> {
+pub fn viewers_of(s: &session::Model) -> Vec<UserId> {
     serde_json::from_str(&s.viewers).unwrap_or_default()
+}
+
+/// The user who owns a session.
+pub fn owner_of(s: &session::Model) -> UserId {
+    UserId::from(s.owner.as_str())
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {

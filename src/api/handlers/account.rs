@@ -10,6 +10,7 @@ use crate::api::models::{DevToken, DevTokenRequest, Me};
 use crate::api::problem::{reject, Problem};
 use crate::api::AppState;
 use crate::auth::{Identity, Role};
+use crate::model::ids::UserId;
 use crate::store::StoreError;
 
 #[utoipa::path(post, path = "/api/v1/login", tag = "account",
@@ -21,9 +22,10 @@ use crate::store::StoreError;
         (status = 503, response = super::Unavailable),
     ))]
 pub async fn login(id: Identity, s: AppState) -> Result<impl Reply, Rejection> {
-    let user = s.store.upsert_user(&id.user_id, id.role).await.map_err(reject)?;
+    let user_id = UserId::from(id.user_id.as_str());
+    let user = s.store.upsert_user(&user_id, id.role).await.map_err(reject)?;
     if let Some(sid) = &id.session {
-        s.store.login(sid, &id.user_id).await.map_err(|e| match e {
+        s.store.login(sid, &user_id).await.map_err(|e| match e {
             StoreError::Revoked => reject(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -44,7 +46,7 @@ pub async fn login(id: Identity, s: AppState) -> Result<impl Reply, Rejection> {
         (status = 503, response = super::Unavailable),
     ))]
 pub async fn me(id: Identity, s: AppState) -> Result<impl Reply, Rejection> {
-    let user = s.store.user(&id.user_id).await.map_err(reject)?;
+    let user = s.store.user(&UserId::from(id.user_id.as_str())).await.map_err(reject)?;
     Ok(warp::reply::json(&Me::new(id, user)))
 }
 

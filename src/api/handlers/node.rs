@@ -21,7 +21,7 @@ pub async fn node(_: Identity, s: AppState) -> impl Reply {
     let m = &s.sessions;
     let cache = CacheView { backend: s.cache.backend().as_str(), live_nodes: m.live_nodes().await.ok() };
     warp::reply::json(&NodeView {
-        id: m.node().to_string(),
+        id: m.node().clone(),
         sessions: m.running(),
         budget: m.budget().view(),
         cache,

@@ -55,7 +55,8 @@ async fn at_owner(
     path: String,
     body: Option<serde_json::Value>,
 ) -> Result<Option<Box<dyn Reply>>, Rejection> {
-    let call = peer.onward().map(|authorization| Call { verb, path, body, authorization, by: s.sessions.node() });
+    let call =
+        peer.onward().map(|authorization| Call { verb, path, body, authorization, by: s.sessions.node().as_str() });
     let answer = forwarding::to_owner(&s.sessions, &HttpPeers, caller, sid, call).await.map_err(reject)?;
     Ok(answer.map(|a| Box::new(Forwarded(a)) as Box<dyn Reply>))
 }
@@ -243,7 +244,7 @@ pub async fn share(raw: String, id: Identity, req: Viewers, s: AppState, peer: P
 pub async fn history(raw: String, id: Identity, s: AppState) -> Answer {
     let sid = session_id(&raw)?;
     s.sessions.view(&Caller::from(&id), &sid).await.map_err(reject)?;
-    let events = s.store.events(sid.as_str()).await.map_err(reject)?;
+    let events = s.store.events(&sid).await.map_err(reject)?;
     Ok(json(&events.iter().map(SessionEvent::from).collect::<Vec<_>>()))
 }
 
