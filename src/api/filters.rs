@@ -11,9 +11,9 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::handlers::sessions::Peer;
-use super::handlers::{account, node, service, sessions};
+use super::handlers::{account, drain, node, service, sessions};
 use super::problem::{self, Problem};
-use super::{auth, client, forward, ws, AppState};
+use super::{AppState, auth, client, forward, ws};
 use crate::auth::Role;
 
 /// Largest JSON body a session call accepts.
@@ -60,6 +60,7 @@ fn session_routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         .or(delete_session(s))
         .or(games(s))
         .or(node(s))
+        .or(drain_node(s))
         .map(|r| Box::new(r) as Box<dyn Reply>)
         .boxed()
 }
@@ -331,6 +332,17 @@ pub fn nodes(s: &AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejec
         .and(auth::require(s.verifier.clone(), Role::Admin))
         .and(with(s))
         .and_then(node::nodes)
+}
+
+/// POST /api/v1/nodes/{id}/drain
+pub fn drain_node(s: &AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    api()
+        .and(warp::path!("nodes" / String / "drain"))
+        .and(warp::post())
+        .and(auth::require(s.verifier.clone(), Role::Admin))
+        .and(with(s))
+        .and(peer_headers())
+        .and_then(drain::drain)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{self, account, node, service, sessions};
+use super::handlers::{self, account, drain, node, service, sessions};
 use super::ws;
 
 /// Roles in a route's `bearer` requirement are the roles it lets through
@@ -48,6 +48,7 @@ use super::ws;
         sessions::games,
         node::node,
         node::nodes,
+        drain::drain,
     ),
     components(
         schemas(super::problem::Problem, crate::session::view::SessionView),

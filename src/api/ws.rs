@@ -24,14 +24,27 @@ use crate::session::events::EventMessage;
 pub use crate::session::forwarding::Logins;
 use crate::session::manager::{Caller, SessionHost};
 use crate::signaling::handler::{self, Frame, Limits};
-use crate::signaling::protocol::{encode, ErrorCode, ServerMessage};
+use crate::signaling::protocol::{ErrorCode, ServerMessage, encode};
 
 /// Hard cap the WebSocket layer enforces; the protocol's own (smaller) cap
 /// answers `too_large` below it without closing the connection.
 const WS_HARD_LIMIT: usize = 1 << 20;
 
-/// Largest message on the events WebSocket (only `ping` is read there).
+/// Largest message the events WebSocket's transport takes (it closes the
+/// connection above it).
 const EVENTS_LIMIT: usize = 64 * 1024;
+
+/// Largest message the events WebSocket reads; a larger one is answered
+/// `too_large` and the connection stays.
+const EVENTS_MESSAGE_LIMIT: usize = 4 * 1024;
+
+/// What an events connection may subscribe to, beyond the events themselves.
+const TOPICS: [&str; 1] = ["dashboard"];
+
+/// The dashboard's snapshot is sent at least this often while subscribed...
+const DASHBOARD_EVERY: Duration = Duration::from_secs(1);
+/// ...and this soon after a session event, several events making one snapshot.
+const DASHBOARD_SOON: Duration = Duration::from_millis(100);
 
 #[utoipa::path(get, path = "/api/v1/signal", tag = "websockets",
     summary = "signaling WebSocket (docs/SIGNALING.md)",
@@ -141,6 +154,13 @@ async fn authenticate(s: &AppState, sink: &mut Sink, source: &mut Source) -> Opt
         let text = text?;
         if text.len() > 16 * 1024 {
             return Err(refuse("auth message too large".into()));
+        }
+        let first: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        if let Some(kind) = first.as_ref().and_then(|v| v["type"].as_str()).filter(|k| *k != "auth") {
+            return Err(refuse(format!(
+                "authenticate first: the first message must be `auth`; `{}` is accepted after `authenticated`",
+                truncate(kind)
+            )));
         }
         let auth: Auth = serde_json::from_str(&text)
             .map_err(|e| refuse(format!("expected {{\"type\":\"auth\",\"token\":\"…\"}}: {e}")))?;
@@ -281,7 +301,9 @@ async fn check_resume_point(s: &AppState, after: i64, delivered: i64) -> Result<
     if after > newest {
         return Err(error(
             ErrorCode::BadRequest,
-            &format!("`after` is {after}, but the newest event is {newest}: resume from a number you received, or leave `after` out"),
+            &format!(
+                "`after` is {after}, but the newest event is {newest}: resume from a number you received, or leave `after` out"
+            ),
         ));
     }
     Ok(())
@@ -315,10 +337,25 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
         return;
     }
     let mut shutdown = s.shutdown.clone();
+    let mut dashboard = false;
+    let dashboard_due = tokio::time::sleep(DASHBOARD_EVERY);
+    tokio::pin!(dashboard_due);
     loop {
         tokio::select! {
+            () = &mut dashboard_due, if dashboard => {
+                let snapshot = super::handlers::dashboard::snapshot(&s).await;
+                let text = serde_json::to_string(&snapshot).unwrap_or_default();
+                if !send_text(&mut sink, &text).await {
+                    break;
+                }
+                dashboard_due.as_mut().reset(tokio::time::Instant::now() + DASHBOARD_EVERY);
+            }
             m = live.recv() => match m {
                 Ok(m) => {
+                    let soon = tokio::time::Instant::now() + DASHBOARD_SOON;
+                    if dashboard && dashboard_due.deadline() > soon {
+                        dashboard_due.as_mut().reset(soon);
+                    }
                     let sent = send_burst(&mut sink, &mut live, m, &mut last, &visible).await;
                     if sent == Burst::Failed
                         || (sent == Burst::Lagged && !catch_up(&s, &mut sink, &mut last, &visible).await)
@@ -335,11 +372,23 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
             },
             frame = source.next() => match frame {
                 Some(Ok(m)) if m.is_text() => {
-                    let reply = match serde_json::from_str::<serde_json::Value>(m.to_str().unwrap_or_default()) {
-                        Ok(v) if v["type"] == "ping" => json!({"type": "pong", "id": v["id"]}),
-                        _ => error(ErrorCode::BadRequest, "only `ping` is accepted here"),
+                    let reply = match events_request(m.to_str().unwrap_or_default(), admin) {
+                        Ok(EventsRequest::Ping(id)) => json!({"type": "pong", "id": id}),
+                        Ok(EventsRequest::Dashboard(on)) => {
+                            dashboard = on;
+                            dashboard_due.as_mut().reset(tokio::time::Instant::now());
+                            let kind = if on { "subscribed" } else { "unsubscribed" };
+                            json!({"type": kind, "topics": TOPICS})
+                        }
+                        Err(e) => e,
                     };
                     if !send_json(&mut sink, &reply).await {
+                        break;
+                    }
+                }
+                Some(Ok(m)) if m.is_binary() => {
+                    let e = error(ErrorCode::BadJson, "messages here are JSON text, not binary");
+                    if !send_json(&mut sink, &e).await {
                         break;
                     }
                 }
@@ -355,6 +404,62 @@ pub async fn events_connection(socket: warp::ws::WebSocket, s: AppState) {
         }
     }
     let _ = sink.close().await;
+}
+
+/// What a client may ask on the events WebSocket once authenticated.
+#[derive(Debug, PartialEq)]
+enum EventsRequest {
+    /// Answered `pong` with the same `id`.
+    Ping(serde_json::Value),
+    /// Subscribes to (true) or unsubscribes from the `dashboard` topic.
+    Dashboard(bool),
+}
+
+/// Reads one message of an authenticated events connection; the error is
+/// the message to answer with (the connection stays).
+fn events_request(text: &str, admin: bool) -> Result<EventsRequest, serde_json::Value> {
+    if text.len() > EVENTS_MESSAGE_LIMIT {
+        let m = format!("a message here is at most {EVENTS_MESSAGE_LIMIT} bytes; this one is {}", text.len());
+        return Err(error(ErrorCode::TooLarge, &m));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| error(ErrorCode::BadJson, &format!("not JSON: {e}")))?;
+    let bad = |m: &str| error(ErrorCode::BadRequest, m);
+    let Some(fields) = v.as_object() else { return Err(bad("a message is a JSON object with a `type`")) };
+    let Some(kind) = fields.get("type").and_then(|t| t.as_str()) else {
+        return Err(bad("a message needs a string `type`: `ping`, `subscribe` or `unsubscribe`"));
+    };
+    let on = match kind {
+        "ping" => return Ok(EventsRequest::Ping(v["id"].clone())),
+        "subscribe" => true,
+        "unsubscribe" => false,
+        "auth" => return Err(error(ErrorCode::OutOfOrder, "this connection is already authenticated")),
+        other => {
+            let m = format!(
+                "unknown message type `{}`: this socket reads `ping`, `subscribe` and `unsubscribe`",
+                truncate(other)
+            );
+            return Err(error(ErrorCode::UnknownType, &m));
+        }
+    };
+    if let Some(extra) = fields.keys().find(|k| *k != "type" && *k != "topics") {
+        return Err(bad(&format!("`{kind}` has no field `{}`; it takes `topics`", truncate(extra))));
+    }
+    let topics: Vec<&str> = match fields.get("topics").and_then(|t| t.as_array()) {
+        Some(list) if !list.is_empty() => list
+            .iter()
+            .map(|t| t.as_str().ok_or(()))
+            .collect::<Result<_, _>>()
+            .map_err(|()| bad(&format!("`{kind}` needs `topics`, a list of topic names such as [\"dashboard\"]")))?,
+        _ => return Err(bad(&format!("`{kind}` needs `topics`, a list of topic names such as [\"dashboard\"]"))),
+    };
+    if let Some(unknown) = topics.iter().find(|t| !TOPICS.contains(t)) {
+        return Err(bad(&format!("unknown topic `{}`: the topics are `dashboard`", truncate(unknown))));
+    }
+    if on && !admin {
+        return Err(error(ErrorCode::Forbidden, "the `dashboard` topic is for admins; your events keep coming"));
+    }
+    Ok(EventsRequest::Dashboard(on))
 }
 
 #[derive(PartialEq)]
@@ -423,5 +528,44 @@ async fn catch_up(s: &AppState, sink: &mut Sink, last: &mut i64, visible: &impl 
                 return false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EventsRequest, events_request};
+
+    fn code(text: &str, admin: bool) -> String {
+        let e = events_request(text, admin).unwrap_err();
+        format!("{}: {}", e["code"].as_str().unwrap(), e["message"].as_str().unwrap())
+    }
+
+    #[test]
+    fn events_requests_are_read_or_refused_precisely() {
+        let ping = events_request(r#"{"type":"ping","id":7}"#, false).unwrap();
+        assert_eq!(ping, EventsRequest::Ping(7.into()));
+        let sub = r#"{"type":"subscribe","topics":["dashboard"]}"#;
+        assert_eq!(events_request(sub, true).unwrap(), EventsRequest::Dashboard(true));
+        let unsub = r#"{"type":"unsubscribe","topics":["dashboard"]}"#;
+        assert_eq!(events_request(unsub, false).unwrap(), EventsRequest::Dashboard(false));
+        let cases = [
+            (sub, false, "forbidden: the `dashboard` topic is for admins"),
+            ("not json", true, "bad_json: not JSON"),
+            ("[1]", true, "bad_request: a message is a JSON object"),
+            (r#"{"id":1}"#, true, "bad_request: a message needs a string `type`"),
+            (r#"{"type":"hello"}"#, true, "unknown_type: unknown message type `hello`"),
+            (r#"{"type":"auth","token":"x"}"#, true, "out_of_order: this connection is already authenticated"),
+            (r#"{"type":"subscribe"}"#, false, "bad_request: `subscribe` needs `topics`"),
+            (r#"{"type":"subscribe","topics":[]}"#, true, "bad_request: `subscribe` needs `topics`"),
+            (r#"{"type":"subscribe","topics":[1]}"#, true, "bad_request: `subscribe` needs `topics`"),
+            (r#"{"type":"subscribe","topics":["fleet"]}"#, true, "bad_request: unknown topic `fleet`"),
+            (r#"{"type":"subscribe","topics":["dashboard"],"x":1}"#, true, "bad_request: `subscribe` has no field `x`"),
+        ];
+        for (text, admin, says) in cases {
+            let got = code(text, admin);
+            assert!(got.starts_with(says), "{text}: {got}");
+        }
+        let big = format!(r#"{{"type":"ping","id":"{}"}}"#, "x".repeat(5000));
+        assert!(code(&big, true).starts_with("too_large: a message here is at most 4096 bytes"));
     }
 }

@@ -3,6 +3,8 @@
 //! OpenAPI description (`utoipa::path`); `super::openapi` collects them.
 
 pub mod account;
+pub mod dashboard;
+pub mod drain;
 pub mod node;
 pub mod service;
 pub mod sessions;
