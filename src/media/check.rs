@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::policy::ElementPolicy;
 use super::select::{known_element, select, ElementRegistry, EncoderProbe, Selection};
-use super::spec::{Fragment, PipelineSpec, SpecError, SpecErrors};
+use super::spec::{Chains, Fragment, Partial, PipelineSpec, SpecError, SpecErrors};
 
 /// The outcome of checking one file.
 #[derive(Debug, Clone, Serialize)]
@@ -53,24 +53,30 @@ impl CheckReport {
     }
 }
 
-/// Parses and checks one file.
+/// Parses and checks one file. A file with errors is judged too, as far as
+/// it could be read, so the report names every mistake in it.
 pub fn check_file(
     path: &Path,
     registry: &dyn ElementRegistry,
     probe: &dyn EncoderProbe,
     policy: &ElementPolicy,
 ) -> CheckReport {
-    match PipelineSpec::load(path) {
+    match PipelineSpec::load_partial(path) {
         Ok(spec) => check_spec_under(spec, registry, probe, policy),
-        Err(SpecErrors(errors)) => CheckReport {
-            name: path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(),
-            path: path.to_owned(),
-            errors,
-            notes: vec![],
-            selection: None,
-            runnable: false,
-            spec: None,
-        },
+        Err(partial) => {
+            let Partial { errors: SpecErrors(mut errors), chains } = *partial;
+            let judged = judge(&chains, policy);
+            errors.extend(judged.errors);
+            CheckReport {
+                name: path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(),
+                path: path.to_owned(),
+                errors,
+                notes: judged.notes,
+                selection: None,
+                runnable: false,
+                spec: None,
+            }
+        }
     }
 }
 
@@ -86,8 +92,32 @@ pub fn check_spec_under(
     probe: &dyn EncoderProbe,
     policy: &ElementPolicy,
 ) -> CheckReport {
+    let Judged { errors, notes, base_missing } = judge(&spec.chains(), policy);
+    let selection = errors.is_empty().then(|| select(&spec, registry, probe));
+    let runnable = errors.is_empty() && !base_missing && selection.as_ref().is_some_and(|s| s.chosen.is_some());
+    CheckReport {
+        name: spec.name.clone(),
+        path: spec.path.clone(),
+        errors,
+        notes,
+        selection,
+        runnable,
+        spec: Some(spec),
+    }
+}
+
+/// What the policy and GStreamer make of a file's chains.
+struct Judged {
+    errors: Vec<SpecError>,
+    notes: Vec<String>,
+    /// An element the capture needs is absent here (known, of another machine).
+    base_missing: bool,
+}
+
+/// Judges `spec`'s chains by the element policy, then by GStreamer.
+fn judge(spec: &Chains, policy: &ElementPolicy) -> Judged {
     let params = spec.defaults();
-    let mut errors = policy.check_spec(&spec);
+    let mut errors = policy.check_chains(spec);
     // What GStreamer builds from a chain the text found nothing wrong in is
     // judged too: a URI handler or a bin in a property makes elements the
     // text does not spell.
@@ -121,12 +151,10 @@ pub fn check_spec_under(
     };
 
     let audio_on = params.bool("audio").unwrap_or(true);
-    let mut base: Vec<&Fragment> = vec![&spec.video.source];
-    base.extend(spec.video.filters.as_ref());
-    if let Some(a) = &spec.audio {
-        base.push(&a.source);
-        base.push(&a.encoder);
-    }
+    let base: Vec<&Fragment> = [&spec.video_source, &spec.video_filters, &spec.audio_source, &spec.audio_encoder]
+        .into_iter()
+        .flatten()
+        .collect();
     for f in base {
         let text = params.substitute(&f.text);
         match parse_chain(&text) {
@@ -154,8 +182,8 @@ pub fn check_spec_under(
         }
     }
 
-    for (i, enc) in spec.video.encoders.iter().enumerate() {
-        let base_field = format!("video.encoders[{i}]");
+    for enc in &spec.encoders {
+        let base_field = &enc.name;
         let before_missing = enc.before.as_ref().map(|b| (b, parse_chain(&params.substitute(&b.text))));
         match before_missing {
             Some((f, ChainCheck::Invalid(m))) => errors.push(error(f, m)),
@@ -167,45 +195,34 @@ pub fn check_spec_under(
             }
             _ => {}
         }
+        let Some(element) = &enc.element else { continue };
         let props = enc.properties.as_ref().map(|p| params.substitute(&p.text)).unwrap_or_default();
         let element_at = Fragment { text: String::new(), line: enc.line, field: format!("{base_field}.element") };
         let at = enc.properties.clone().unwrap_or_else(|| element_at.clone());
-        match parse_chain(&format!("{} {props}", enc.element)) {
+        match parse_chain(&format!("{element} {props}")) {
             ChainCheck::Ok(factories) => {
                 errors.extend(built(&at, &factories));
                 if let Some(b) = &enc.bitrate {
-                    if let Some(m) = missing_property(&enc.element, &b.property) {
+                    if let Some(m) = missing_property(element, &b.property) {
                         errors.push(SpecError { field: format!("{base_field}.bitrate"), ..error(&at, m) });
                     }
                 }
             }
             ChainCheck::Missing(missing) => {
-                if known_element(&enc.element).is_none() && missing.contains(&enc.element) {
-                    errors.push(error(&element_at, format!("no element \"{}\"", enc.element)));
+                if known_element(element).is_none() && missing.contains(element) {
+                    errors.push(error(&element_at, format!("no element \"{element}\"")));
                 } else {
                     notes.push(format!(
-                        "{}:{}: encoder {} is not on this machine; its properties were not checked",
+                        "{}:{}: encoder {element} is not on this machine; its properties were not checked",
                         spec.path.display(),
                         enc.line,
-                        enc.element
                     ));
                 }
             }
             ChainCheck::Invalid(m) => errors.push(error(&at, m)),
         }
     }
-
-    let selection = errors.is_empty().then(|| select(&spec, registry, probe));
-    let runnable = errors.is_empty() && !base_missing && selection.as_ref().is_some_and(|s| s.chosen.is_some());
-    CheckReport {
-        name: spec.name.clone(),
-        path: spec.path.clone(),
-        errors,
-        notes,
-        selection,
-        runnable,
-        spec: Some(spec),
-    }
+    Judged { errors, notes, base_missing }
 }
 
 enum ChainCheck {
@@ -299,7 +316,9 @@ mod tests {
         let r = check(&ElementPolicy::default(), "videotestsrc ! fpsdisplaysink video-sink=${sink}");
         assert_eq!(
             r,
-            ["pipelines/t.toml:5: video.source: element `filesink` is not allowed by the element policy (it writes any host file; media.insecure_host_elements lifts this)"]
+            [
+                "pipelines/t.toml:5: video.source: element `filesink` is not allowed by the element policy (it writes any host file; media.insecure_host_elements lifts this)"
+            ]
         );
         // Elements an element holds (the sink set through its property, its
         // own parts) are no business of the allow list; a chain in a value is.
@@ -311,7 +330,9 @@ mod tests {
         let r = check(&policy, "videotestsrc ! fpsdisplaysink video-sink=\"queue ! fakesink\"");
         assert_eq!(
             r,
-            ["pipelines/t.toml:5: video.source: element `queue` is not allowed by the element policy (not in media.allow_elements)"]
+            [
+                "pipelines/t.toml:5: video.source: element `queue` is not allowed by the element policy (not in media.allow_elements)"
+            ]
         );
     }
 }

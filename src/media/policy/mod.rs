@@ -19,7 +19,7 @@ mod lexer;
 
 use std::collections::BTreeSet;
 
-use super::spec::{placeholders, Fragment, OutputKind, ParamKind, ParamValue, Params, PipelineSpec, SpecError};
+use super::spec::{placeholders, Chains, Fragment, OutputKind, ParamKind, ParamValue, Params, PipelineSpec, SpecError};
 
 pub use host::HOST_ELEMENTS;
 pub(crate) use lexer::looks_like_caps;
@@ -114,14 +114,17 @@ impl ElementPolicy {
     /// Every refusal in a file: each element named in each chain and each
     /// encoder, with its line and field.
     pub fn check_spec(&self, spec: &PipelineSpec) -> Vec<SpecError> {
+        self.check_chains(&spec.chains())
+    }
+
+    /// Every refusal in `chains` (a whole file's, or what of a file with
+    /// errors can be judged).
+    pub fn check_chains(&self, spec: &Chains) -> Vec<SpecError> {
         let mut errors = Vec::new();
         let mut chains: Vec<Fragment> = Vec::new();
-        for (i, enc) in spec.video.encoders.iter().enumerate() {
-            chains.push(Fragment {
-                text: enc.element.clone(),
-                line: enc.line,
-                field: format!("video.encoders[{i}].element"),
-            });
+        for enc in &spec.encoders {
+            let Some(element) = &enc.element else { continue };
+            chains.push(Fragment { text: element.clone(), line: enc.line, field: format!("{}.element", enc.name) });
         }
         chains.extend(spec.fragments().into_iter().cloned());
         // The output element is named by the file too, so an allow list holds it.
@@ -145,7 +148,7 @@ impl ElementPolicy {
     }
 
     /// Refusals in one chain of `spec`, as messages.
-    fn check_chain(&self, spec: &PipelineSpec, chain: &str) -> Vec<String> {
+    fn check_chain(&self, spec: &Chains, chain: &str) -> Vec<String> {
         let mut out = Vec::new();
         for n in named(chain) {
             match n {
@@ -188,7 +191,7 @@ fn is_identifier(s: &str) -> bool {
 
 /// The element names a word stands for once its `${…}` placeholders take
 /// every value a client may give them.
-fn expand(spec: &PipelineSpec, word: &str) -> Result<Vec<String>, String> {
+fn expand(spec: &Chains, word: &str) -> Result<Vec<String>, String> {
     let names = placeholders(word).map_err(|m| format!("`{word}`: {m}"))?;
     let mut combos: Vec<Params> = vec![Params(Default::default())];
     for name in names {
@@ -201,7 +204,7 @@ fn expand(spec: &PipelineSpec, word: &str) -> Result<Vec<String>, String> {
                 return Err(format!(
                     "the element `{word}` comes from parameter `{name}`, whose values the element policy \
                      cannot list in advance; use a string parameter with `choices` there"
-                ))
+                ));
             }
         };
         combos = combos

@@ -9,6 +9,7 @@
 
 mod abr;
 mod chain;
+mod chains;
 mod params;
 mod reader;
 mod video;
@@ -22,6 +23,7 @@ use toml::de::DeTable;
 pub use super::encoders::{BitrateProperty, BitrateUnit};
 pub use abr::{AbrSpec, DEFAULT_ABR_MAX_BPS, DEFAULT_ABR_MIN_BPS};
 pub use chain::element_names;
+pub use chains::{Chains, EncoderChains, Partial};
 pub use params::{placeholders, valid_ident, ParamError, ParamKind, ParamSpec, ParamValue, Params, MAX_STRING_PARAM};
 pub use video::{EncoderSpec, VideoSpec, PROFILES};
 
@@ -123,9 +125,16 @@ const SECTIONS: &[&str] = &["description", "platform", "params", "video", "audio
 impl PipelineSpec {
     /// Reads and parses a file; the pipeline's name is the file stem.
     pub fn load(path: &Path) -> Result<Self, SpecErrors> {
+        Self::load_partial(path).map_err(|p| p.errors)
+    }
+
+    /// [`PipelineSpec::load`], and for a file with errors what of it can
+    /// still be judged.
+    pub fn load_partial(path: &Path) -> Result<Self, Box<Partial>> {
         // Whole-file problems are reported at line 1, or at the line they are on.
         let err_at = |line: usize, message: String| {
-            SpecErrors(vec![SpecError { path: path.to_owned(), line, field: String::new(), message }])
+            let errors = SpecErrors(vec![SpecError { path: path.to_owned(), line, field: String::new(), message }]);
+            Box::new(Partial { errors, chains: Chains { path: path.to_owned(), ..Chains::default() } })
         };
         let err = |message: String| err_at(1, message);
         // The size a regular file declares gives the precise answer; the
@@ -143,13 +152,19 @@ impl PipelineSpec {
             let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
             err_at(line, format!("not UTF-8 text (invalid byte at offset {at})"))
         })?;
-        Self::parse(path, &text)
+        Self::parse_partial(path, &text)
     }
 
     /// Parses file text; `path` names the file in errors and gives the name.
     /// Every problem is reported: each section and field is read on its own,
     /// and only TOML syntax errors stop the reading (all of them are given).
     pub fn parse(path: &Path, text: &str) -> Result<Self, SpecErrors> {
+        Self::parse_partial(path, text).map_err(|p| p.errors)
+    }
+
+    /// [`PipelineSpec::parse`], and for text with errors what of it can still
+    /// be judged (nothing when it is not TOML).
+    pub fn parse_partial(path: &Path, text: &str) -> Result<Self, Box<Partial>> {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let mut p = Problems::new(path, text);
         if !valid_name(&name) {
@@ -169,7 +184,8 @@ impl PipelineSpec {
                 let field = key_at_line(text, line);
                 p.push(line, &field, e.message().trim().to_string());
             }
-            return Err(SpecErrors(p.errors));
+            let chains = Chains { path: path.to_owned(), ..Chains::default() };
+            return Err(Box::new(Partial { errors: SpecErrors(p.errors), chains }));
         }
         let top = Table::new(root.get_ref(), String::new(), 1);
         top.finish(&mut p, SECTIONS);
@@ -178,7 +194,7 @@ impl PipelineSpec {
         let output = top.get::<OutputKind>(&mut p, "output");
         let declared = params::read(top.table(&mut p, "params"), &mut p);
         let video = match top.table(&mut p, "video") {
-            Some(t) => video::read(t, &mut p),
+            Some(t) => Some(video::read(t, &mut p)),
             None => {
                 if !top.has("video") {
                     p.push(1, "video", "missing field `video`");
@@ -186,30 +202,18 @@ impl PipelineSpec {
                 None
             }
         };
-        let audio = top.table(&mut p, "audio").and_then(|t| audio(t, &mut p));
+        let audio = top.table(&mut p, "audio").map(|t| audio(t, &mut p)).unwrap_or_default();
         let abr = abr::read(top.table(&mut p, "abr"), &mut p);
 
-        let (Some(description), Some(video)) = (description, video) else {
-            return Err(SpecErrors(p.errors));
-        };
-        let spec = PipelineSpec {
-            name,
-            path: path.to_owned(),
-            description: description.get_ref().trim().to_string(),
-            platform,
-            params: declared.params,
-            video,
-            audio,
-            abr,
-            output: output.as_ref().map(|o| *o.get_ref()).unwrap_or_default(),
-            output_line: output.as_ref().map(|o| p.line(o.span().start)),
-        };
-        for f in spec.fragments() {
+        let output =
+            (output.as_ref().map(|o| *o.get_ref()).unwrap_or_default(), output.map(|o| p.line(o.span().start)));
+        let chains = chains::drafted(path.to_owned(), declared.params.clone(), video.as_ref(), audio.clone(), output);
+        for f in chains.fragments() {
             if f.text.is_empty() {
                 p.push(f.line, &f.field, "is empty");
             }
             let unknown = placeholders(&f.text).map(|names| {
-                names.into_iter().find(|n| spec.param(n).is_none() && !declared.names.iter().any(|d| d == n))
+                names.into_iter().find(|n| chains.param(n).is_none() && !declared.names.iter().any(|d| d == n))
             });
             match unknown {
                 Err(m) => p.push(f.line, &f.field, m),
@@ -217,15 +221,30 @@ impl PipelineSpec {
                 Ok(None) => {}
             }
         }
-        if let Some(e) =
-            spec.video.encoders.iter().find(|e| e.properties.as_ref().is_some_and(|p| p.text.contains('!')))
-        {
+        if let Some(e) = chains.encoders.iter().find(|e| e.properties.as_ref().is_some_and(|p| p.text.contains('!'))) {
             p.push(e.line, "properties", "properties must not contain `!`: put elements in `before`");
         }
-        if p.errors.is_empty() {
-            Ok(spec)
-        } else {
-            Err(SpecErrors(p.errors))
+        let whole = (description, video.as_ref().and_then(video::VideoDraft::spec));
+        match whole {
+            (Some(description), Some(video)) if p.errors.is_empty() => Ok(PipelineSpec {
+                name,
+                path: path.to_owned(),
+                description: description.get_ref().trim().to_string(),
+                platform,
+                params: declared.params,
+                video,
+                audio: match audio {
+                    (Some(source), Some(encoder)) => Some(AudioSpec { source, encoder }),
+                    _ => None,
+                },
+                abr,
+                output: output.0,
+                output_line: output.1,
+            }),
+            _ => {
+                let chains = chains::judgeable(chains, &p.errors, &declared.sound);
+                Err(Box::new(Partial { errors: SpecErrors(p.errors), chains }))
+            }
         }
     }
 
@@ -245,22 +264,22 @@ impl PipelineSpec {
     }
 }
 
-/// The `[audio]` section: a capture chain and the Opus encoder for it.
-fn audio(t: Table, p: &mut Problems) -> Option<AudioSpec> {
+/// The `[audio]` section, as far as it could be read: the capture chain and
+/// the Opus encoder for it (the default one when the file names none).
+fn audio(t: Table, p: &mut Problems) -> (Option<Fragment>, Option<Fragment>) {
     t.finish(p, &["source", "encoder"]);
-    let source = t.require::<String>(p, "source")?;
+    let source = t.require::<String>(p, "source");
     let encoder = t.get::<String>(p, "encoder");
-    Some(AudioSpec {
-        encoder: match encoder {
-            Some(e) => video::fragment(p, "audio.encoder".into(), &e),
-            None => Fragment {
-                text: DEFAULT_AUDIO_ENCODER.to_string(),
-                line: p.line(source.span().start),
-                field: "audio.encoder".into(),
-            },
-        },
-        source: video::fragment(p, "audio.source".into(), &source),
-    })
+    let encoder = match (encoder, &source) {
+        (Some(e), _) => Some(video::fragment(p, "audio.encoder".into(), &e)),
+        (None, Some(source)) => Some(Fragment {
+            text: DEFAULT_AUDIO_ENCODER.to_string(),
+            line: p.line(source.span().start),
+            field: "audio.encoder".into(),
+        }),
+        (None, None) => None,
+    };
+    (source.map(|s| video::fragment(p, "audio.source".into(), &s)), encoder)
 }
 
 /// Pipeline names come from file names and appear in URLs.

@@ -63,12 +63,15 @@ struct RawParam {
 pub(super) struct Declared {
     pub params: Vec<ParamSpec>,
     pub names: Vec<String>,
+    /// The parameters read without a problem: chains that name only these
+    /// can be judged even when the file has errors.
+    pub sound: Vec<String>,
 }
 
 pub(super) fn read(table: Option<Table>, p: &mut Problems) -> Declared {
-    let Some(table) = table else { return Declared { params: Vec::new(), names: Vec::new() } };
+    let Some(table) = table else { return Declared { params: Vec::new(), names: Vec::new(), sound: Vec::new() } };
     let names = table.keys(p).into_iter().map(|(k, _)| k).collect();
-    let mut params = Vec::new();
+    let (mut params, mut sound) = (Vec::new(), Vec::new());
     for (name, pline, raw) in table.entries::<RawParam>(p) {
         let field = table.field(&name);
         if !valid_ident(&name) {
@@ -76,11 +79,15 @@ pub(super) fn read(table: Option<Table>, p: &mut Problems) -> Declared {
             continue;
         }
         let raw = raw.get_ref();
+        let before = p.errors.len();
         if let Some(kind) = kind(raw, &field, p) {
+            if p.errors.len() == before {
+                sound.push(name.clone());
+            }
             params.push(ParamSpec { name, kind, help: raw.help.clone(), line: pline });
         }
     }
-    Declared { params, names }
+    Declared { params, names, sound }
 }
 
 /// The parameter's type, from its default, with its bounds checked.

@@ -59,6 +59,11 @@ impl<'a, 'i> Table<'a, 'i> {
         Table { entries, name, line }
     }
 
+    /// The table's dotted name; empty at the top.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The dotted name of `key` in this table.
     pub fn field(&self, key: &str) -> String {
         if self.name.is_empty() {

@@ -35,8 +35,51 @@ pub(super) fn fragment(p: &Problems, field: String, s: &Spanned<String>) -> Frag
     Fragment { text: s.get_ref().trim().to_string(), line: p.line(s.span().start), field }
 }
 
-/// The section, when it is complete enough to describe a stream.
-pub(super) fn read(t: Table, p: &mut Problems) -> Option<VideoSpec> {
+/// The section as far as it could be read.
+pub(super) struct VideoDraft {
+    pub source: Option<Fragment>,
+    pub filters: Option<Fragment>,
+    /// Each encoder table; `None` when the section has no array of them.
+    pub encoders: Option<Vec<EncoderDraft>>,
+}
+
+impl VideoDraft {
+    /// The section, when it is complete enough to describe a stream.
+    pub fn spec(&self) -> Option<VideoSpec> {
+        Some(VideoSpec {
+            source: self.source.clone()?,
+            filters: self.filters.clone(),
+            encoders: self.encoders.as_ref()?.iter().filter_map(EncoderDraft::spec).collect(),
+        })
+    }
+}
+
+/// An encoder candidate as far as it could be read.
+pub(super) struct EncoderDraft {
+    /// The table's dotted name, `video.encoders[i]`.
+    pub name: String,
+    pub element: Option<String>,
+    pub line: usize,
+    pub before: Option<Fragment>,
+    pub properties: Option<Fragment>,
+    pub bitrate: Option<BitrateProperty>,
+    pub profile: Option<String>,
+}
+
+impl EncoderDraft {
+    fn spec(&self) -> Option<EncoderSpec> {
+        Some(EncoderSpec {
+            element: self.element.clone()?,
+            line: self.line,
+            before: self.before.clone(),
+            properties: self.properties.clone(),
+            bitrate: self.bitrate.clone(),
+            profile: self.profile.clone()?,
+        })
+    }
+}
+
+pub(super) fn read(t: Table, p: &mut Problems) -> VideoDraft {
     t.finish(p, &["source", "filters", "encoders"]);
     let source = t.require::<String>(p, "source");
     let filters = t.get::<String>(p, "filters");
@@ -52,16 +95,16 @@ pub(super) fn read(t: Table, p: &mut Problems) -> Option<VideoSpec> {
             p.push(line, "video.encoders", "at least one encoder candidate is needed");
             Some(Vec::new())
         }
-        Some(tables) => Some(tables.into_iter().filter_map(|e| encoder(e, p)).collect()),
+        Some(tables) => Some(tables.into_iter().map(|e| encoder(e, p)).collect()),
     };
-    Some(VideoSpec {
-        source: fragment(p, "video.source".into(), &source?),
+    VideoDraft {
+        source: source.map(|s| fragment(p, "video.source".into(), &s)),
         filters: filters.map(|f| fragment(p, "video.filters".into(), &f)),
-        encoders: encoders?,
-    })
+        encoders,
+    }
 }
 
-fn encoder(t: Table, p: &mut Problems) -> Option<EncoderSpec> {
+fn encoder(t: Table, p: &mut Problems) -> EncoderDraft {
     t.finish(p, &["preset", "element", "before", "properties", "bitrate", "profile"]);
     let preset = t.get::<String>(p, "preset");
     let element = if preset.is_some() { t.get::<String>(p, "element") } else { t.require::<String>(p, "element") };
@@ -105,13 +148,12 @@ fn encoder(t: Table, p: &mut Problems) -> Option<EncoderSpec> {
             p.push(eline, &t.field("bitrate.property"), "must name the encoder's bitrate property");
         }
     }
-    if preset.is_some() && record.is_none() {
-        return None;
-    }
     let shipped = record.and_then(|r| r.preset);
+    // An unknown preset leaves the element unknown.
     let element = match (record, element) {
-        (Some(r), _) => r.element.to_string(),
-        (None, e) => e?.into_inner().trim().to_string(),
+        (Some(r), _) => Some(r.element.to_string()),
+        (None, e) if preset.is_none() => e.map(|e| e.into_inner().trim().to_string()),
+        (None, _) => None,
     };
     // The file's properties come after the preset's: a property set twice
     // takes the later value, so the file can change one setting.
@@ -125,18 +167,21 @@ fn encoder(t: Table, p: &mut Problems) -> Option<EncoderSpec> {
         }
     };
     let profile = match (profile, shipped) {
-        (Some(pr), _) => pr.into_inner().trim().to_string(),
-        (None, Some(s)) => s.profile.to_string(),
-        (None, None) => return None,
+        (Some(pr), _) => Some(pr.into_inner().trim().to_string()),
+        (None, Some(s)) => Some(s.profile.to_string()),
+        (None, None) => None,
     };
-    Some(EncoderSpec {
+    EncoderDraft {
+        name: t.name().to_string(),
         // Where the bitrate is set comes from the encoder table unless the
         // file says otherwise (an encoder the table does not know).
-        bitrate: bitrate.map(Spanned::into_inner).or_else(|| encoders::record(&element).map(|r| r.bitrate())),
+        bitrate: bitrate
+            .map(Spanned::into_inner)
+            .or_else(|| element.as_deref().and_then(encoders::record).map(|r| r.bitrate())),
         element,
         line: eline,
         before: before.map(|b| fragment(p, t.field("before"), &b)),
         properties,
         profile,
-    })
+    }
 }
