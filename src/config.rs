@@ -41,6 +41,28 @@ pub enum ConfigError {
     Env { name: String, message: String },
     #[error("{origin}: {field}: {message}")]
     Invalid { origin: String, field: &'static str, message: String },
+    /// More than one of the above, in the order the sources were read.
+    #[error("{}", lines(.0))]
+    Several(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// One error as it is, several as [`ConfigError::Several`].
+    fn gathered(mut errors: Vec<ConfigError>) -> Self {
+        match errors.len() {
+            1 => errors.remove(0),
+            _ => ConfigError::Several(errors),
+        }
+    }
+}
+
+/// Each error on a line of its own, with its cause (a `Read` error's).
+fn lines(errors: &[ConfigError]) -> String {
+    let line = |e: &ConfigError| match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    };
+    errors.iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -294,73 +316,69 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Config {
-    /// This module's own checks; [`Config::load`] blames a refusal on the
-    /// file line or variable that set the field.
-    fn validate(&self) -> Result<(), FieldError> {
-        let invalid = |field, message: &str| Err(FieldError { field, message: message.to_string() });
+    /// This module's own checks, every refusal (one per setting);
+    /// [`Config::load`] blames each on the file line or variable that set it.
+    fn validate(&self) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        let mut invalid = |field, message: &str| problems.push(FieldError { field, message: message.to_string() });
         if self.media.max_streams == 0 {
-            return invalid("media.max_streams", "must be at least 1");
+            invalid("media.max_streams", "must be at least 1");
         }
         let a = &self.node.advertise;
         if !(a.is_empty() || a.starts_with("http://") || a.starts_with("https://")) {
-            return invalid("node.advertise", "an http:// or https:// URL, or empty");
+            invalid("node.advertise", "an http:// or https:// URL, or empty");
         }
         let node = &self.node;
         if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&node.heartbeat) {
-            return invalid("node.heartbeat", "100ms to 1m");
+            invalid("node.heartbeat", "100ms to 1m");
         }
         if node.heartbeat_ttl < 2 * node.heartbeat || node.heartbeat_ttl > Duration::from_secs(600) {
-            return invalid("node.heartbeat_ttl", "at least twice node.heartbeat and at most 10m");
+            invalid("node.heartbeat_ttl", "at least twice node.heartbeat and at most 10m");
         }
         if self.server.drain > Duration::from_secs(86_400) {
-            return invalid("server.drain", "at most 1day");
+            invalid("server.drain", "at most 1day");
         }
         if self.signaling.max_message_bytes < 1024 || self.signaling.max_message_bytes > 1 << 20 {
-            return invalid("signaling.max_message_bytes", "must be between 1024 and 1048576");
+            invalid("signaling.max_message_bytes", "must be between 1024 and 1048576");
         }
-        for url in &self.ice.stun_urls {
-            if !url.starts_with("stun:") && !url.starts_with("stuns:") {
-                return invalid("ice.stun_urls", "each URL must start with stun: or stuns:");
-            }
+        if self.ice.stun_urls.iter().any(|url| !url.starts_with("stun:") && !url.starts_with("stuns:")) {
+            invalid("ice.stun_urls", "each URL must start with stun: or stuns:");
         }
-        for url in &self.ice.turn_urls {
-            if !url.starts_with("turn:") && !url.starts_with("turns:") {
-                return invalid("ice.turn_urls", "each URL must start with turn: or turns:");
-            }
+        if self.ice.turn_urls.iter().any(|url| !url.starts_with("turn:") && !url.starts_with("turns:")) {
+            invalid("ice.turn_urls", "each URL must start with turn: or turns:");
         }
         if !self.ice.turn_urls.is_empty() && self.ice.turn_secret.0.is_empty() {
-            return invalid("ice.turn_secret", "turn_urls are set but turn_secret is empty");
+            invalid("ice.turn_secret", "turn_urls are set but turn_secret is empty");
         }
         if self.auth.issuers.is_empty() != self.auth.jwks_url.is_empty() {
-            return invalid("auth.jwks_url", "auth.issuers and auth.jwks_url are set together or not at all");
-        }
-        if !self.auth.jwks_url.is_empty()
+            invalid("auth.jwks_url", "auth.issuers and auth.jwks_url are set together or not at all");
+        } else if !self.auth.jwks_url.is_empty()
             && !self.auth.jwks_url.starts_with("https://")
             && !self.auth.jwks_url.starts_with("http://127.")
             && !self.auth.jwks_url.starts_with("http://localhost")
         {
-            return invalid("auth.jwks_url", "must be https:// (plain http only to this machine)");
+            invalid("auth.jwks_url", "must be https:// (plain http only to this machine)");
         }
         if self.auth.role_claim.is_empty() || self.auth.role_claim.split('.').any(str::is_empty) {
-            return invalid("auth.role_claim", "must be a dotted claim path such as metadata.role");
+            invalid("auth.role_claim", "must be a dotted claim path such as metadata.role");
         }
         if self.auth.leeway > Duration::from_secs(300) {
-            return invalid("auth.leeway", "at most 5m");
+            invalid("auth.leeway", "at most 5m");
         }
         let second = Duration::from_secs(1);
         if self.signaling.idle_timeout < second {
-            return invalid("signaling.idle_timeout", "signaling timeouts must be at least 1s");
+            invalid("signaling.idle_timeout", "signaling timeouts must be at least 1s");
         }
         if self.signaling.answer_timeout < second {
-            return invalid("signaling.answer_timeout", "signaling timeouts must be at least 1s");
+            invalid("signaling.answer_timeout", "signaling timeouts must be at least 1s");
         }
         let db = &self.state.database_url.0;
         if !db.is_empty() && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| db.starts_with(p)) {
-            return invalid("state.database_url", "must start with sqlite:, postgres:// or postgresql://");
+            invalid("state.database_url", "must start with sqlite:, postgres:// or postgresql://");
         }
         // TURN credentials carry their expiry in whole seconds.
         if self.ice.turn_ttl < second {
-            return invalid("ice.turn_ttl", "must be at least 1s");
+            invalid("ice.turn_ttl", "must be at least 1s");
         }
         let s = &self.sessions;
         for (field, value) in [
@@ -369,32 +387,32 @@ impl Config {
             ("sessions.max_duration", s.max_duration),
         ] {
             if value < second {
-                return invalid(field, "must be at least 1s");
+                invalid(field, "must be at least 1s");
             }
         }
         if !(Duration::from_millis(1)..=Duration::from_secs(10)).contains(&s.quality_rtt) {
-            return invalid("sessions.quality_rtt", "1ms to 10s");
+            invalid("sessions.quality_rtt", "1ms to 10s");
         }
         if !(1..=100).contains(&s.quality_loss_percent) {
-            return invalid("sessions.quality_loss_percent", "1 to 100");
+            invalid("sessions.quality_loss_percent", "1 to 100");
         }
         if !(1..=100).contains(&s.quality_samples) {
-            return invalid("sessions.quality_samples", "1 to 100");
+            invalid("sessions.quality_samples", "1 to 100");
         }
         if let Err(message) = CacheBackend::of_url(&self.cache.url.0) {
-            return invalid("cache.url", &message);
+            invalid("cache.url", &message);
         }
         let prefix = &self.cache.prefix;
         if prefix.is_empty()
             || prefix.len() > 64
             || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return invalid("cache.prefix", "1 to 64 letters, digits, `-`, `_` or `.`");
+            invalid("cache.prefix", "1 to 64 letters, digits, `-`, `_` or `.`");
         }
         if self.node.id.len() > 64 || self.node.id.chars().any(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(c))) {
-            return invalid("node.id", "at most 64 letters, digits, `-`, `_` or `.`");
+            invalid("node.id", "at most 64 letters, digits, `-`, `_` or `.`");
         }
-        Ok(())
+        problems
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -565,7 +583,13 @@ mod tests {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "[media]\n\nmax_streams = 0\n[node]\nheartbeat_ms = 5\n").unwrap();
         let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
-        assert_eq!(e, format!("{}:3: media.max_streams: must be at least 1", path.display()));
+        assert_eq!(
+            e,
+            format!(
+                "{p}:3: media.max_streams: must be at least 1\n{p}:5: node.heartbeat: 100ms to 1m",
+                p = path.display()
+            )
+        );
         std::fs::write(&path, "[node]\nheartbeat_ms = 5\n").unwrap();
         let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err().to_string();
         assert_eq!(e, format!("{}:2: node.heartbeat: 100ms to 1m", path.display()));
@@ -576,6 +600,33 @@ mod tests {
         let e =
             Config::load_with_env(Some(&path), env(&[("PLAYCAST__SERVER__DRAIN", "2days")])).unwrap_err().to_string();
         assert_eq!(e, "PLAYCAST__SERVER__DRAIN: server.drain: at most 1day");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(
+            &path,
+            "[server]\ndrain = \"soon\"\n[cache]\nurl = \"memcached://cache:11211\"\n[media]\nmax_stream = 2\n",
+        )
+        .unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[("PLAYCAST__NODE__HEARTBEAT", "5ms")])).unwrap_err();
+        assert!(matches!(&e, ConfigError::Several(all) if all.len() == 4), "{e:?}");
+        let text = e.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let p = path.display();
+        // The file's unknown key, the value that does not fit, then the refusals.
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], format!("{p}:6: unknown setting `max_stream` in [media]"), "{text}");
+        assert_eq!(lines[1], format!("{p}:2: server.drain: invalid value string \"soon\", expected a duration"));
+        assert_eq!(lines[2], "PLAYCAST__NODE__HEARTBEAT: node.heartbeat: 100ms to 1m", "{text}");
+        assert!(lines[3].starts_with(&format!("{p}:4: cache.url: unknown cache backend `memcached`")), "{text}");
+
+        // Each of them alone is the error it always was.
+        std::fs::write(&path, "[server]\ndrain = \"soon\"\n").unwrap();
+        let e = Config::load_with_env(Some(&path), env(&[])).unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e:?}");
     }
 
     #[test]

@@ -341,12 +341,71 @@ async fn every_mistake_in_a_file_is_reported() {
     assert_eq!(
         got,
         [
-            (2, "colour: unknown field `colour`, expected one of `description`, `platform`, `params`, `video`, `audio`, `abr`, `output`"),
+            (
+                2,
+                "colour: unknown field `colour`, expected one of `description`, `platform`, `params`, `video`, `audio`, `abr`, `output`"
+            ),
             (4, "params.width: invalid type: string \"big\", expected i64"),
             (5, "params.height: default 5 is outside 16..=4096"),
             (7, "video.source: `${heigth}` names no parameter declared in [params]"),
             (10, "video.encoders[0].profile: `high` is not one of constrained-baseline, main"),
             (11, "audio.source: missing field `source`"),
+        ],
+        "{errs:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_does_not_parse_still_has_its_chains_checked() {
+    // No description, an unknown key and a wrong profile stop the parse; the
+    // chains that were read are judged by GStreamer all the same, so one run
+    // names every mistake, each at its line.
+    let dir = tempfile::tempdir().unwrap();
+    let text = "colour = \"red\"\n\
+                [video]\n\
+                source = \"videotestsrcc is-live=true\"\n\
+                [[video.encoders]]\n\
+                element = \"x264enc\"\n\
+                profile = \"high\"\n\
+                properties = \"speed-presett=ultrafast\"\n\
+                [audio]\n\
+                source = \"audiotestsrc wave=sine ! nosuchfilter\"\n";
+    let (path, errs) = errors(dir.path(), "mixed.toml", text).await;
+    let got: Vec<(usize, &str)> = errs.iter().map(|e| located(e, &path)).collect();
+    assert_eq!(
+        got,
+        [
+            (
+                1,
+                "colour: unknown field `colour`, expected one of `description`, `platform`, `params`, `video`, `audio`, `abr`, `output`"
+            ),
+            (1, "description: missing field `description`"),
+            (6, "video.encoders[0].profile: `high` is not one of constrained-baseline, main"),
+            (3, "video.source: no element \"videotestsrcc\""),
+            (9, "audio.source: no element \"nosuchfilter\""),
+            (7, "video.encoders[0].properties: no property \"speed-presett\" in element \"x264enc\""),
+        ],
+        "{errs:#?}"
+    );
+
+    // A chain that has a problem of its own, or names a parameter that has
+    // one, is not judged again: its one error is the parse's.
+    let base = shipped("test-pattern.toml");
+    let text = edit(
+        &edit(&base, "width = { default = 1280, min = 160", "width = { default = 100, min = 160"),
+        "preset = \"x264enc\"",
+        "element = \"x264ecn\"",
+    );
+    let (path, errs) = errors(dir.path(), "both-stages.toml", &text).await;
+    let got: Vec<(usize, &str)> = errs.iter().map(|e| located(e, &path)).collect();
+    let (width, table, element) =
+        (line_of(&text, "default = 100"), line_of(&text, "[[video.encoders]]"), line_of(&text, "x264ecn"));
+    assert_eq!(
+        got,
+        [
+            (width, "params.width: default 100 is outside 160..=3840"),
+            (table, "video.encoders[0].profile: missing field `profile`"),
+            (element, "video.encoders[0].element: no element \"x264ecn\""),
         ],
         "{errs:#?}"
     );
@@ -485,6 +544,13 @@ async fn configuration_errors_name_their_origin() {
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("media.max_streams: must be at least 1"), "{run}");
 
+    // Every problem at once, each with its line.
+    std::fs::write(&cfg, "[media]\nmax_streams = 0\n[cache]\nurl = \"memcached://cache:11211\"\n").unwrap();
+    let run = playcast(&config_check(&cfg), &[]).await;
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains(&format!("{}:2: media.max_streams: must be at least 1", cfg.display())), "{run}");
+    assert!(run.stderr.contains(&format!("{}:4: cache.url: unknown cache backend", cfg.display())), "{run}");
+
     let missing = dir.path().join("missing.toml");
     let run = playcast(&config_check(&missing), &[]).await;
     assert_eq!(run.code, 2, "{run}");
@@ -524,7 +590,12 @@ async fn environment_errors_name_the_variable() {
     let both = [("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS", "30"), ("PLAYCAST__SESSIONS__CONNECT_TIMEOUT", "1m")];
     let run = playcast(&["config", "check"], &both).await;
     assert_eq!(run.code, 2, "{run}");
-    assert!(run.stderr.contains("PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS (deprecated) and PLAYCAST__SESSIONS__CONNECT_TIMEOUT are both set"), "{run}");
+    assert!(
+        run.stderr.contains(
+            "PLAYCAST__SESSIONS__CONNECT_TIMEOUT_SECS (deprecated) and PLAYCAST__SESSIONS__CONNECT_TIMEOUT are both set"
+        ),
+        "{run}"
+    );
     // The same check guards every command, not just `config check`.
     let run = playcast(&["pipeline", "list"], &[("PLAYCAST__MEDIA__MAX_STREAMS", "abc")]).await;
     assert_eq!(run.code, 2, "{run}");
@@ -619,7 +690,9 @@ async fn the_element_policy_names_file_line_and_element() {
     assert_eq!(run.code, 1, "{run}");
     assert_eq!(
         run.stdout,
-        format!("{tp}:{at}: audio.encoder: element `opusenc` is not allowed by the element policy (not in media.allow_elements)\n"),
+        format!(
+            "{tp}:{at}: audio.encoder: element `opusenc` is not allowed by the element policy (not in media.allow_elements)\n"
+        ),
         "{run}"
     );
 

@@ -104,25 +104,36 @@ pub(super) fn humane(d: Duration) -> String {
 /// Replaces the old keys of a file's table by their new ones. An error names
 /// the old key (`section.old`), for the caller to find its line, and says
 /// what is wrong.
-pub(super) fn upgrade_table(table: &mut toml::Table, origin: &str) -> Result<(), (String, String)> {
+pub(super) fn upgrade_table(table: &mut toml::Table, origin: &str) -> Result<(), Vec<(String, String)>> {
+    let mut errors = Vec::new();
     for r in &RENAMED {
         let Some(toml::Value::Table(section)) = table.get_mut(r.section) else { continue };
-        let Some(old) = section.get(r.old) else { continue };
+        // Taken out either way: a refused old key is reported here, not again as unknown.
+        let Some(old) = section.remove(r.old) else { continue };
         let at = format!("{}.{}", r.section, r.old);
         if section.contains_key(r.new) {
             let message = r.both_given(&at, &format!("{}.{}", r.section, r.new));
-            return Err((at, message));
+            errors.push((at, message));
+            continue;
         }
         let toml::Value::Integer(n) = old else {
             let message = format!("a whole number of {}; better, {}", r.unit_name(), r.advice_for(None));
-            return Err((at, message));
+            errors.push((at, message));
+            continue;
         };
-        let value = r.duration(*n).map_err(|message| (at.clone(), message))?;
-        section.remove(r.old);
-        section.insert(r.new.to_string(), toml::Value::String(humane(value)));
-        r.warn(origin, value);
+        match r.duration(n) {
+            Ok(value) => {
+                section.insert(r.new.to_string(), toml::Value::String(humane(value)));
+                r.warn(origin, value);
+            }
+            Err(message) => errors.push((at, message)),
+        }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +153,7 @@ mod tests {
     #[test]
     fn an_old_key_beside_its_new_one_is_refused_naming_both() {
         let mut table: toml::Table = "[server]\ndrain_secs = 30\ndrain = \"1m\"\n".parse().unwrap();
-        let (at, message) = upgrade_table(&mut table, "test.toml").unwrap_err();
+        let [(at, message)] = <[_; 1]>::try_from(upgrade_table(&mut table, "test.toml").unwrap_err()).unwrap();
         assert_eq!(at, "server.drain_secs");
         assert!(message.contains("server.drain_secs") && message.contains("server.drain "), "{message}");
     }
@@ -151,7 +162,7 @@ mod tests {
     fn an_old_key_takes_a_whole_number() {
         for text in ["[auth]\nleeway_secs = \"5\"\n", "[auth]\nleeway_secs = -5\n"] {
             let mut table: toml::Table = text.parse().unwrap();
-            let (at, message) = upgrade_table(&mut table, "test.toml").unwrap_err();
+            let [(at, message)] = <[_; 1]>::try_from(upgrade_table(&mut table, "test.toml").unwrap_err()).unwrap();
             assert_eq!(at, "auth.leeway_secs");
             assert!(message.contains("auth.leeway = "), "{message}");
         }

@@ -44,22 +44,77 @@ impl Config {
         paths::locate_shipped(&mut defaults, &paths::shipped_bases());
         let known = defaults.clone();
         let mut figment = Figment::from(Layer::new(Metadata::named(DEFAULTS), defaults));
+        // Every problem is gathered: a setting that is wrong is reported and
+        // left out (its default stands in), so the ones after it are judged too.
+        let mut errors = Vec::new();
         let file = match file {
             Some(path) => {
-                let (source, layer) = read_file(path, &known)?;
+                let (source, layer) = read_file(path, &known, &mut errors)?;
                 figment = figment.merge(layer);
                 Some(source)
             }
             None => None,
         };
-        let figment = environment(figment, env)?;
-        let config: Config = figment.extract().map_err(|e| blame(e, file.as_ref()))?;
-        config.validate().and_then(|()| check(&config)).map_err(|e| ConfigError::Invalid {
-            origin: origin_of(&figment, e.field, file.as_ref()),
-            field: e.field,
-            message: e.message,
-        })?;
-        Ok(config)
+        let mut figment = environment(figment, env, &mut errors);
+        let config = loop {
+            match figment.extract::<Config>() {
+                Ok(config) => break Some(config),
+                Err(wrong) => {
+                    let mut stand_in = Dict::new();
+                    let mut stuck = false;
+                    for e in wrong {
+                        match default_at(&known, &e.path) {
+                            Some(value) => insert_at(&mut stand_in, &e.path, value),
+                            None => stuck = true,
+                        }
+                        errors.push(blame(e, file.as_ref()));
+                    }
+                    // A problem with no default to stand in for it ends the reading.
+                    if stuck || stand_in.is_empty() || errors.len() >= MAX_PROBLEMS {
+                        break None;
+                    }
+                    figment = figment.merge(Layer { metadata: Metadata::named(DEFAULTS), dict: stand_in });
+                }
+            }
+        };
+        if let Some(config) = &config {
+            let refusals = config.validate().into_iter().chain(check(config).err());
+            errors.extend(refusals.map(|e| ConfigError::Invalid {
+                origin: origin_of(&figment, e.field, file.as_ref()),
+                field: e.field,
+                message: e.message,
+            }));
+        }
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(ConfigError::gathered(errors)),
+        }
+    }
+}
+
+/// Most problems gathered before the reading stops.
+const MAX_PROBLEMS: usize = 64;
+
+/// The default of the setting at `path` (figment's keys), to stand in for a wrong value.
+fn default_at(known: &toml::Table, path: &[String]) -> Option<Value> {
+    let (last, parents) = path.split_last()?;
+    let mut table = known;
+    for key in parents {
+        table = table.get(key)?.as_table()?;
+    }
+    Value::serialize(table.get(last)?).ok()
+}
+
+/// Puts `value` at `keys` in `dict`, making the tables on the way.
+fn insert_at(dict: &mut Dict, keys: &[String], value: Value) {
+    let Some((first, rest)) = keys.split_first() else { return };
+    if rest.is_empty() {
+        dict.insert(first.clone(), value);
+        return;
+    }
+    let entry = dict.entry(first.clone()).or_insert_with(|| Value::Dict(Tag::Default, Dict::new()));
+    if let Value::Dict(_, inner) = entry {
+        insert_at(inner, rest, value);
     }
 }
 
@@ -117,7 +172,13 @@ impl FileSource {
 /// A file's sections and settings as written, with where each one starts.
 type Located = BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>;
 
-fn read_file(path: &Path, known: &toml::Table) -> Result<(FileSource, Layer), ConfigError> {
+/// The file's settings; a wrong key is reported in `errors` and left out.
+/// Only a file that cannot be read, or is not TOML, stops the loading.
+fn read_file(
+    path: &Path,
+    known: &toml::Table,
+    errors: &mut Vec<ConfigError>,
+) -> Result<(FileSource, Layer), ConfigError> {
     let read_error = |source| ConfigError::Read { path: path.to_owned(), source };
     let text = crate::files::read_text(path, crate::files::MAX_CONFIG_BYTES).map_err(read_error)?;
     let origin = path.display().to_string();
@@ -139,19 +200,29 @@ fn read_file(path: &Path, known: &toml::Table) -> Result<(FileSource, Layer), Co
         table.insert(section, toml::Value::Table(values));
     }
     let source = FileSource { origin, lines };
-    deprecated::upgrade_table(&mut table, &source.origin).map_err(|(at, message)| source.error(&at, message))?;
-    for (section, settings) in &table {
-        let Some(toml::Value::Table(known_settings)) = known.get(section) else {
-            return Err(source.error(section, format!("unknown section `[{section}]`")));
+    if let Err(refused) = deprecated::upgrade_table(&mut table, &source.origin) {
+        errors.extend(refused.into_iter().map(|(at, message)| source.error(&at, message)));
+    }
+    let mut unknown = Vec::new();
+    let sections: Vec<String> = table.keys().cloned().collect();
+    for section in sections {
+        let Some(toml::Value::Table(known_settings)) = known.get(&section) else {
+            unknown.push((source.line(&section), source.error(&section, format!("unknown section `[{section}]`"))));
+            table.remove(&section);
+            continue;
         };
-        if let toml::Value::Table(settings) = settings {
-            if let Some(key) = settings.keys().find(|k| !known_settings.contains_key(*k)) {
-                return Err(
-                    source.error(&format!("{section}.{key}"), format!("unknown setting `{key}` in [{section}]"))
-                );
+        if let Some(toml::Value::Table(settings)) = table.get_mut(&section) {
+            let keys: Vec<String> = settings.keys().filter(|k| !known_settings.contains_key(*k)).cloned().collect();
+            for key in keys {
+                settings.remove(&key);
+                let at = format!("{section}.{key}");
+                unknown.push((source.line(&at), source.error(&at, format!("unknown setting `{key}` in [{section}]"))));
             }
         }
     }
+    // In the file's order, as a reader goes through it.
+    unknown.sort_by_key(|(line, _)| *line);
+    errors.extend(unknown.into_iter().map(|(_, e)| e));
     let folder = std::path::absolute(path).map_err(read_error)?.parent().map(Path::to_owned).unwrap_or_default();
     paths::resolve_against(&mut table, &folder);
     let metadata = Metadata::from(source.origin.clone(), Source::File(path.to_owned()));
@@ -160,7 +231,12 @@ fn read_file(path: &Path, known: &toml::Table) -> Result<(FileSource, Layer), Co
 
 /// One layer per `PLAYCAST__` variable, each typed like the value it replaces
 /// (lists are comma-separated) and named after its variable.
-fn environment(mut figment: Figment, env: impl IntoIterator<Item = (String, String)>) -> Result<Figment, ConfigError> {
+/// A variable that does not fit is reported in `errors` and left out.
+fn environment(
+    mut figment: Figment,
+    env: impl IntoIterator<Item = (String, String)>,
+    errors: &mut Vec<ConfigError>,
+) -> Figment {
     let vars: Vec<(String, String)> = env.into_iter().filter(|(name, _)| name.starts_with(PREFIX)).collect();
     for (name, raw) in &vars {
         let env_error = |message: String| ConfigError::Env { name: name.clone(), message };
@@ -173,20 +249,34 @@ fn environment(mut figment: Figment, env: impl IntoIterator<Item = (String, Stri
             Some(r) => {
                 let new_name = format!("{PREFIX}{}__{}", r.section, r.new).to_ascii_uppercase();
                 if vars.iter().any(|(n, _)| n.to_ascii_uppercase() == new_name) {
-                    return Err(env_error(r.both_given(name, &new_name)));
+                    errors.push(env_error(r.both_given(name, &new_name)));
+                    continue;
                 }
-                let duration = r.duration_of_text(raw).map_err(env_error)?;
-                r.warn(name, duration);
-                keys[1] = r.new.to_string();
-                Value::from(deprecated::humane(duration))
+                match r.duration_of_text(raw) {
+                    Ok(duration) => {
+                        r.warn(name, duration);
+                        keys[1] = r.new.to_string();
+                        Value::from(deprecated::humane(duration))
+                    }
+                    Err(message) => {
+                        errors.push(env_error(message));
+                        continue;
+                    }
+                }
             }
-            None => typed(&figment, &keys, raw).map_err(env_error)?,
+            None => match typed(&figment, &keys, raw) {
+                Ok(value) => value,
+                Err(message) => {
+                    errors.push(env_error(message));
+                    continue;
+                }
+            },
         };
         let nested = keys.iter().rev().fold(value, |v, k| Value::Dict(Tag::Default, Dict::from([(k.clone(), v)])));
         let metadata = Metadata::from(name.clone(), Source::Custom(name.clone()));
         figment = figment.merge(Layer { metadata, dict: nested.into_dict().unwrap_or_default() });
     }
-    Ok(figment)
+    figment
 }
 
 /// `raw` as the type of the value at `keys` so far.
@@ -216,8 +306,7 @@ fn typed(figment: &Figment, keys: &[String], raw: &str) -> Result<Value, String>
 }
 
 /// A value that does not fit its setting, blamed on the source that set it.
-fn blame(errors: figment::Error, file: Option<&FileSource>) -> ConfigError {
-    let e = errors.into_iter().next().expect("a figment error holds at least one error");
+fn blame(e: figment::Error, file: Option<&FileSource>) -> ConfigError {
     let key = e.path.join(".");
     let message = if key.is_empty() { e.kind.to_string() } else { format!("{key}: {}", e.kind) };
     match (e.metadata.as_ref().and_then(|m| m.source.as_ref()), file) {
