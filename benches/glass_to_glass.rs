@@ -8,7 +8,9 @@
 //! `requestVideoFrameCallback` when the frame is presented (the first
 //! presentation of each stamp: a still screen captured again is not a new
 //! picture). Playcast is the `linux-x11` pipeline file and the reference
-//! client (`/?session=ID`); the baseline grabs the same kind of display with
+//! client (`/?session=ID`), once per render path (`--render`): the
+//! `<video>` element, and WebCodecs decoding drawn on a canvas
+//! (`&render=canvas`, web/src/player/render/); the baseline grabs the same kind of display with
 //! `ximagesrc` on a fixed 60 Hz tick into a bare x264enc sender
 //! (`common::BARE_X11_BASELINE_PIPELINE`, the service with `--bare`), played
 //! by the plain page (`baseline.html`). The game redraws in three behaviours:
@@ -25,7 +27,9 @@
 //!
 //! `cargo bench --bench glass_to_glass -- [--only 720p|1080p] [--behaviour 60hz|uncapped|still-moving]
 //! [--seconds N] [--still-seconds N] [--moving-seconds N] [--rounds N] [--series] [--param NAME=VALUE]…
-//! [--unthrottled] [--threads]` (as root: it creates network namespaces).
+//! [--unthrottled] [--threads] [--render video|canvas|both]` (as root: it creates network
+//! namespaces). `--render` defaults to both: each round runs the baseline, then Playcast on
+//! the `<video>` path, then on the canvas path, so both compare with the same baseline.
 //!
 //! `--pattern` runs the older streaming-core table instead: the test-pattern
 //! pipeline stamped by the service at capture (`--stamp`), against a bare
@@ -366,8 +370,37 @@ const STILL_AT_MOST: Duration = Duration::from_secs(3600);
 const SETTLE: Duration = Duration::from_secs(3);
 /// Frames decoded: the page is playing.
 const DECODING: &str = "(await window.playcast.rawStats()).some((s) => s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 10)";
-/// The page's counters now (`Page`).
-const PAGE: &str = "await (async () => { const v = (await window.playcast.rawStats()).find((s) => s.type === 'inbound-rtp' && s.kind === 'video') || {}; return { wall: Date.now(), decoded: v.framesDecoded || 0, bytes: v.bytesReceived || 0, width: v.frameWidth || 0, height: v.frameHeight || 0, presented: window.stampRecorder ? window.stampRecorder.presented : 0 }; })()";
+/// The page's counters now (`Page`). On the canvas path "decoded" counts the
+/// page's own WebCodecs decoder (the receiver decodes every frame as well).
+const PAGE: &str = "await (async () => { const v = (await window.playcast.rawStats()).find((s) => s.type === 'inbound-rtp' && s.kind === 'video') || {}; return { wall: Date.now(), decoded: window.playcastRender ? window.playcastRender.stats.decoded : (v.framesDecoded || 0), bytes: v.bytesReceived || 0, width: v.frameWidth || 0, height: v.frameHeight || 0, presented: window.stampRecorder ? window.stampRecorder.presented : 0 }; })()";
+/// The canvas renderer's counters (`window.playcastRender`), null on the video path.
+const RENDERER: &str = "window.playcastRender ? Object.assign({}, window.playcastRender.stats) : null";
+
+/// How the Playcast page puts pictures on the screen (`render=` of the direct-play page).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Render {
+    Video,
+    Canvas,
+}
+
+impl Render {
+    fn name(self) -> &'static str {
+        match self {
+            Render::Video => "video",
+            Render::Canvas => "canvas",
+        }
+    }
+
+    /// `--render video|canvas|both` (default both).
+    fn list(arg: Option<&str>) -> Vec<Render> {
+        match arg {
+            None | Some("both") => vec![Render::Video, Render::Canvas],
+            Some("video") => vec![Render::Video],
+            Some("canvas") => vec![Render::Canvas],
+            Some(other) => panic!("--render takes video, canvas or both, not {other}"),
+        }
+    }
+}
 
 /// What stays the same over a whole command.
 struct GameOptions<'a> {
@@ -385,6 +418,8 @@ struct GameOptions<'a> {
     pipelines: &'a Path,
     games: &'a str,
     threads: bool,
+    /// Playcast's render paths, each measured in every round.
+    renders: Vec<Render>,
 }
 
 /// The page's counters at one moment (wall clock in ms since the epoch).
@@ -490,6 +525,8 @@ struct GameRun {
     motion: Option<f64>,
     /// The game's redraws a second while it moved (its own log).
     redraws: f64,
+    /// Canvas path: the renderer's counters at the end (decoded, dropped, decode time, …).
+    renderer: Option<Value>,
 }
 
 /// The figures of one phase, between two snapshots; latency samples and
@@ -558,7 +595,9 @@ fn redraw_rate(log: &str) -> f64 {
     }
 }
 
-async fn game_run(baseline: bool, config: &Config, redraw: ProbeRedraw, o: &GameOptions<'_>) -> GameRun {
+/// One run: the baseline (`render` None) or Playcast on a render path.
+async fn game_run(render: Option<Render>, config: &Config, redraw: ProbeRedraw, o: &GameOptions<'_>) -> GameRun {
+    let baseline = render.is_none();
     let ns = Netns::create().expect("network namespace (run as root)");
     let args: Vec<&str> = if baseline { vec!["--bare"] } else { o.extra_serve.iter().map(String::as_str).collect() };
     let service =
@@ -579,9 +618,18 @@ async fn game_run(baseline: bool, config: &Config, redraw: ProbeRedraw, o: &Game
 
     let browser = Browser::start_with(&ns, o.chrome).await;
     let page = if baseline || o.plain_page { "baseline.html" } else { "" };
-    let url = format!("http://127.0.0.1:{SERVICE_PORT}/{page}?session={id}&user=bench&stamp=1");
+    let canvas = render == Some(Render::Canvas);
+    let render_query = if canvas { "&render=canvas" } else { "" };
+    let url = format!("http://127.0.0.1:{SERVICE_PORT}/{page}?session={id}&user=bench&stamp=1{render_query}");
     browser.client.goto(&url).await.expect("open page");
     browser.wait_for(DECODING, Duration::from_secs(40)).await;
+    // A page that fell back to <video> would be measured under the canvas path's name.
+    assert_eq!(
+        browser.eval(RENDERER).await.is_object(),
+        canvas,
+        "the page's render path is not {}",
+        render.map_or("video", Render::name)
+    );
     tokio::time::sleep(SETTLE).await;
 
     let pids = Pids { service: service.proc.0.id(), driver: browser.driver_pid(), session: &id };
@@ -627,6 +675,7 @@ async fn game_run(baseline: bool, config: &Config, redraw: ProbeRedraw, o: &Game
     let rec = browser
         .eval("({ samples: Array.from(window.stampRecorder.samples), at: Array.from(window.stampRecorder.sampleAtMs), repeated: window.stampRecorder.repeated, undecodable: window.stampRecorder.undecodable })")
         .await;
+    let renderer = Some(browser.eval(RENDERER).await).filter(Value::is_object);
     browser.close().await;
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     drop(service);
@@ -650,7 +699,7 @@ async fn game_run(baseline: bool, config: &Config, redraw: ProbeRedraw, o: &Game
         f.repeated = rec["repeated"].as_f64().unwrap_or(0.0);
         f.undecodable = rec["undecodable"].as_f64().unwrap_or(0.0);
     }
-    GameRun { phases, ticks, motion: motion.map(|(ms, _)| ms), redraws: redraw_rate(&log) }
+    GameRun { phases, ticks, motion: motion.map(|(ms, _)| ms), redraws: redraw_rate(&log), renderer }
 }
 
 /// A ratio, blank when either side is missing.
@@ -668,6 +717,22 @@ fn num(v: f64, decimals: usize) -> String {
     } else {
         "–".into()
     }
+}
+
+/// The canvas renderer's counters at the end of a run.
+fn renderer_summary(c: &Value) -> String {
+    let n = |k: &str| c[k].as_f64().map_or("–".into(), |v| format!("{v:.0}"));
+    format!(
+        "decoded {}, dropped {}, decoder errors {}, key frames asked {}, decode {} ms (moving mean), {} ({}, {})",
+        n("decoded"),
+        n("dropped"),
+        n("errors"),
+        n("keyRequests"),
+        num(c["decodeMs"].as_f64().unwrap_or(f64::NAN), 2),
+        c["codec"].as_str().unwrap_or("–"),
+        c["acceleration"].as_str().unwrap_or("–"),
+        c["api"].as_str().unwrap_or("–"),
+    )
 }
 
 fn game_row(config: &str, game: &str, run: &str, f: &Figures) -> String {
@@ -691,9 +756,9 @@ fn game_row(config: &str, game: &str, run: &str, f: &Figures) -> String {
     )
 }
 
-fn ratio_row(config: &str, game: &str, ours: &Figures, base: &Figures) -> String {
+fn ratio_row(config: &str, game: &str, run: &str, ours: &Figures, base: &Figures) -> String {
     format!(
-        "| {config} | {game} | ratio | {} | {} | {} | {} | {} | {} | | {} | {} | {} | |",
+        "| {config} | {game} | {run} | {} | {} | {} | {} | {} | {} | | {} | {} | {} | |",
         ratio(ours.p50, base.p50),
         ratio(ours.p95, base.p95),
         ratio(ours.p99, base.p99),
@@ -835,6 +900,12 @@ async fn game_main(args: &[String]) {
         pipelines: &pipelines,
         games: &games,
         threads: args.iter().any(|a| a == "--threads"),
+        // The plain page has no canvas path.
+        renders: if args.iter().any(|a| a == "--plain-page") {
+            vec![Render::Video]
+        } else {
+            Render::list(opt("--render").as_deref())
+        },
     };
 
     println!(
@@ -848,66 +919,92 @@ async fn game_main(args: &[String]) {
         o.moving.as_secs(),
         rounds.map_or("2 (still-moving 1)".into(), |r| r.to_string())
     );
+    println!(
+        "playcast render paths: {} (canvas: WebCodecs decoding of the receiver's encoded frames, drawn at once; decoded fps counts that decoder)",
+        o.renders.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
+    );
     println!("| config | game | run | p50 ms | p95 ms | p99 ms | encoded fps | decoded fps | presented fps | ladder step | Mbit/s sent | service CPU % | browser CPU % | samples |");
     println!("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut notes = Vec::new();
-    let mut series = Vec::new();
+    let (mut series, mut series_bases) = (Vec::new(), Vec::new());
     for config in &CONFIGS {
         if only.as_deref().is_some_and(|o| !config.label.starts_with(o)) {
             continue;
         }
         for &redraw in &behaviours {
             let rounds = rounds.unwrap_or(if redraw == ProbeRedraw::StillMoving { 1 } else { 2 });
-            let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
+            let mut base_runs = Vec::new();
+            let mut our_runs: Vec<(Render, Vec<GameRun>)> = o.renders.iter().map(|&r| (r, Vec::new())).collect();
             for _ in 0..rounds {
-                base_runs.push(game_run(true, config, redraw, &o).await);
-                our_runs.push(game_run(false, config, redraw, &o).await);
+                base_runs.push(game_run(None, config, redraw, &o).await);
+                for (render, runs) in &mut our_runs {
+                    runs.push(game_run(Some(*render), config, redraw, &o).await);
+                }
             }
-            for (i, (name, _)) in our_runs[0].phases.iter().enumerate() {
+            let mean_redraws = |runs: &[GameRun]| runs.iter().map(|r| r.redraws).sum::<f64>() / runs.len() as f64;
+            for (i, (name, _)) in base_runs[0].phases.iter().enumerate() {
                 let pool_phase =
                     |runs: &[GameRun]| pool(&runs.iter().map(|r| r.phases[i].1.clone()).collect::<Vec<_>>());
-                let (base, ours) = (pool_phase(&base_runs), pool_phase(&our_runs));
+                let base = pool_phase(&base_runs);
                 let game =
                     if name.is_empty() { redraw.name().to_string() } else { format!("{}, {name}", redraw.name()) };
                 println!("{}", game_row(config.label, &game, "baseline", &base));
-                println!("{}", game_row(config.label, &game, "playcast", &ours));
-                println!("{}", ratio_row(config.label, &game, &ours, &base));
-                let mean_redraws = |runs: &[GameRun]| runs.iter().map(|r| r.redraws).sum::<f64>() / runs.len() as f64;
-                notes.push(format!(
-                    "- {} {game}: session processes (% of one core): baseline {}; playcast {}. Captured fps: baseline {}, playcast {}. Game redraws/s while moving: baseline {}, playcast {}. Stamps undecodable: baseline {}, playcast {}; repeated pictures: baseline {}, playcast {}.",
-                    config.label,
-                    session_cpu(&base),
-                    session_cpu(&ours),
-                    num(base.captured_fps, 1),
-                    num(ours.captured_fps, 1),
-                    num(mean_redraws(&base_runs), 0),
-                    num(mean_redraws(&our_runs), 0),
-                    base.undecodable,
-                    ours.undecodable,
-                    base.repeated,
-                    ours.repeated,
-                ));
-                if o.threads {
-                    print_threads(&format!("{} {game}", config.label), &base.threads, &ours.threads);
+                for (render, runs) in &our_runs {
+                    let ours = pool_phase(runs);
+                    let run = format!("playcast {}", render.name());
+                    println!("{}", game_row(config.label, &game, &run, &ours));
+                    println!("{}", ratio_row(config.label, &game, &format!("{} ratio", render.name()), &ours, &base));
+                    notes.push(format!(
+                        "- {} {game}, {run}: session processes (% of one core): baseline {}; playcast {}. Captured fps: baseline {}, playcast {}. Game redraws/s while moving: baseline {}, playcast {}. Stamps undecodable: baseline {}, playcast {}; repeated pictures: baseline {}, playcast {}.",
+                        config.label,
+                        session_cpu(&base),
+                        session_cpu(&ours),
+                        num(base.captured_fps, 1),
+                        num(ours.captured_fps, 1),
+                        num(mean_redraws(&base_runs), 0),
+                        num(mean_redraws(runs), 0),
+                        base.undecodable,
+                        ours.undecodable,
+                        base.repeated,
+                        ours.repeated,
+                    ));
+                    if o.threads {
+                        print_threads(&format!("{} {game}, {run}", config.label), &base.threads, &ours.threads);
+                    }
                 }
             }
-            for (round, r) in our_runs.iter().enumerate() {
-                if r.motion.is_some() {
-                    notes.push(format!(
-                        "- {} {} ladder, round {}: {}",
-                        config.label,
-                        redraw.name(),
-                        round + 1,
-                        ladder_summary(r)
-                    ));
+            for (render, runs) in &our_runs {
+                for (round, r) in runs.iter().enumerate() {
+                    if r.motion.is_some() {
+                        notes.push(format!(
+                            "- {} {} ladder, playcast {}, round {}: {}",
+                            config.label,
+                            redraw.name(),
+                            render.name(),
+                            round + 1,
+                            ladder_summary(r)
+                        ));
+                    }
+                    if let Some(c) = &r.renderer {
+                        notes.push(format!(
+                            "- {} {} canvas renderer, round {}: {}",
+                            config.label,
+                            redraw.name(),
+                            round + 1,
+                            renderer_summary(c)
+                        ));
+                    }
                 }
             }
             if redraw == ProbeRedraw::StillMoving || series_for_all {
-                series.push((
-                    format!("{} {}", config.label, redraw.name()),
-                    our_runs.swap_remove(0),
-                    base_runs.swap_remove(0),
-                ));
+                series_bases.push(base_runs.swap_remove(0));
+                for (render, runs) in &mut our_runs {
+                    series.push((
+                        format!("{} {}, playcast {}", config.label, redraw.name(), render.name()),
+                        runs.swap_remove(0),
+                        series_bases.len() - 1,
+                    ));
+                }
             }
         }
     }
@@ -916,7 +1013,7 @@ async fn game_main(args: &[String]) {
         println!("{n}");
     }
     for (title, ours, base) in &series {
-        print_series(title, ours, base);
+        print_series(title, ours, &series_bases[*base]);
     }
 }
 

@@ -1,8 +1,10 @@
 //! Input-to-photon latency: a key pressed in headless Chromium, sent over the
 //! stream's data channel, injected into the latency probe game's display, and
-//! seen as a colour change in a presented frame (`src/client/photon.js`).
-//! Playcast as shipped (the `linux-x11` pipeline file and the reference
-//! client) against the bare baseline of the glass-to-glass benchmark: a fixed
+//! seen as a colour change in a presented frame
+//! (`web/src/player/measure/photon.ts`). Playcast as shipped (the `linux-x11`
+//! pipeline file and the reference client), once per render path
+//! (`--render`: the `<video>` element, and WebCodecs decoding drawn on a
+//! canvas, `&render=canvas`), against the bare baseline of the glass-to-glass benchmark: a fixed
 //! 60 Hz `ximagesrc` capture, x264enc ultrafast/zerolatency, no extras, and the
 //! plain page; both play the same probe game through the API and press the
 //! same way.
@@ -23,8 +25,10 @@
 //! settings.
 //!
 //! `cargo bench --bench input_to_photon -- [--presses N] [--rounds N] [--only 720p|1080p]
-//! [--behaviour 60hz|uncapped|still-moving] [--still-seconds N] [--moving-seconds N] [--breakdown] [--param NAME=VALUE]…`
-//! (as root: it creates network namespaces). Rounds default to 2, 1 for still-moving.
+//! [--behaviour 60hz|uncapped|still-moving] [--still-seconds N] [--moving-seconds N] [--breakdown] [--param NAME=VALUE]…
+//! [--render video|canvas|both]` (as root: it creates network namespaces). Rounds default to 2, 1 for
+//! still-moving. `--render` defaults to both: each round runs the baseline, then Playcast on the
+//! `<video>` path, then on the canvas path, so both compare with the same baseline.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -56,6 +60,34 @@ struct Options<'a> {
     games: &'a str,
     /// Pipeline parameters of Playcast's sessions.
     extra: serde_json::Map<String, serde_json::Value>,
+    /// Playcast's render paths, each measured in every round.
+    renders: Vec<Render>,
+}
+
+/// How the Playcast page puts pictures on the screen (`render=` of the direct-play page).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Render {
+    Video,
+    Canvas,
+}
+
+impl Render {
+    fn name(self) -> &'static str {
+        match self {
+            Render::Video => "video",
+            Render::Canvas => "canvas",
+        }
+    }
+
+    /// `--render video|canvas|both` (default both).
+    fn list(arg: Option<&str>) -> Vec<Render> {
+        match arg {
+            None | Some("both") => vec![Render::Video, Render::Canvas],
+            Some("video") => vec![Render::Video],
+            Some("canvas") => vec![Render::Canvas],
+            Some(other) => panic!("--render takes video, canvas or both, not {other}"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -69,6 +101,9 @@ struct Run {
     /// With `--breakdown`: redraw-to-display latency of every new picture.
     glass: Vec<f64>,
 }
+
+/// A run's phases by name ("" when the run is one phase).
+type Phases = Vec<(&'static str, Run)>;
 
 /// A run's presses by when they were sent (wall clock, ms since the epoch),
 /// to be cut into phases.
@@ -118,7 +153,9 @@ impl Timed {
     }
 }
 
-async fn measure(baseline: bool, case: &Case, redraw: ProbeRedraw, o: &Options<'_>) -> Timed {
+/// One run: the baseline (`render` None) or Playcast on a render path.
+async fn measure(render: Option<Render>, case: &Case, redraw: ProbeRedraw, o: &Options<'_>) -> Timed {
+    let baseline = render.is_none();
     let ns = Netns::create().expect("network namespace (run as root)");
     let args: &[&str] = if baseline { &["--bare"] } else { &[] };
     let service =
@@ -139,14 +176,25 @@ async fn measure(baseline: bool, case: &Case, redraw: ProbeRedraw, o: &Options<'
     let browser = Browser::start(&ns).await;
     let page = if baseline { "baseline.html" } else { "" };
     let stamp = if o.breakdown { "&stamp=1" } else { "" };
+    let canvas = render == Some(Render::Canvas);
+    let render_query = if canvas { "&render=canvas" } else { "" };
     // The still-moving run presses until the end of its moving phase.
     let presses = if redraw == ProbeRedraw::StillMoving { String::new() } else { format!("&presses={}", o.presses) };
-    let url = format!("http://127.0.0.1:{SERVICE_PORT}/{page}?session={id}&user=bench&photon=1{presses}{stamp}");
+    let url = format!(
+        "http://127.0.0.1:{SERVICE_PORT}/{page}?session={id}&user=bench&photon=1{presses}{stamp}{render_query}"
+    );
     browser.client.goto(&url).await.expect("open page");
+    browser.wait_for("window.photon && window.photon.presses > 0", Duration::from_secs(60)).await;
+    // A page that fell back to <video> would be measured under the canvas path's name.
+    assert_eq!(
+        browser.eval("!!window.playcastRender").await.as_bool(),
+        Some(canvas),
+        "the page's render path is not {}",
+        render.map_or("video", Render::name)
+    );
     if redraw == ProbeRedraw::StillMoving {
         // The page presses from 3 s after its first picture: the still phase
         // runs `still` from then, the moving phase `moving` after the motion.
-        browser.wait_for("window.photon && window.photon.presses > 0", Duration::from_secs(60)).await;
         tokio::time::sleep(o.still).await;
         assert!(common::start_probe_motion(&id), "no probe game in session {id}");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -270,6 +318,7 @@ async fn main() {
         pipelines: &pipelines,
         games: &games,
         extra,
+        renders: Render::list(opt("--render").as_deref()),
     };
 
     let cases = [
@@ -284,6 +333,10 @@ async fn main() {
         rounds.map_or("2 (still-moving 1)".into(), |r| r.to_string())
     );
     println!(
+        "playcast render paths: {} (canvas: WebCodecs decoding of the receiver's encoded frames, drawn at once)",
+        o.renders.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
+    );
+    println!(
         "| case | game | run | p50 ms | p95 ms | p99 ms | presses | lost | one-way p50 ms | one-way p95 ms | one-way p99 ms |"
     );
     println!("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -294,30 +347,40 @@ async fn main() {
         }
         for &redraw in &behaviours {
             let rounds = rounds.unwrap_or(if redraw == ProbeRedraw::StillMoving { 1 } else { 2 });
-            let (mut base_runs, mut our_runs) = (Vec::new(), Vec::new());
+            let mut base_runs = Vec::new();
+            let mut our_runs: Vec<(Render, Vec<Phases>)> = o.renders.iter().map(|&r| (r, Vec::new())).collect();
             for _ in 0..rounds {
-                base_runs.push(measure(true, case, redraw, &o).await.phases());
-                our_runs.push(measure(false, case, redraw, &o).await.phases());
+                base_runs.push(measure(None, case, redraw, &o).await.phases());
+                for (render, runs) in &mut our_runs {
+                    runs.push(measure(Some(*render), case, redraw, &o).await.phases());
+                }
             }
-            let names: Vec<&'static str> = our_runs[0].iter().map(|(n, _)| *n).collect();
+            let names: Vec<&'static str> = base_runs[0].iter().map(|(n, _)| *n).collect();
             for (i, name) in names.into_iter().enumerate() {
-                let pool_phase = |runs: &mut Vec<Vec<(&'static str, Run)>>| {
+                let pool_phase = |runs: &mut Vec<Phases>| {
                     pool(&runs.iter_mut().map(|r| std::mem::take(&mut r[i].1)).collect::<Vec<_>>())
                 };
-                let (base, ours) = (pool_phase(&mut base_runs), pool_phase(&mut our_runs));
+                let base = pool_phase(&mut base_runs);
                 let game =
                     if name.is_empty() { redraw.name().to_string() } else { format!("{}, {name}", redraw.name()) };
                 println!("{}", row(case.label, &game, "baseline", &base));
-                println!("{}", row(case.label, &game, "playcast", &ours));
-                let ratio = |p: f64| percentile(&ours.samples, p) / percentile(&base.samples, p);
-                println!(
-                    "| {} | {game} | ratio | {:.2}x | {:.2}x | {:.2}x | | | | | |",
-                    case.label,
-                    ratio(50.0),
-                    ratio(95.0),
-                    ratio(99.0)
-                );
-                for (run, r) in [("baseline", &base), ("playcast", &ours)] {
+                let mut rows = vec![("baseline".to_string(), base)];
+                for (render, runs) in &mut our_runs {
+                    let ours = pool_phase(runs);
+                    let run = format!("playcast {}", render.name());
+                    println!("{}", row(case.label, &game, &run, &ours));
+                    let ratio = |p: f64| percentile(&ours.samples, p) / percentile(&rows[0].1.samples, p);
+                    println!(
+                        "| {} | {game} | {} ratio | {:.2}x | {:.2}x | {:.2}x | | | | | |",
+                        case.label,
+                        render.name(),
+                        ratio(50.0),
+                        ratio(95.0),
+                        ratio(99.0)
+                    );
+                    rows.push((run, ours));
+                }
+                for (run, r) in &rows {
                     if o.breakdown {
                         let g = &r.glass;
                         notes.push(format!(
