@@ -33,7 +33,9 @@ export interface PresentedFrame {
   /**
    * When it reaches the screen: one display interval after `now`, as
    * `requestVideoFrameCallback` reports a <video> frame (its frame time plus
-   * the interval), so the two paths are measured alike.
+   * the interval), so the two paths are measured alike; but never before one
+   * interval after the picture was drawn (a busy page runs the callback late,
+   * with the frame time it was due at, and may have drawn after that time).
    */
   expectedDisplayTime: number;
   /** Pictures drawn so far: a jump of more than one means pictures drawn over before they were shown. */
@@ -135,6 +137,7 @@ export function attachCanvasRenderer(
   let stopped = false;
   let rafPending = false;
   let lastRaf: number | null = null;
+  let lastDraw = 0;
   const intervals: number[] = [];
 
   const onRaf = (now: number) => {
@@ -151,7 +154,7 @@ export function attachCanvasRenderer(
     stats.presented++;
     const frame: PresentedFrame = {
       now,
-      expectedDisplayTime: now + interval,
+      expectedDisplayTime: Math.max(now, lastDraw) + interval,
       presentedFrames: stats.drawn,
       width: canvas.width,
       height: canvas.height,
@@ -173,6 +176,7 @@ export function attachCanvasRenderer(
         canvas.height = frame.displayHeight;
       }
       ctx.drawImage(frame, 0, 0);
+      lastDraw = performance.now();
       stats.drawn++;
       if (!rafPending) {
         rafPending = true;

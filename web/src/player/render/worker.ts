@@ -18,6 +18,7 @@ const scope = self as unknown as {
   onrtctransform: ((event: { transformer: ScriptTransformer }) => void) | null;
   onmessage: ((event: MessageEvent<'stop'>) => void) | null;
   postMessage(message: ToPage, transfer?: Transferable[]): void;
+  close(): void;
 };
 
 let decoder: FrameDecoder | null = null;
@@ -67,5 +68,11 @@ scope.onrtctransform = ({ transformer }) => {
       }
       await writer.write(value);
     }
-  })().catch((err) => console.warn('playcast: encoded frame transform ended', err));
+  })()
+    .catch((err) => console.warn('playcast: encoded frame transform ended', err))
+    // The receiver is gone (its connection closed): so is the worker's job.
+    .finally(() => {
+      d.close();
+      scope.close();
+    });
 };
