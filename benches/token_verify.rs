@@ -29,6 +29,7 @@ fn dev_config() -> AuthConfig {
         jwks_cache: std::time::Duration::from_secs(3600),
         jwks_refetch_min: std::time::Duration::from_secs(30),
         insecure_dev_issuer_on_network: false,
+        clerk_publishable_key: String::new(),
     }
 }
 

@@ -246,6 +246,10 @@ pub struct AuthConfig {
     /// included. Off unless an operator sets it on purpose.
     #[serde(default)]
     pub insecure_dev_issuer_on_network: bool,
+    /// The Clerk instance's publishable key (`pk_live_…`), which the web app
+    /// signs in with (`GET /api/v1/client-config`); empty: no Clerk sign-in.
+    #[serde(default)]
+    pub clerk_publishable_key: String,
 }
 
 impl AuthConfig {
@@ -364,6 +368,12 @@ impl Config {
         }
         if self.auth.leeway > Duration::from_secs(300) {
             invalid("auth.leeway", "at most 5m");
+        }
+        let key = &self.auth.clerk_publishable_key;
+        if !key.is_empty() && !key.starts_with("pk_test_") && !key.starts_with("pk_live_") {
+            invalid("auth.clerk_publishable_key", "a Clerk publishable key starts with pk_test_ or pk_live_");
+        } else if !key.is_empty() && self.auth.dev_issuer_active() {
+            invalid("auth.clerk_publishable_key", "set with auth.issuers and auth.jwks_url, the Clerk instance's");
         }
         let second = Duration::from_secs(1);
         if self.signaling.idle_timeout < second {

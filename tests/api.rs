@@ -428,3 +428,30 @@ async fn handlers_answer_through_warp_test() {
     assert_eq!((status, ct.as_str()), (200, "application/json"));
     assert_eq!(doc, serde_json::from_str::<Value>(playcast::api::openapi::json()).unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_config_says_how_the_web_app_signs_in() {
+    let c = client();
+    let dev = common::serve_in_process(|_| {}).await;
+    let answer = json_ok(c.get(dev.url("/api/v1/client-config")).send().await.unwrap()).await;
+    assert_eq!(answer, serde_json::json!({"sign_in": "development", "clerk_publishable_key": null}));
+    // No token needed; other methods are refused as elsewhere.
+    problem(c.post(dev.url("/api/v1/client-config")).send().await.unwrap(), 405).await;
+
+    let real_issuer = |key: &'static str| {
+        move |config: &mut playcast::config::Config| {
+            config.auth.issuers = vec!["https://example.clerk.accounts.dev".into()];
+            config.auth.jwks_url = "https://example.clerk.accounts.dev/.well-known/jwks.json".into();
+            config.auth.clerk_publishable_key = key.into();
+        }
+    };
+    let clerk = common::serve_in_process(real_issuer("pk_test_ZXhhbXBsZS5jbGVyay5hY2NvdW50cy5kZXYk")).await;
+    let answer = json_ok(c.get(clerk.url("/api/v1/client-config")).send().await.unwrap()).await;
+    assert_eq!(
+        answer,
+        serde_json::json!({"sign_in": "clerk", "clerk_publishable_key": "pk_test_ZXhhbXBsZS5jbGVyay5hY2NvdW50cy5kZXYk"})
+    );
+    let external = common::serve_in_process(real_issuer("")).await;
+    let answer = json_ok(c.get(external.url("/api/v1/client-config")).send().await.unwrap()).await;
+    assert_eq!(answer, serde_json::json!({"sign_in": "external", "clerk_publishable_key": null}));
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::SinkExt;
 use playcast::auth::Role;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn send(ws: &mut common::Ws, v: Value) {

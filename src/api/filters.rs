@@ -11,9 +11,9 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::handlers::sessions::Peer;
-use super::handlers::{account, drain, node, service, sessions};
+use super::handlers::{account, client_config, drain, node, service, sessions};
 use super::problem::{self, Problem};
-use super::{AppState, auth, client, forward, ws};
+use super::{auth, client, forward, ws, AppState};
 use crate::auth::Role;
 
 /// Largest JSON body a session call accepts.
@@ -36,7 +36,13 @@ pub fn routes(s: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infal
         .or(streams(&s))
         .map(|r| Box::new(r) as Box<dyn Reply>)
         .boxed();
-    let account = login(&s).or(logout(&s)).or(me(&s)).or(dev_token(&s)).map(|r| Box::new(r) as Box<dyn Reply>).boxed();
+    let account = login(&s)
+        .or(logout(&s))
+        .or(me(&s))
+        .or(dev_token(&s))
+        .or(app_config(&s))
+        .map(|r| Box::new(r) as Box<dyn Reply>)
+        .boxed();
     service
         .or(account)
         .or(session_routes(&s))
@@ -216,6 +222,11 @@ pub fn dev_token(s: &AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(warp::addr::remote())
         .and(with(s))
         .and_then(|req, peer, s| async move { account::dev_token(req, peer, s) })
+}
+
+/// GET /api/v1/client-config
+pub fn app_config(s: &AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    api().and(warp::path!("client-config")).and(warp::get()).and(with(s)).map(client_config::client_config)
 }
 
 /// GET /api/v1/signal (WebSocket)

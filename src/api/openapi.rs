@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers::{self, account, drain, node, service, sessions};
+use super::handlers::{self, account, client_config, drain, node, service, sessions};
 use super::ws;
 
 /// Roles in a route's `bearer` requirement are the roles it lets through
@@ -30,6 +30,7 @@ use super::ws;
         account::logout,
         account::me,
         account::dev_token,
+        client_config::client_config,
         service::pipelines,
         service::pipeline,
         service::reload,

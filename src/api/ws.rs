@@ -24,7 +24,7 @@ use crate::session::events::EventMessage;
 pub use crate::session::forwarding::Logins;
 use crate::session::manager::{Caller, SessionHost};
 use crate::signaling::handler::{self, Frame, Limits};
-use crate::signaling::protocol::{ErrorCode, ServerMessage, encode};
+use crate::signaling::protocol::{encode, ErrorCode, ServerMessage};
 
 /// Hard cap the WebSocket layer enforces; the protocol's own (smaller) cap
 /// answers `too_large` below it without closing the connection.
@@ -533,7 +533,7 @@ async fn catch_up(s: &AppState, sink: &mut Sink, last: &mut i64, visible: &impl 
 
 #[cfg(test)]
 mod tests {
-    use super::{EventsRequest, events_request};
+    use super::{events_request, EventsRequest};
 
     fn code(text: &str, admin: bool) -> String {
         let e = events_request(text, admin).unwrap_err();

@@ -1,8 +1,8 @@
 //! A token issuer for tests and benchmarks: RSA, EC and a weak RSA key, their
 //! key set, and key-set servers on loopback (one that can be delayed or swapped).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -72,6 +72,7 @@ pub fn config(url: &str) -> AuthConfig {
         jwks_cache: std::time::Duration::from_secs(3600),
         jwks_refetch_min: std::time::Duration::from_secs(30),
         insecure_dev_issuer_on_network: false,
+        clerk_publishable_key: String::new(),
     }
 }
 

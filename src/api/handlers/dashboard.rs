@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::api::models::{NodeView, PipelineView};
 use crate::api::AppState;
-use crate::api::models::{CacheView, NodeView, PipelineView};
 use crate::auth::Role;
 use crate::model::lifecycle::SessionState;
 use crate::session::manager::{Caller, SessionView};
@@ -73,7 +73,7 @@ pub async fn snapshot(s: &AppState) -> Snapshot {
     Snapshot {
         kind: "dashboard",
         at: chrono::Utc::now().to_rfc3339(),
-        node: LocalNode { view: node_view(s).await, draining: s.sessions.is_draining() },
+        node: LocalNode { view: super::node::view(s).await, draining: s.sessions.is_draining() },
         nodes,
         sessions,
         pipelines: PipelineView::all(s.streams.catalog(), Role::Admin),
@@ -111,17 +111,4 @@ fn rows(views: Vec<SessionView>, nodes: &[serde_json::Value], s: &AppState) -> V
             view,
         })
         .collect()
-}
-
-async fn node_view(s: &AppState) -> NodeView {
-    let m = &s.sessions;
-    let cache = CacheView { backend: s.cache.backend().as_str(), live_nodes: m.live_nodes().await.ok() };
-    NodeView {
-        id: m.node().clone(),
-        sessions: m.running(),
-        budget: m.budget().view(),
-        cache,
-        gamepads: crate::input::GamepadPath::on_this_machine(),
-        containment: m.containment().view(),
-    }
 }

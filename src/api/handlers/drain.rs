@@ -6,9 +6,9 @@ use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
 use super::sessions::Peer;
-use crate::api::AppState;
 use crate::api::forward::{Forwarded, HttpPeers};
-use crate::api::problem::{Problem, reject};
+use crate::api::problem::{reject, Problem};
+use crate::api::AppState;
 use crate::auth::Identity;
 use crate::session::forwarding::{Call, Peers, Verb};
 

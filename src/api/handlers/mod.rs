@@ -3,6 +3,7 @@
 //! OpenAPI description (`utoipa::path`); `super::openapi` collects them.
 
 pub mod account;
+pub mod client_config;
 pub mod dashboard;
 pub mod drain;
 pub mod node;

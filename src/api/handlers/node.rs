@@ -18,16 +18,21 @@ use crate::auth::Identity;
         (status = 503, response = super::Unavailable),
     ))]
 pub async fn node(_: Identity, s: AppState) -> impl Reply {
+    warp::reply::json(&view(&s).await)
+}
+
+/// This node as `GET /api/v1/node` shows it (the dashboard shows the same).
+pub async fn view(s: &AppState) -> NodeView {
     let m = &s.sessions;
     let cache = CacheView { backend: s.cache.backend().as_str(), live_nodes: m.live_nodes().await.ok() };
-    warp::reply::json(&NodeView {
+    NodeView {
         id: m.node().clone(),
         sessions: m.running(),
         budget: m.budget().view(),
         cache,
         gamepads: crate::input::GamepadPath::on_this_machine(),
         containment: m.containment().view(),
-    })
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/nodes", tag = "fleet",
