@@ -1,8 +1,8 @@
 //! A token issuer for tests and benchmarks: RSA, EC and a weak RSA key, their
 //! key set, and key-set servers on loopback (one that can be delayed or swapped).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
