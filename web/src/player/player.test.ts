@@ -299,6 +299,7 @@ describe('the player', () => {
     const p = start({ signInFirst: true, signIn: async () => Promise.reject(new Error('no such user')) });
     await flush();
     expect(FakeSocket.all).toHaveLength(0);
+    expect(states).toEqual(['connecting', 'error']);
     expect(p.state).toBe('error');
     expect(p.info.lastError).toEqual({ code: 'sign_in_failed', message: 'sign-in failed: no such user' });
   });

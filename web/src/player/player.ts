@@ -595,15 +595,15 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
     },
   };
 
-  if (options.signInFirst) {
+  // Listeners a host adds right after createPlayer still see the first state change.
+  queueMicrotask(() => {
+    if (closed) return;
+    if (!options.signInFirst) return connect();
     setState('connecting');
     signIn().then(
       () => !closed && connect(),
       (e) => fail('sign_in_failed', `sign-in failed: ${e.message}`),
     );
-  } else {
-    // Listeners a host adds right after createPlayer still see the first state change.
-    queueMicrotask(() => !closed && connect());
-  }
+  });
   return handle;
 }
