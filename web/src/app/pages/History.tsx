@@ -50,8 +50,10 @@ export function HistoryPage() {
                   </td>
                   <td>{isRunning(s) ? 'running' : duration(s)}</td>
                   <td>
-                    <span className={`state state-${s.state}`}>{s.state}</span>
-                    {s.reason && <span className="note"> {s.reason.replace(/_/g, ' ')}</span>}
+                    <span className={`state state-${s.state}`}>{s.state === 'cleanup' ? 'ended' : s.state}</span>
+                    {(s.reason || s.stats?.ended) && (
+                      <span className="note"> {s.stats?.ended ?? s.reason?.replace(/_/g, ' ')}</span>
+                    )}
                   </td>
                   <td>{isRunning(s) && <Link to={`/play/${s.id}`}>{s.owner === user ? 'Rejoin' : 'Watch'}</Link>}</td>
                 </tr>

@@ -41,7 +41,8 @@ export function lifecycleReducer(s: Lifecycle, a: LifecycleAction): Lifecycle {
         session: a.view,
         state: a.view.state,
         version: a.view.version,
-        reason: a.view.reason ?? null,
+        // A view in cleanup no longer carries the end's reason: keep the one seen.
+        reason: a.view.reason ?? (finished(a.view.state) ? s.reason : null),
         reached,
         error: null,
       };
