@@ -215,6 +215,17 @@ pub struct GameView {
     pub pipeline: String,
     /// Whether this node can run its pipeline now.
     pub available: bool,
+    /// The picture the catalog names for it, if any.
+    pub art: Option<String>,
+    /// What one session of it reserves on the node.
+    pub reserves: GameReserves,
+}
+
+/// A game's reservation per session (`docs/SESSIONS.md`, games catalog).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GameReserves {
+    pub cpu_cores: u32,
+    pub memory_mb: u64,
 }
 
 /// This node: its sessions, budget, cache and how it contains sessions.

@@ -31,6 +31,11 @@ pub struct Game {
     /// a `pids` cgroup): a fork bomb stops there.
     #[serde(default = "default_max_processes")]
     pub max_processes: u32,
+    /// A picture the player app's library shows: an `https://` or `http://`
+    /// URL, or a path on this service (`/…`). Left out of the stored copy
+    /// when absent, so nodes that predate it still read the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub art: Option<String>,
 }
 
 fn one() -> u32 {

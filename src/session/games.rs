@@ -91,6 +91,12 @@ impl Game {
         if self.max_processes < 16 {
             return Err("`max_processes` must be at least 16".into());
         }
+        if let Some(art) = &self.art {
+            let where_ok = art.starts_with("https://") || art.starts_with("http://") || art.starts_with('/');
+            if !where_ok || art.len() > 2048 || art.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(format!("`art` `{art}` is not an http(s) URL or a path on this service"));
+            }
+        }
         for key in self.env.keys() {
             if key.is_empty() || key.contains('=') || key.starts_with("PLAYCAST_") {
                 return Err(format!("`env`: `{key}` is not a variable the game may be given"));
@@ -131,5 +137,14 @@ mod tests {
         assert!(e.starts_with("games.toml:1:"), "{e}");
         let e = err("[games.a]\ntitle = \"A\"\npipeline = \"x\"\ncpu_cores = -1\n");
         assert!(e.starts_with("games.toml:4: games.a.cpu_cores:"), "{e}");
+        let e = err("[games.a]\ntitle = \"A\"\npipeline = \"x\"\nart = \"javascript:alert(1)\"\n");
+        assert!(e.starts_with("games.toml:") && e.contains("`art`"), "{e}");
+    }
+
+    #[test]
+    fn art_is_a_url_or_a_path_here() {
+        let text = "[games.a]\ntitle = \"A\"\npipeline = \"x\"\nart = \"/art/a.png\"\n";
+        let games = parse(Path::new("games.toml"), text).unwrap();
+        assert_eq!(games["a"].art.as_deref(), Some("/art/a.png"));
     }
 }

@@ -6,7 +6,7 @@ use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
 use crate::api::forward::{Forwarded, HttpPeers};
-use crate::api::models::{CreateSession, GameView, SessionEvent, Viewers};
+use crate::api::models::{CreateSession, GameReserves, GameView, SessionEvent, Viewers};
 use crate::api::problem::{reject, Problem};
 use crate::api::AppState;
 use crate::auth::Identity;
@@ -266,6 +266,8 @@ pub fn games(_: Identity, s: AppState) -> impl Reply {
             title: g.title.clone(),
             pipeline: g.pipeline.clone(),
             available: catalog.get(&g.pipeline).and_then(|e| e.current).is_some_and(|c| c.runnable),
+            art: g.art.clone(),
+            reserves: GameReserves { cpu_cores: g.cpu_cores, memory_mb: g.memory_mb },
         })
         .collect();
     warp::reply::json(&views)
