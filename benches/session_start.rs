@@ -51,14 +51,14 @@ const LAUNCH: &str = r#"new Promise((resolve, reject) => {
       v.requestVideoFrameCallback(() => mark('frame'));
     }
     if (v && v.getVideoPlaybackQuality().totalVideoFrames > 0) mark('frame');
-    if (out.frame !== undefined) {
+    // The events socket may tell the app `active` after the first frame: wait for both.
+    if (out.frame !== undefined && out.active !== undefined) {
       mark('created');
-      mark('active');
       clearInterval(timer);
       resolve(out);
     } else if (performance.now() - t0 > 25000) {
       clearInterval(timer);
-      reject(new Error('no first frame in 25 s: ' + JSON.stringify(out) + ' ' + document.body.innerText.slice(0, 400)));
+      reject(new Error('no first frame and active in 25 s: ' + JSON.stringify(out) + ' ' + document.body.innerText.slice(0, 400)));
     }
   };
   const timer = setInterval(check, 2);
