@@ -35,7 +35,8 @@
 //! pipeline stamped by the service at capture (`--stamp`), against a bare
 //! `videotestsrc` sender: `--pattern [--seconds N] [--rounds N] [--only
 //! 720p|1080p] [--scene still|moving] [--query Q] [--serve-flags F]
-//! [--plain-page] [--unthrottled] [--threads]`.
+//! [--plain-page] [--unthrottled] [--threads]` (`--query render=canvas` runs Playcast's
+//! page on the canvas path).
 //!
 //! Headless Chromium composites on a 60 Hz tick, as a display does. Its phase
 //! against a 60 fps source stays fixed for a whole run, so one run lands
