@@ -2,7 +2,7 @@
 //! frame gets, in its top-left corner, 34 cells of 16x16 pixels: a white and
 //! a black calibration cell, then bits 31..0 of the capture time in units of
 //! 100 µs since the Unix epoch (mod 2^32), white for 1. The browser reads it
-//! back when the frame is presented (`src/client/stamp.js`).
+//! back when the frame is presented (`web/src/player/measure/stamp.ts`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
