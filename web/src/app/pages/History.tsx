@@ -52,7 +52,7 @@ export function HistoryPage() {
                   <td>
                     <span className={`state state-${s.state}`}>{s.state === 'cleanup' ? 'ended' : s.state}</span>
                     {(s.reason || s.stats?.ended) && (
-                      <span className="note"> {s.stats?.ended ?? s.reason?.replace(/_/g, ' ')}</span>
+                      <span className="note"> {s.stats?.ended?.replace(/^ended\s+/, '') ?? s.reason?.replace(/_/g, ' ')}</span>
                     )}
                   </td>
                   <td>{isRunning(s) && <Link to={`/play/${s.id}`}>{s.owner === user ? 'Rejoin' : 'Watch'}</Link>}</td>
