@@ -25,7 +25,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Browser, SERVICE_PORT, Service, percentile};
+use common::{percentile, Browser, Service, SERVICE_PORT};
 use fantoccini::Locator;
 use playcast::netns::Netns;
 

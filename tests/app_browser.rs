@@ -7,10 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::input::{self, Setup, wait_colour};
+use common::input::{self, wait_colour, Setup};
 use common::{Browser, SERVICE_PORT};
-use fantoccini::Locator;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::Locator;
 
 const GAMES: &str = r#"
 [games.latency-probe]

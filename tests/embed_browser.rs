@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, SERVICE_PORT, Service, require_root};
+use common::{require_root, Browser, Service, SERVICE_PORT};
 use playcast::netns::Netns;
 
 const WIDTH: i64 = 640;

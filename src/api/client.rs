@@ -1,8 +1,8 @@
 //! The web app (player, dashboard, embeddable player), built from `web/` into
 //! `web/dist` and embedded in the binary by build.rs.
 
-use warp::http::HeaderValue;
 use warp::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use warp::http::HeaderValue;
 use warp::{Filter, Reply};
 
 include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
