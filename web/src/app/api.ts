@@ -166,7 +166,8 @@ export interface SessionEvent {
 }
 
 export interface ClientConfig {
-  sign_in: 'development' | 'clerk';
+  /** `external`: a real issuer without Clerk; players bring a token it issued. */
+  sign_in: 'development' | 'clerk' | 'external';
   clerk_publishable_key: string | null;
 }
 

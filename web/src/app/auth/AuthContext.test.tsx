@@ -54,14 +54,14 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-function mount(): { current: Auth } {
+function mount(mode: 'development' | 'external' = 'development'): { current: Auth } {
   const ref = { current: null as unknown as Auth };
   function Probe() {
     ref.current = useAuth();
     return null;
   }
   render(
-    <AuthProvider config={{ sign_in: 'development', clerk_publishable_key: null }}>
+    <AuthProvider config={{ sign_in: mode, clerk_publishable_key: null }}>
       <Probe />
     </AuthProvider>,
   );
@@ -134,6 +134,48 @@ describe('development sign-in', () => {
     expect(auth.current.error?.advice).toMatch(/Check what you entered/);
     expect(error).toBe(auth.current.error);
     expect(calls.some((c) => c.url === '/api/v1/login')).toBe(false);
+  });
+});
+
+/** An unsigned JWT-shaped token that expires `inS` seconds from now (the page reads only `exp`). */
+const jwt = (inS: number) =>
+  `e30.${btoa(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + inS })).replace(/=+$/, '')}.sig`;
+
+describe('sign-in with a token from another issuer', () => {
+  it('signs in with a handed token, uses it as is, and never asks the development issuer', async () => {
+    const auth = mount('external');
+    expect(auth.current.mode).toBe('external');
+    expect(auth.current.status).toBe('signed-out');
+    const token = jwt(600);
+    await act(() => auth.current.signInToken(token));
+    expect(auth.current.status).toBe('signed-in');
+    expect(auth.current.profile?.name).toBe('alice');
+    expect(calls.find((c) => c.url === '/api/v1/login')?.auth).toBe(`Bearer ${token}`);
+    expect(await auth.current.token()).toBe(token);
+    expect(mints()).toBe(0);
+  });
+
+  it('refuses an expired token with what to do, without calling the server', async () => {
+    const auth = mount('external');
+    let error: unknown;
+    await act(() => auth.current.signInToken(jwt(-5)).catch((e) => (error = e)));
+    expect(auth.current.status).toBe('signed-out');
+    expect(auth.current.error?.title).toBe('The token has expired');
+    expect(auth.current.error?.detail).toMatch(/fresh token/);
+    expect(error).toBe(auth.current.error);
+    expect(calls).toEqual([]);
+  });
+
+  it('signs in from #token= in the address and removes it from the address', async () => {
+    const token = jwt(600);
+    history.replaceState(null, '', `/library#token=${token}`);
+    const auth = mount('external');
+    for (let i = 0; i < 10 && auth.current.status !== 'signed-in'; i++) {
+      await act(() => vi.advanceTimersByTimeAsync(1));
+    }
+    expect(auth.current.status).toBe('signed-in');
+    expect(location.hash).toBe('');
+    expect(location.pathname).toBe('/library');
   });
 });
 

@@ -4,7 +4,7 @@
 // on sign-out, which closes its sockets and any player.
 import { createContext, lazy, ReactNode, Suspense, useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
 import { api, ApiError, ClientConfig, Me, Role, TokenFn } from '../api';
-import { Minted, TokenKeeper } from './tokens';
+import { jwtExpiry, Minted, TokenKeeper } from './tokens';
 
 export interface Profile {
   name: string;
@@ -23,6 +23,8 @@ export interface Auth {
   offline: boolean;
   error: ApiError | null;
   signInDev(name: string, role: Role): Promise<void>;
+  /** Signs in with a token the configured issuer gave the player (`external`). */
+  signInToken(token: string): Promise<void>;
   signOut(): Promise<void>;
 }
 
@@ -71,6 +73,28 @@ export async function devMint(name: string, role: Role): Promise<Minted> {
   return { token: json.token, expiresAt: Date.now() + json.expires_in * 1000 };
 }
 
+/** A token handed over as it is: good until its `exp`, then the player brings a new one. */
+export function handed(token: string): () => Promise<Minted> {
+  return async () => {
+    const expiresAt = jwtExpiry(token, 0);
+    if (expiresAt <= Date.now()) {
+      throw new ApiError(401, {
+        type: 'unauthorized',
+        title: 'The token has expired',
+        detail: 'Get a fresh token from your identity provider and sign in again.',
+      });
+    }
+    return { token, expiresAt };
+  };
+}
+
+/** `#token=…` in the page's address: read once, then removed (fragments never reach the server). */
+export function tokenFromFragment(): string | null {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (token) history.replaceState(history.state, '', location.pathname + location.search);
+  return token;
+}
+
 export async function loadClientConfig(): Promise<ClientConfig> {
   try {
     return await api<ClientConfig>('client-config');
@@ -112,7 +136,11 @@ export function AuthProvider({ children, config }: { children: ReactNode; config
       </Suspense>
     );
   }
-  return <DevAuth offlineAtStart={cfgError}>{children}</DevAuth>;
+  return (
+    <DevAuth offlineAtStart={cfgError} mode={cfg.sign_in === 'external' ? 'external' : 'development'}>
+      {children}
+    </DevAuth>
+  );
 }
 
 const loadingAuth: Auth = {
@@ -124,6 +152,7 @@ const loadingAuth: Auth = {
   offline: false,
   error: null,
   signInDev: () => Promise.reject(new Error('still loading')),
+  signInToken: () => Promise.reject(new Error('still loading')),
   signOut: () => Promise.resolve(),
 };
 
@@ -141,9 +170,19 @@ export async function logout(token: TokenFn): Promise<void> {
   }
 }
 
-function DevAuth({ children, offlineAtStart }: { children: ReactNode; offlineAtStart: ApiError | null }) {
-  const [state, setState] = useState<Omit<Auth, 'token' | 'signInDev' | 'signOut' | 'mode'>>(() => ({
-    status: remembered() ? 'loading' : 'signed-out',
+/** Sign-in with tokens this page obtains itself: minted by the development
+ * issuer, or handed over by the player from the configured issuer. */
+function DevAuth({
+  children,
+  offlineAtStart,
+  mode,
+}: {
+  children: ReactNode;
+  offlineAtStart: ApiError | null;
+  mode: 'development' | 'external';
+}) {
+  const [state, setState] = useState<Omit<Auth, 'token' | 'signInDev' | 'signInToken' | 'signOut' | 'mode'>>(() => ({
+    status: mode === 'development' && remembered() ? 'loading' : 'signed-out',
     me: null,
     profile: null,
     offline: false,
@@ -180,6 +219,23 @@ function DevAuth({ children, offlineAtStart }: { children: ReactNode; offlineAtS
     }
   }, []);
 
+  const signInToken = useCallback(async (token: string) => {
+    keeper.current?.stop();
+    const k = new TokenKeeper(handed(token.trim()), (e) => console.warn('playcast: the token ran out', e));
+    keeper.current = k;
+    try {
+      await k.refresh();
+      const me = await login(() => k.token());
+      setState({ status: 'signed-in', me, profile: { name: me.user_id, avatar: null }, offline: false, error: null });
+    } catch (e) {
+      k.stop();
+      if (keeper.current === k) keeper.current = null;
+      const err = e instanceof ApiError ? e : new ApiError(0, { detail: String(e) });
+      setState({ status: 'signed-out', me: null, profile: null, offline: false, error: err });
+      throw err;
+    }
+  }, []);
+
   const signOut = useCallback(async () => {
     const k = keeper.current;
     remember(null);
@@ -191,23 +247,30 @@ function DevAuth({ children, offlineAtStart }: { children: ReactNode; offlineAtS
     if (keeper.current === k) keeper.current = null;
   }, []);
 
-  // A reload signs in again as the remembered name and role.
+  // A reload signs in again as the remembered name and role; with an external
+  // issuer, a token handed over in the address signs in.
   useEffect(() => {
-    const known = remembered();
-    if (known) signInDev(known.name, known.role).catch(() => {});
+    if (mode === 'development') {
+      const known = remembered();
+      if (known) signInDev(known.name, known.role).catch(() => {});
+    } else {
+      const token = tokenFromFragment();
+      if (token) signInToken(token).catch(() => {});
+    }
     return () => keeper.current?.stop();
-  }, [signInDev]);
+  }, [mode, signInDev, signInToken]);
 
   const value = useMemo<Auth>(
     () => ({
       ...state,
       error: state.error ?? (state.status === 'signed-out' ? null : offlineAtStart),
-      mode: 'development',
+      mode,
       token,
       signInDev,
+      signInToken,
       signOut,
     }),
-    [state, token, signInDev, signOut, offlineAtStart],
+    [state, mode, token, signInDev, signInToken, signOut, offlineAtStart],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

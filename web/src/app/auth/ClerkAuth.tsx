@@ -75,6 +75,7 @@ function ClerkBridge({ children }: { children: ReactNode }) {
       offline: false,
       error,
       signInDev: () => Promise.reject(new Error('this service signs in through Clerk')),
+      signInToken: () => Promise.reject(new Error('this service signs in through Clerk')),
       signOut,
     };
   }, [isLoaded, isSignedIn, me, error, user, token, signOut]);

@@ -1,4 +1,5 @@
-// Sign-in: the development issuer's name-and-role form, or Clerk's hosted sign-in.
+// Sign-in: the development issuer's name-and-role form, Clerk's hosted sign-in,
+// or, with another issuer, a token the player brings from it.
 import { FormEvent, lazy, Suspense, useState } from 'react';
 import type { Role } from '../api';
 import { useAuth } from '../auth/AuthContext';
@@ -18,6 +19,8 @@ export function SignInPage() {
             {auth.error && <ProblemNote error={auth.error} />}
             <ClerkSignIn routing="hash" />
           </Suspense>
+        ) : auth.mode === 'external' ? (
+          <TokenSignIn />
         ) : (
           <DevSignIn />
         )}
@@ -75,6 +78,53 @@ function DevSignIn() {
       </label>
       {(error || auth.error) && <ProblemNote error={(error ?? auth.error)!} />}
       <button type="submit" className="primary" disabled={busy || !name.trim()}>
+        {busy ? 'Signing in…' : 'Sign in'}
+      </button>
+    </form>
+  );
+}
+
+function TokenSignIn() {
+  const auth = useAuth();
+  const [token, setToken] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await auth.signInToken(token);
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form onSubmit={submit} className="form" aria-describedby="token-note">
+      <p id="token-note" className="note">
+        This service accepts sign-ins from its identity provider. Paste a token it issued you, or open this page with{' '}
+        <code>#token=…</code> at the end of the address (the part after <code>#</code> never reaches the server).
+      </p>
+      <label>
+        Token
+        <textarea
+          id="signin-token"
+          name="token"
+          value={token}
+          onChange={(e) => setToken(e.target.value)}
+          required
+          rows={4}
+          spellCheck={false}
+          autoComplete="off"
+          autoFocus
+        />
+      </label>
+      {(error || auth.error) && <ProblemNote error={(error ?? auth.error)!} />}
+      <button type="submit" className="primary" disabled={busy || !token.trim()}>
         {busy ? 'Signing in…' : 'Sign in'}
       </button>
     </form>
