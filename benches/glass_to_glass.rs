@@ -53,7 +53,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Browser, ProbeRedraw, Service, SERVICE_PORT};
+use common::{Browser, ProbeRedraw, Render, Service, SERVICE_PORT};
 use playcast::netns::Netns;
 use serde_json::Value;
 
@@ -376,32 +376,6 @@ const DECODING: &str = "(await window.playcast.rawStats()).some((s) => s.type ==
 const PAGE: &str = "await (async () => { const v = (await window.playcast.rawStats()).find((s) => s.type === 'inbound-rtp' && s.kind === 'video') || {}; return { wall: Date.now(), decoded: window.playcastRender ? window.playcastRender.stats.decoded : (v.framesDecoded || 0), bytes: v.bytesReceived || 0, width: v.frameWidth || 0, height: v.frameHeight || 0, presented: window.stampRecorder ? window.stampRecorder.presented : 0 }; })()";
 /// The canvas renderer's counters (`window.playcastRender`), null on the video path.
 const RENDERER: &str = "window.playcastRender ? Object.assign({}, window.playcastRender.stats) : null";
-
-/// How the Playcast page puts pictures on the screen (`render=` of the direct-play page).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Render {
-    Video,
-    Canvas,
-}
-
-impl Render {
-    fn name(self) -> &'static str {
-        match self {
-            Render::Video => "video",
-            Render::Canvas => "canvas",
-        }
-    }
-
-    /// `--render video|canvas|both` (default both).
-    fn list(arg: Option<&str>) -> Vec<Render> {
-        match arg {
-            None | Some("both") => vec![Render::Video, Render::Canvas],
-            Some("video") => vec![Render::Video],
-            Some("canvas") => vec![Render::Canvas],
-            Some(other) => panic!("--render takes video, canvas or both, not {other}"),
-        }
-    }
-}
 
 /// What stays the same over a whole command.
 struct GameOptions<'a> {

@@ -35,7 +35,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{percentile, Browser, ProbeRedraw, Service, SERVICE_PORT};
+use common::{percentile, Browser, ProbeRedraw, Render, Service, SERVICE_PORT};
 use playcast::netns::Netns;
 
 /// The still-moving game stays still this long on its own; the benchmark
@@ -62,32 +62,6 @@ struct Options<'a> {
     extra: serde_json::Map<String, serde_json::Value>,
     /// Playcast's render paths, each measured in every round.
     renders: Vec<Render>,
-}
-
-/// How the Playcast page puts pictures on the screen (`render=` of the direct-play page).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Render {
-    Video,
-    Canvas,
-}
-
-impl Render {
-    fn name(self) -> &'static str {
-        match self {
-            Render::Video => "video",
-            Render::Canvas => "canvas",
-        }
-    }
-
-    /// `--render video|canvas|both` (default both).
-    fn list(arg: Option<&str>) -> Vec<Render> {
-        match arg {
-            None | Some("both") => vec![Render::Video, Render::Canvas],
-            Some("video") => vec![Render::Video],
-            Some("canvas") => vec![Render::Canvas],
-            Some(other) => panic!("--render takes video, canvas or both, not {other}"),
-        }
-    }
 }
 
 #[derive(Default)]

@@ -979,3 +979,29 @@ pub fn game_bench_files(still_at_most: Duration) -> (tempfile::TempDir, PathBuf,
     let games = games.to_string_lossy().into_owned();
     (dir, pipelines, games)
 }
+
+/// How the Playcast page puts pictures on the screen (`render=` of the direct-play page).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Render {
+    Video,
+    Canvas,
+}
+
+impl Render {
+    pub fn name(self) -> &'static str {
+        match self {
+            Render::Video => "video",
+            Render::Canvas => "canvas",
+        }
+    }
+
+    /// `--render video|canvas|both` (default both).
+    pub fn list(arg: Option<&str>) -> Vec<Render> {
+        match arg {
+            None | Some("both") => vec![Render::Video, Render::Canvas],
+            Some("video") => vec![Render::Video],
+            Some("canvas") => vec![Render::Canvas],
+            Some(other) => panic!("--render takes video, canvas or both, not {other}"),
+        }
+    }
+}

@@ -33,21 +33,7 @@ function DevSignIn() {
   const auth = useAuth();
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('player');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await auth.signInDev(name.trim(), role);
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(() => auth.signInDev(name.trim(), role));
 
   return (
     <form onSubmit={submit} className="form" aria-describedby="dev-note">
@@ -87,21 +73,7 @@ function DevSignIn() {
 function TokenSignIn() {
   const auth = useAuth();
   const [token, setToken] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await auth.signInToken(token);
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(() => auth.signInToken(token));
 
   return (
     <form onSubmit={submit} className="form" aria-describedby="token-note">
@@ -129,4 +101,23 @@ function TokenSignIn() {
       </button>
     </form>
   );
+}
+
+/** A sign-in form's submit: busy while it runs, the error it ended with. */
+function useSubmit(signIn: () => Promise<void>) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await signIn();
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit };
 }
