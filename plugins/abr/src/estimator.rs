@@ -104,7 +104,8 @@ const STANDING_QUEUE_US: i64 = 500_000;
 const DISPERSION_PACKETS: usize = 6;
 /// Growth, per second: the draft's 8 % up to `BAND` times the link's rate
 /// at the last cut, where a steady link's sawtooth lives (its queue reaches
-/// the guard before the target leaves the band); beyond it the link has
+/// the guard before the target leaves the band); once both the target and
+/// the rate arriving (over the last second) are beyond it, the link has
 /// shown more than it had, and the growth doubles every half second up to
 /// `GROWTH_MAX`, so a link that came back from a drop is found in seconds
 /// rather than the 12-14 s that 8 % takes from 3 to 8 Mbit/s. The encoder
@@ -617,7 +618,12 @@ impl Estimator {
                 // `GROWTH` near the last cut's link rate, faster beyond it
                 // (see `BAND`), but never far above what actually gets
                 // through, or, while application-limited, above what was proven.
-                let above = self.cut_link_bps.is_none_or(|link| self.delay_bps > BAND * link);
+                // Beyond the band only once what arrives shows it too: a capped
+                // link never delivers above its cap, however far the target
+                // probes, while a link that came back carries what is sent.
+                let above = self.cut_link_bps.is_none_or(|link| {
+                    self.delay_bps > BAND * link && incoming.is_some_and(|r| r > BAND * link)
+                });
                 let growth = if above {
                     let since = *self.above_band_since_us.get_or_insert(now_us);
                     let above_s = now_us.saturating_sub(since) as f64 / 1e6;
