@@ -621,9 +621,9 @@ impl Estimator {
                 // Beyond the band only once what arrives shows it too: a capped
                 // link never delivers above its cap, however far the target
                 // probes, while a link that came back carries what is sent.
-                let above = self.cut_link_bps.is_none_or(|link| {
-                    self.delay_bps > BAND * link && incoming.is_some_and(|r| r > BAND * link)
-                });
+                let above = self
+                    .cut_link_bps
+                    .is_none_or(|link| self.delay_bps > BAND * link && incoming.is_some_and(|r| r > BAND * link));
                 let growth = if above {
                     let since = *self.above_band_since_us.get_or_insert(now_us);
                     let above_s = now_us.saturating_sub(since) as f64 / 1e6;
