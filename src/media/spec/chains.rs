@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::video::{EncoderDraft, VideoDraft};
+pub use super::video::EncoderChains;
+use super::video::VideoDraft;
 use super::{
-    placeholders, BitrateProperty, Fragment, OutputKind, ParamKind, ParamSpec, ParamValue, Params, PipelineSpec,
-    SpecError, SpecErrors,
+    placeholders, Fragment, OutputKind, ParamKind, ParamSpec, ParamValue, Params, PipelineSpec, SpecError, SpecErrors,
 };
 
 /// A file's chains, or the judgeable ones of a file with errors.
@@ -26,20 +26,6 @@ pub struct Chains {
     pub output: OutputKind,
     /// The line of `output =`, when the file says it.
     pub output_line: Option<usize>,
-}
-
-/// One encoder candidate's chains.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EncoderChains {
-    /// The table's dotted name, `video.encoders[i]`.
-    pub name: String,
-    /// The element, when known; its properties and bitrate property are
-    /// judged only with it.
-    pub element: Option<String>,
-    pub line: usize,
-    pub before: Option<Fragment>,
-    pub properties: Option<Fragment>,
-    pub bitrate: Option<BitrateProperty>,
 }
 
 /// A file with errors: every problem, and what can be judged all the same.
@@ -114,20 +100,12 @@ pub(super) fn drafted(
     audio: (Option<Fragment>, Option<Fragment>),
     output: (OutputKind, Option<usize>),
 ) -> Chains {
-    let encoder = |e: &EncoderDraft| EncoderChains {
-        name: e.name.clone(),
-        element: e.element.clone(),
-        line: e.line,
-        before: e.before.clone(),
-        properties: e.properties.clone(),
-        bitrate: e.bitrate.clone(),
-    };
     Chains {
         path,
         params,
         video_source: video.and_then(|v| v.source.clone()),
         video_filters: video.and_then(|v| v.filters.clone()),
-        encoders: video.and_then(|v| v.encoders.as_ref()).into_iter().flatten().map(encoder).collect(),
+        encoders: video.and_then(|v| v.encoders.as_ref()).into_iter().flatten().map(|e| e.chains.clone()).collect(),
         audio_source: audio.0,
         audio_encoder: audio.1,
         output: output.0,

@@ -54,26 +54,35 @@ impl VideoDraft {
     }
 }
 
-/// An encoder candidate as far as it could be read.
-pub(super) struct EncoderDraft {
+/// One encoder candidate's chains, as far as they could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderChains {
     /// The table's dotted name, `video.encoders[i]`.
     pub name: String,
+    /// The element, when known; its properties and bitrate property are
+    /// judged only with it.
     pub element: Option<String>,
     pub line: usize,
     pub before: Option<Fragment>,
     pub properties: Option<Fragment>,
     pub bitrate: Option<BitrateProperty>,
+}
+
+/// An encoder candidate as far as it could be read: its chains and profile.
+pub(super) struct EncoderDraft {
+    pub chains: EncoderChains,
     pub profile: Option<String>,
 }
 
 impl EncoderDraft {
     fn spec(&self) -> Option<EncoderSpec> {
+        let c = &self.chains;
         Some(EncoderSpec {
-            element: self.element.clone()?,
-            line: self.line,
-            before: self.before.clone(),
-            properties: self.properties.clone(),
-            bitrate: self.bitrate.clone(),
+            element: c.element.clone()?,
+            line: c.line,
+            before: c.before.clone(),
+            properties: c.properties.clone(),
+            bitrate: c.bitrate.clone(),
             profile: self.profile.clone()?,
         })
     }
@@ -172,16 +181,18 @@ fn encoder(t: Table, p: &mut Problems) -> EncoderDraft {
         (None, None) => None,
     };
     EncoderDraft {
-        name: t.name().to_string(),
-        // Where the bitrate is set comes from the encoder table unless the
-        // file says otherwise (an encoder the table does not know).
-        bitrate: bitrate
-            .map(Spanned::into_inner)
-            .or_else(|| element.as_deref().and_then(encoders::record).map(|r| r.bitrate())),
-        element,
-        line: eline,
-        before: before.map(|b| fragment(p, t.field("before"), &b)),
-        properties,
+        chains: EncoderChains {
+            name: t.name().to_string(),
+            // Where the bitrate is set comes from the encoder table unless the
+            // file says otherwise (an encoder the table does not know).
+            bitrate: bitrate
+                .map(Spanned::into_inner)
+                .or_else(|| element.as_deref().and_then(encoders::record).map(|r| r.bitrate())),
+            element,
+            line: eline,
+            before: before.map(|b| fragment(p, t.field("before"), &b)),
+            properties,
+        },
         profile,
     }
 }
