@@ -501,15 +501,18 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
   const onClipSend = () => void pasteFromLocal();
   const onClipGet = () => input.api.requestClipboard();
 
-  el.buttons.unmute.addEventListener('click', onUnmute);
-  el.buttons.stats.addEventListener('click', onStats);
-  el.buttons.lock.addEventListener('click', onLock);
-  el.buttons.fullscreen.addEventListener('click', onFullscreen);
-  el.buttons.clipSend.addEventListener('click', onClipSend);
-  el.buttons.clipGet.addEventListener('click', onClipGet);
-  keyTarget.addEventListener('keydown', onKey);
-  addEventListener('pagehide', onPageHide);
-  addEventListener('pageshow', onPageShow);
+  // Every listener goes with one abort on close().
+  const listening = new AbortController();
+  const on = { signal: listening.signal };
+  el.buttons.unmute.addEventListener('click', onUnmute, on);
+  el.buttons.stats.addEventListener('click', onStats, on);
+  el.buttons.lock.addEventListener('click', onLock, on);
+  el.buttons.fullscreen.addEventListener('click', onFullscreen, on);
+  el.buttons.clipSend.addEventListener('click', onClipSend, on);
+  el.buttons.clipGet.addEventListener('click', onClipGet, on);
+  keyTarget.addEventListener('keydown', onKey, on);
+  addEventListener('pagehide', onPageHide, on);
+  addEventListener('pageshow', onPageShow, on);
 
   video.muted = true; // autoplay is only allowed muted
   setOverlay(options.overlay ?? false);
@@ -582,15 +585,7 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
       clearInterval(tickTimer);
       presented.stop();
       input.dispose();
-      el.buttons.unmute.removeEventListener('click', onUnmute);
-      el.buttons.stats.removeEventListener('click', onStats);
-      el.buttons.lock.removeEventListener('click', onLock);
-      el.buttons.fullscreen.removeEventListener('click', onFullscreen);
-      el.buttons.clipSend.removeEventListener('click', onClipSend);
-      el.buttons.clipGet.removeEventListener('click', onClipGet);
-      keyTarget.removeEventListener('keydown', onKey);
-      removeEventListener('pagehide', onPageHide);
-      removeEventListener('pageshow', onPageShow);
+      listening.abort();
       video.srcObject = null;
     },
   };
