@@ -11,14 +11,6 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions, PointerAction, Tou
 use fantoccini::key::Key;
 use fantoccini::Locator;
 
-const GAMES: &str = r#"
-[games.latency-probe]
-title = "Latency probe"
-pipeline = "linux-x11"
-command = ["playcast-probe"]
-params = { width = 1280, height = 720, framerate = 30, bitrate = 2000000 }
-"#;
-
 const PLAY: &str = "button[aria-label='Play Latency probe']";
 
 /// The play page is live: the player's stream is up and has decoded frames.
@@ -50,7 +42,7 @@ async fn end_shown_session(browser: &Browser, service: &common::Service, user: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_signs_in_and_launches_by_keyboard_alone_and_by_touch_on_a_phone() {
-    let Setup { ns, service, .. } = &input::setup(GAMES).await;
+    let Setup { ns, service, .. } = &input::setup(input::LATENCY_PROBE).await;
     let browser = Browser::start(ns).await;
     browser.client.set_window_size(1280, 800).await.unwrap();
     browser.client.goto(&format!("http://127.0.0.1:{SERVICE_PORT}/")).await.unwrap();

@@ -12,14 +12,6 @@ use common::{Browser, SERVICE_PORT};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::Locator;
 
-const GAMES: &str = r#"
-[games.latency-probe]
-title = "Latency probe"
-pipeline = "linux-x11"
-command = ["playcast-probe"]
-params = { width = 1280, height = 720, framerate = 30, bitrate = 2000000 }
-"#;
-
 /// The play page is live: the player's stream is up and has decoded frames.
 const LIVE: &str = "document.body.dataset.sessionState === 'active' && window.playcastApp?.player?.state === 'live' \
     && (window.playcastApp.player.info.stats?.framesDecoded ?? 0) > 0 \
@@ -64,7 +56,7 @@ async fn sign_out_and_in(browser: &Browser, user: &str, role: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reload_and_ends() {
-    let Setup { ns, service, .. } = &input::setup(GAMES).await;
+    let Setup { ns, service, .. } = &input::setup(input::LATENCY_PROBE).await;
     let browser = Browser::start(ns).await;
     browser.client.set_window_size(1280, 800).await.unwrap();
     let base = format!("http://127.0.0.1:{SERVICE_PORT}");

@@ -10,6 +10,15 @@ use x11rb::protocol::xproto::ConnectionExt as _;
 
 use super::{Browser, Service, SERVICE_PORT};
 
+/// A catalog of the latency-probe game alone, at 720p30: the app's tests launch it from the library.
+pub const LATENCY_PROBE: &str = r#"
+[games.latency-probe]
+title = "Latency probe"
+pipeline = "linux-x11"
+command = ["playcast-probe"]
+params = { width = 1280, height = 720, framerate = 30, bitrate = 2000000 }
+"#;
+
 pub struct Setup {
     pub ns: Netns,
     pub service: Service,
