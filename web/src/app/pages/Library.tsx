@@ -49,7 +49,7 @@ export function LibraryPage() {
         )}
         {library.error && <ProblemNote error={library.error} onRetry={library.reload} />}
         {library.loading && !library.data && <p role="status">Loading the library…</p>}
-        {library.data && library.data.length === 0 && <p>No games are configured on this service yet.</p>}
+        {library.data && library.data.length === 0 && <p>No games are configured on this service yet: an operator adds them to its games catalog (docs/SESSIONS.md).</p>}
         <ul className="games">
           {library.data?.map((g) => <GameCard key={g.id} game={g} canLaunch={canLaunch} offline={auth.offline} />)}
         </ul>
