@@ -92,6 +92,19 @@ async fn a_player_signs_in_and_launches_by_keyboard_alone_and_by_touch_on_a_phon
     browser.client.perform_actions(tap).await.unwrap();
     browser.wait_for(LIVE, Duration::from_secs(60)).await;
     assert_eq!(browser.eval(FITS).await, true, "the play page is wider than a phone");
+    // The toolbar keeps one row; the less used buttons are behind "More".
+    let rows = "(() => { const t = document.querySelector('.toolbar').getBoundingClientRect(); \
+        const b = document.querySelector('.toolbar button').getBoundingClientRect(); return t.height < 2 * b.height; })()";
+    assert_eq!(browser.eval(rows).await, true, "the play toolbar wraps on a phone");
+    browser.screenshot("play-phone").await;
+    let paste = "[...document.querySelectorAll('.toolbar button')].find(b => b.innerText === 'Paste to game')";
+    assert_eq!(
+        browser.eval(&format!("{paste}.offsetParent === null")).await,
+        true,
+        "Paste shows before More is opened"
+    );
+    browser.click(".toolbar .more-toggle").await;
+    assert_eq!(browser.eval(&format!("{paste}.offsetParent !== null")).await, true, "More did not show Paste");
     end_shown_session(&browser, service, "k1").await;
     browser.close().await;
 }

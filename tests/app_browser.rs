@@ -22,35 +22,17 @@ const CENTRE: &str = "(window.centre = () => { const v = document.querySelector(
     const c = document.createElement('canvas'); c.width = 64; c.height = 36; const g = c.getContext('2d'); \
     g.drawImage(v, 0, 0, 64, 36); return Array.from(g.getImageData(32, 9, 1, 1).data.slice(0, 3)); }, true)";
 
-async fn screenshot(browser: &Browser, name: &str) {
-    let png = browser.client.screenshot().await.expect("a screenshot");
-    let dir = common::repo().join("docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("`{css}` on the page: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
 async fn press(browser: &Browser, key: KeyAction) {
     browser.client.perform_actions(KeyActions::new("keyboard".into()).then(key)).await.unwrap();
 }
 
 /// Signs out through the header and in again through the form as `user` with `role`.
 async fn sign_out_and_in(browser: &Browser, user: &str, role: &str) {
-    click(browser, ".who button.signout").await;
+    browser.click(".who button.signout").await;
     browser.wait_for("!!document.getElementById('signin-name')", Duration::from_secs(20)).await;
     browser.client.find(Locator::Id("signin-name")).await.unwrap().send_keys(user).await.unwrap();
     browser.client.find(Locator::Id("signin-role")).await.unwrap().select_by_value(role).await.unwrap();
-    click(browser, "form button[type=submit]").await;
+    browser.click("form button[type=submit]").await;
     browser.wait_for("!!document.querySelector('.who')", Duration::from_secs(20)).await;
 }
 
@@ -64,31 +46,31 @@ async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reloa
     // Sign in with the development issuer, through the form.
     browser.client.goto(&format!("{base}/")).await.unwrap();
     browser.wait_for("!!document.getElementById('signin-name')", Duration::from_secs(20)).await;
-    screenshot(&browser, "sign-in").await;
+    browser.screenshot("sign-in").await;
     browser.client.find(Locator::Id("signin-name")).await.unwrap().send_keys("p1").await.unwrap();
-    click(&browser, "form button[type=submit]").await;
+    browser.click("form button[type=submit]").await;
 
     // The library lists the game; the profile shows the name and role.
     let play_button = "document.querySelector('button[aria-label=\"Play Latency probe\"]')";
     browser.wait_for(&format!("!!{play_button} && !{play_button}.disabled"), Duration::from_secs(20)).await;
     let who = browser.eval("document.querySelector('.who').innerText").await;
     assert!(who.as_str().is_some_and(|t| t.contains("p1") && t.contains("player")), "profile: {who}");
-    screenshot(&browser, "library").await;
+    browser.screenshot("library").await;
 
     // Launch: the progress view follows the lifecycle, then the picture plays.
-    click(&browser, "button[aria-label='Play Latency probe']").await;
+    browser.click("button[aria-label='Play Latency probe']").await;
     browser
         .wait_for(
             "location.pathname.startsWith('/play/') && !!document.querySelector('.progress .steps')",
             Duration::from_secs(20),
         )
         .await;
-    screenshot(&browser, "launch-progress").await;
+    browser.screenshot("launch-progress").await;
     let id = browser.eval("location.pathname.split('/')[2]").await.as_str().unwrap().to_string();
     browser.wait_for(LIVE, Duration::from_secs(40)).await;
     browser.eval(CENTRE).await;
     wait_colour(&browser, [255, 0, 0]).await;
-    screenshot(&browser, "play").await;
+    browser.screenshot("play").await;
 
     // A key pressed on the picture reaches the game: the probe turns green.
     browser.eval("(document.querySelector('.surface').focus(), true)").await;
@@ -106,9 +88,9 @@ async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reloa
     assert_eq!(view["state"], "active", "{view}");
 
     // Share with `v1`: a viewer who opens the link watches and cannot play.
-    click(&browser, ".toolbar button[aria-expanded]").await;
+    browser.click(".toolbar button.share-toggle").await;
     browser.client.find(Locator::Css(".share input")).await.unwrap().send_keys("v1").await.unwrap();
-    click(&browser, ".share button[type=submit]").await;
+    browser.click(".share button[type=submit]").await;
     browser
         .wait_for(
             "document.querySelector('.share [role=status]')?.innerText.startsWith('Saved')",
@@ -117,7 +99,7 @@ async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reloa
         .await;
     let link = browser.eval("document.querySelectorAll('.share input')[1].value").await;
     assert_eq!(link.as_str(), Some(format!("{base}/play/{id}").as_str()));
-    screenshot(&browser, "share").await;
+    browser.screenshot("share").await;
     sign_out_and_in(&browser, "v1", "viewer").await;
     browser.client.goto(&format!("{base}/play/{id}")).await.unwrap();
     browser.wait_for(LIVE, Duration::from_secs(40)).await;
@@ -140,14 +122,14 @@ async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reloa
 
     // The player comes back (as from another device) and rejoins.
     sign_out_and_in(&browser, "p1", "player").await;
-    click(&browser, "nav a[href='/']").await;
+    browser.click("nav a[href='/']").await;
     browser.wait_for("!!document.querySelector('.running a.button')", Duration::from_secs(20)).await;
-    click(&browser, ".running a.button").await;
+    browser.click(".running a.button").await;
     browser.wait_for(LIVE, Duration::from_secs(40)).await;
 
     // End, from the toolbar (the confirmation answered yes).
     browser.eval("(window.confirm = () => true, true)").await;
-    click(&browser, ".toolbar button.danger").await;
+    browser.click(".toolbar button.danger").await;
     browser
         .wait_for("document.querySelector('.progress h1')?.innerText === 'The session ended'", Duration::from_secs(20))
         .await;
@@ -157,21 +139,29 @@ async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reloa
     assert!(ended, "ended by the user: {events}");
 
     // The history lists it, ended.
-    click(&browser, "nav a[href='/history']").await;
+    browser.click("nav a[href='/history']").await;
     browser
         .wait_for(
             "[...document.querySelectorAll('table.history tbody tr')].some(r => r.innerText.includes('Latency probe'))",
             Duration::from_secs(20),
         )
         .await;
-    screenshot(&browser, "history").await;
+    browser.screenshot("history").await;
+
+    // A session that does not exist (a stale link): the page says so and leads back.
+    browser.client.goto(&format!("{base}/play/00000000-0000-4000-8000-000000000000")).await.unwrap();
+    browser.wait_for("!!document.querySelector('.progress[role=alert] .problem')", Duration::from_secs(20)).await;
+    let shown = browser.eval("document.querySelector('.progress[role=alert]').innerText").await;
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(shown.contains("Cannot open this session") && shown.contains("Back to the library"), "{shown}");
+    browser.screenshot("play-error").await;
 
     // On a phone-sized window the library still fits.
-    click(&browser, "nav a[href='/']").await;
+    browser.click("nav a[href='/']").await;
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.wait_for(&format!("!!{play_button}"), Duration::from_secs(20)).await;
     let overflow = browser.eval("document.documentElement.scrollWidth <= window.innerWidth").await;
     assert_eq!(overflow, true, "the library is wider than a phone");
-    screenshot(&browser, "library-phone").await;
+    browser.screenshot("library-phone").await;
     browser.close().await;
 }

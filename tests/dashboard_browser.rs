@@ -18,18 +18,6 @@ pipeline = "test-pattern"
 params = { width = 640, height = 360, framerate = 30 }
 "#;
 
-async fn screenshot(browser: &Browser, name: &str) {
-    let png = browser.client.screenshot().await.expect("a screenshot");
-    let dir = common::repo().join("docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
-
-async fn click(browser: &Browser, css: &str) {
-    let found = browser.client.find(Locator::Css(css)).await;
-    found.unwrap_or_else(|e| panic!("`{css}` on the page: {e}")).click().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_sees_a_live_session_in_the_dashboard_and_ends_it() {
     let Setup { ns, service, .. } = &input::setup(GAMES).await;
@@ -55,7 +43,7 @@ async fn an_admin_sees_a_live_session_in_the_dashboard_and_ends_it() {
     browser.wait_for("!!document.getElementById('signin-name')", Duration::from_secs(20)).await;
     browser.client.find(Locator::Id("signin-name")).await.unwrap().send_keys("ops").await.unwrap();
     browser.client.find(Locator::Id("signin-role")).await.unwrap().select_by_value("admin").await.unwrap();
-    click(&browser, "form button[type=submit]").await;
+    browser.click("form button[type=submit]").await;
     browser.wait_for("!!document.querySelector('.who')", Duration::from_secs(20)).await;
     browser.client.goto(&format!("{base}/admin")).await.unwrap();
 
@@ -70,7 +58,7 @@ async fn an_admin_sees_a_live_session_in_the_dashboard_and_ends_it() {
     assert!(status.as_str().is_some_and(|s| s.starts_with("Live")), "{status}");
     let fleet = browser.eval("document.querySelector('#dashboard-fleet').closest('table').innerText").await;
     assert!(fleet.as_str().is_some_and(|t| t.contains("(this node)")), "{fleet}");
-    screenshot(&browser, "dashboard").await;
+    browser.screenshot("dashboard").await;
 
     // Keyboard: the End button is reachable and shows its focus.
     let focused = browser
@@ -82,9 +70,9 @@ async fn an_admin_sees_a_live_session_in_the_dashboard_and_ends_it() {
     assert_eq!(focused, true, "the End button takes a visible focus");
 
     // Ended from the dashboard, after the confirmation.
-    click(&browser, &format!("tr[data-session=\"{id}\"] button.danger")).await;
+    browser.click(&format!("tr[data-session=\"{id}\"] button.danger")).await;
     browser.wait_for("!!document.querySelector('.dashboard-confirm')", Duration::from_secs(5)).await;
-    click(&browser, ".dashboard-confirm button.danger").await;
+    browser.click(".dashboard-confirm button.danger").await;
     browser.wait_for(&format!("!!{row} && /terminated|cleanup/.test({row}.innerText)"), Duration::from_secs(20)).await;
     let view = input::view(service, &player, &id).await;
     assert!(["terminated", "cleanup"].contains(&view["state"].as_str().unwrap()), "{view}");
@@ -93,6 +81,6 @@ async fn an_admin_sees_a_live_session_in_the_dashboard_and_ends_it() {
     browser.client.set_window_size(390, 844).await.unwrap();
     let fits = browser.eval("document.documentElement.scrollWidth <= window.innerWidth").await;
     assert_eq!(fits, true, "the dashboard is wider than a phone");
-    screenshot(&browser, "dashboard-phone").await;
+    browser.screenshot("dashboard-phone").await;
     browser.close().await;
 }

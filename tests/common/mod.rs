@@ -545,6 +545,21 @@ impl Browser {
         Browser { client, _driver: driver, _profile: profile }
     }
 
+    /// Saves what the window shows as `docs/screenshots/{name}.png`: the
+    /// pictures a newcomer sees first, refreshed by every run.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = repo().join("docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Clicks the first element that `css` finds (a clear failure if none).
+    pub async fn click(&self, css: &str) {
+        let found = self.client.find(fantoccini::Locator::Css(css)).await;
+        found.unwrap_or_else(|e| panic!("`{css}` on the page: {e}")).click().await.unwrap();
+    }
+
     /// Starts Chromium trusting `origin` (plain HTTP on a namespace's address)
     /// as a secure context, as a page on localhost would be.
     pub async fn start_for_origin(ns: &Netns, origin: &str) -> Browser {

@@ -19,6 +19,10 @@ class FakePlayer {
   setOverlay(v: boolean) {
     this.overlay.push(v);
   }
+  gamepads: boolean[] = [];
+  setGamepads(v: boolean) {
+    this.gamepads.push(v);
+  }
   unmute = vi.fn();
   reconnect = vi.fn();
   close() {
@@ -96,6 +100,20 @@ describe('<playcast-player>', () => {
     expect(made).toHaveLength(1);
     expect(made[0].player.overlay).toEqual([true, false]);
     expect(await made[0].options.token()).toBe('two');
+  });
+
+  it('starts without gamepads under no-gamepads, and switches them on the running stream', async () => {
+    const el = document.createElement('playcast-player');
+    el.token = 'one';
+    el.setAttribute('no-gamepads', '');
+    document.body.append(el);
+    await flush();
+    expect(made[0].options.gamepads).toBe(false);
+    el.removeAttribute('no-gamepads');
+    el.setAttribute('no-gamepads', '');
+    await flush();
+    expect(made).toHaveLength(1);
+    expect(made[0].player.gamepads).toEqual([true, false]);
   });
 
   it('asks the token provider first, and explains a missing token', async () => {

@@ -5,7 +5,7 @@
 // Attributes: session, pipeline, params (a query string of pipeline parameters), token,
 // server (the service's origin when it is not the page's), overlay, render ("video" or
 // "canvas"), signed-in (the token's sign-in is already recorded: skip POST /api/v1/login),
-// no-controls. Events (CustomEvent, bubbling out of the shadow root): statechange
+// no-controls, no-gamepads (connected gamepads are not sent to the game). Events (CustomEvent, bubbling out of the shadow root): statechange
 // {state}, playererror {code, message}, stats (PlayerStats), ended {reason}.
 import { helloMessage } from './hello';
 import { createPlayer } from './player/player';
@@ -33,7 +33,7 @@ export function parseParams(text: string | null): Record<string, string | number
 }
 
 export class PlaycastPlayerElement extends HTMLElement {
-  static observedAttributes = ['token', 'overlay', ...RESTARTING];
+  static observedAttributes = ['token', 'overlay', 'no-gamepads', ...RESTARTING];
 
   private provider: (() => Promise<string>) | null = null;
   private player: PlayerHandle | null = null;
@@ -101,6 +101,7 @@ export class PlaycastPlayerElement extends HTMLElement {
   attributeChangedCallback(name: string, old: string | null, value: string | null) {
     if (old === value) return;
     if (name === 'overlay') this.player?.setOverlay(value !== null);
+    else if (name === 'no-gamepads') this.player?.setGamepads(value === null);
     else if (RESTARTING.includes(name) && this.player) {
       this.stop();
       this.schedule();
@@ -148,6 +149,7 @@ export class PlaycastPlayerElement extends HTMLElement {
       signInFirst: !this.hasAttribute('signed-in'),
       keyboard: 'container',
       controls: !this.hasAttribute('no-controls'),
+      gamepads: !this.hasAttribute('no-gamepads'),
     };
   }
 

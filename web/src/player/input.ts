@@ -66,12 +66,16 @@ export interface InputOptions {
   onChange?: () => void;
   /** The game's clipboard text arrived (after `requestClipboard`). */
   onClipboard?: (text: string) => void;
+  /** Send connected gamepads to the game (default true). */
+  gamepads?: boolean;
 }
 
 export interface Input {
   api: InputApi;
   attach(pc: RTCPeerConnection): void;
   lockPointer(): void;
+  /** Starts or stops sending gamepads; stopping unplugs them in the game. */
+  setGamepads(on: boolean): void;
   dispose(): void;
 }
 
@@ -94,6 +98,7 @@ export function createInput(opts: InputOptions): Input {
     pads: [] as (PadState | null)[],
     pingTimer: 0 as ReturnType<typeof setInterval> | 0,
     padTimer: 0 as ReturnType<typeof setInterval> | 0,
+    padsOn: opts.gamepads ?? true,
   };
   const open = (ch: RTCDataChannel | null): ch is RTCDataChannel => !!ch && ch.readyState === 'open';
   const sendOn = (ch: RTCDataChannel | null, data: ArrayBuffer | string): boolean => {
@@ -222,7 +227,7 @@ export function createInput(opts: InputOptions): Input {
 
   // --- gamepads ----------------------------------------------------------------------------
   function pollPads() {
-    if (!api.ready || !navigator.getGamepads) return;
+    if (!api.ready || !state.padsOn || !navigator.getGamepads) return;
     const pads = navigator.getGamepads();
     for (let i = 0; i < MAX_PADS; i++) {
       const pad = pads[i];
@@ -250,7 +255,7 @@ export function createInput(opts: InputOptions): Input {
   // Poll fast only while a pad is there: an idle page should not wake 125 times a second.
   const hasPad = () => Array.from(navigator.getGamepads?.() ?? []).some((p) => p && p.connected);
   const padCheck = () => {
-    const want = hasPad() || state.pads.some(Boolean);
+    const want = state.padsOn && (hasPad() || state.pads.some(Boolean));
     if (want && !state.padTimer) state.padTimer = setInterval(pollPads, 8);
     if (!want && state.padTimer) {
       clearInterval(state.padTimer);
@@ -286,6 +291,16 @@ export function createInput(opts: InputOptions): Input {
     },
     lockPointer() {
       surface.requestPointerLock?.();
+    },
+    setGamepads(on) {
+      if (on === state.padsOn) return;
+      state.padsOn = on;
+      if (!on) {
+        // The game sees each pad it had go away, so no button stays held.
+        state.pads.forEach((pad, i) => pad && api.padConnect(i, false));
+        state.pads = [];
+      }
+      padCheck();
     },
     dispose() {
       attached?.removeEventListener('datachannel', onDataChannel);

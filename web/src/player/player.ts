@@ -86,6 +86,7 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
     pictureSize: () => (el.canvas ? [el.canvas.width, el.canvas.height] : [video.videoWidth, video.videoHeight]),
     keyTarget,
     hostKey: OVERLAY_KEY,
+    gamepads: options.gamepads ?? true,
     onChange: () => render(),
     onClipboard: (text) => {
       for (const wait of clipboardWaits.splice(0)) wait(text);
@@ -549,6 +550,9 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
     setOverlay,
     unmute() {
       if (video.muted) toggleMute();
+    },
+    setGamepads(on) {
+      input.setGamepads(on);
     },
     lockPointer() {
       input.lockPointer();

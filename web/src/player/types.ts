@@ -40,6 +40,8 @@ export interface PlayerOptions {
   controls?: boolean;
   /** Rows the host adds at the end of the overlay. */
   overlayExtra?: () => [string, string][];
+  /** Send connected gamepads to the game (default true; `setGamepads` changes it later). */
+  gamepads?: boolean;
 }
 
 export interface PlayerStats {
@@ -96,6 +98,8 @@ export interface PlayerHandle {
   setOverlay(visible: boolean): void;
   unmute(): void;
   lockPointer(): void;
+  /** Starts or stops sending gamepads; stopping unplugs them in the game. */
+  setGamepads(on: boolean): void;
   fullscreen(): Promise<void>;
   pasteToGame(text: string): void;
   copyFromGame(): Promise<string>;

@@ -210,15 +210,20 @@ function Confirm({
   );
 }
 
-/** A table that scrolls sideways on its own on a narrow screen. */
+/**
+ * A table that scrolls sideways on its own on a narrow screen. Its caption stays outside the
+ * scrolling region, so it reads from the start however far the table is scrolled.
+ */
 function Table({ id, caption, children }: { id: string; caption: string; children: React.ReactNode }) {
   return (
-    <div className="dashboard-table" role="region" aria-labelledby={id} tabIndex={0}>
-      <table>
-        <caption id={id}>{caption}</caption>
-        {children}
-      </table>
-    </div>
+    <>
+      <p className="table-caption" id={id}>
+        {caption}
+      </p>
+      <div className="dashboard-table" role="region" aria-labelledby={id} tabIndex={0}>
+        <table aria-labelledby={id}>{children}</table>
+      </div>
+    </>
   );
 }
 

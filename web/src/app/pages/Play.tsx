@@ -78,6 +78,7 @@ export function PlayPage({ id }: { id: string }) {
           render: settings.render,
           keyboard: 'container',
           controls: false,
+          gamepads: settings.gamepads,
         });
         const h = handle;
         h.on('state', (s) => setPState(s));
@@ -106,6 +107,10 @@ export function PlayPage({ id }: { id: string }) {
   }, [streamable, loaded, id, auth.token, settings.render]);
 
   useEffect(() => {
+    player?.setGamepads(settings.gamepads);
+  }, [player, settings.gamepads]);
+
+  useEffect(() => {
     document.body.dataset.sessionState = lc.state;
     document.body.dataset.playerState = pstate;
     return () => {
@@ -117,7 +122,7 @@ export function PlayPage({ id }: { id: string }) {
   const showProgress = !(lc.state === 'active' || lc.state === 'paused') || pstate !== 'live';
 
   return (
-    <div className="play" data-session-state={lc.state} data-player-state={pstate}>
+    <div className={showProgress ? 'play with-progress' : 'play'} data-session-state={lc.state} data-player-state={pstate}>
       <div
         className="surface"
         ref={surface}
@@ -276,6 +281,8 @@ function Toolbar({
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
   const [sharing, setSharing] = useState(false);
+  // On a phone the toolbar keeps one row: the less used buttons wait behind "More".
+  const [more, setMore] = useState(false);
   const act = async (action: 'pause' | 'resume' | 'end') => {
     if (action === 'end' && !window.confirm('End this session? The game closes for everyone watching.')) return;
     setBusy(true);
@@ -291,27 +298,27 @@ function Toolbar({
   const state = session?.state;
   const running = !!state && !finished(state);
   return (
-    <div className="toolbar" role="toolbar" aria-label="Play controls">
+    <div className={more ? 'toolbar more-open' : 'toolbar'} role="toolbar" aria-label="Play controls">
       <button type="button" onClick={() => player?.fullscreen()} disabled={!player}>
         Full screen
       </button>
       {isOwner && (
-        <button type="button" onClick={() => player?.lockPointer()} disabled={!player} title="Relative mouse for games that turn the view; Esc frees it">
+        <button type="button" className="extra" onClick={() => player?.lockPointer()} disabled={!player} title="Relative mouse for games that turn the view; Esc frees it">
           Lock pointer
         </button>
       )}
-      <button type="button" aria-pressed={overlay} onClick={() => setOverlay(!overlay)} title="Stats overlay (F2)">
+      <button type="button" className="extra" aria-pressed={overlay} onClick={() => setOverlay(!overlay)} title="Stats overlay (F2)">
         Stats
       </button>
-      <button type="button" onClick={() => player?.unmute()} disabled={!player}>
+      <button type="button" className="extra" onClick={() => player?.unmute()} disabled={!player}>
         Unmute
       </button>
       {isOwner && (
         <>
-          <button type="button" disabled={!player} onClick={() => navigator.clipboard?.readText().then((t) => player?.pasteToGame(t), (e) => setError(e))}>
+          <button type="button" className="extra" disabled={!player} onClick={() => navigator.clipboard?.readText().then((t) => player?.pasteToGame(t), (e) => setError(e))}>
             Paste to game
           </button>
-          <button type="button" disabled={!player} onClick={() => player?.copyFromGame().then((t) => navigator.clipboard?.writeText(t), (e) => setError(e))}>
+          <button type="button" className="extra" disabled={!player} onClick={() => player?.copyFromGame().then((t) => navigator.clipboard?.writeText(t), (e) => setError(e))}>
             Copy from game
           </button>
         </>
@@ -327,7 +334,7 @@ function Toolbar({
               Pause
             </button>
           )}
-          <button type="button" aria-expanded={sharing} onClick={() => setSharing(!sharing)}>
+          <button type="button" className="share-toggle" aria-expanded={sharing} onClick={() => setSharing(!sharing)}>
             Share
           </button>
           <button type="button" className="danger" disabled={busy} onClick={() => act('end')}>
@@ -335,6 +342,9 @@ function Toolbar({
           </button>
         </>
       )}
+      <button type="button" className="more-toggle" aria-expanded={more} onClick={() => setMore(!more)}>
+        {more ? 'Fewer' : 'More'}
+      </button>
       {!canControl && session && <span className="note">Watching {session.owner}'s session</span>}
       {error && <ProblemNote error={error} />}
       {sharing && session && <Share session={session} onChange={onChange} />}
