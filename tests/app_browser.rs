@@ -165,3 +165,44 @@ async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reloa
     browser.screenshot("library-phone").await;
     browser.close().await;
 }
+
+/// With Clerk configured and its servers out of reach (this test's namespace
+/// has no way out), the sign-in page says that sign-in is unavailable and what
+/// to do, instead of waiting forever on a blank page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clerk_out_of_reach_is_said_on_the_sign_in_page() {
+    common::require_root();
+    let ns = playcast::netns::Netns::create().expect("network namespace");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("playcast.toml");
+    // The key names Clerk's frontend API at a closed port on the namespace's own loopback.
+    let key = "pk_test_MTI3LjAuMC4xOjkk"; // base64 of `127.0.0.1:9$`
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nissuers = [\"https://clerk.playcast.test\"]\n\
+             jwks_url = \"https://127.0.0.1:9/.well-known/jwks.json\"\nclerk_publishable_key = \"{key}\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let service =
+        common::Service::start(&ns, &common::repo().join("pipelines"), &[], &[("PLAYCAST_CONFIG", config.as_str())])
+            .await;
+    let (status, answer) = service.api("", reqwest::Method::GET, "client-config", None).await;
+    assert_eq!((status, answer["sign_in"].as_str()), (200, Some("clerk")), "{answer}");
+
+    let browser = Browser::start(&ns).await;
+    browser.client.set_window_size(1280, 800).await.unwrap();
+    browser.client.goto(&format!("http://127.0.0.1:{SERVICE_PORT}/")).await.unwrap();
+    browser
+        .wait_for(
+            "document.querySelector('.signin .problem')?.innerText.includes('Sign-in is unavailable')",
+            Duration::from_secs(40),
+        )
+        .await;
+    let shown = browser.eval("document.querySelector('.signin .problem').innerText").await;
+    assert!(shown.as_str().is_some_and(|t| t.contains("reload the page")), "{shown}");
+    browser.screenshot("sign-in-unavailable").await;
+    browser.close().await;
+}

@@ -56,7 +56,7 @@ async fn an_admin_sees_a_live_session_in_the_dashboard_and_ends_it() {
     browser.wait_for(&live, Duration::from_secs(30)).await;
     let status = browser.eval("document.querySelector('.dashboard-status').innerText").await;
     assert!(status.as_str().is_some_and(|s| s.starts_with("Live")), "{status}");
-    let fleet = browser.eval("document.querySelector('#dashboard-fleet').closest('table').innerText").await;
+    let fleet = browser.eval("document.querySelector('table[aria-labelledby=dashboard-fleet]').innerText").await;
     assert!(fleet.as_str().is_some_and(|t| t.contains("(this node)")), "{fleet}");
     browser.screenshot("dashboard").await;
 

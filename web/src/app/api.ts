@@ -61,6 +61,8 @@ export function adviceFor(kind: string, retryAfter: number | null = null): strin
       return 'Check what you entered and try again.';
     case 'dev-issuer-off':
       return 'This service signs in through its identity provider: reload the page.';
+    case 'sign-in-unavailable':
+      return 'Check your connection and reload the page; if it keeps happening, tell the operator (the identity provider may be down or its key wrong).';
     default:
       return 'Try again; if it keeps happening, tell the operator what it said.';
   }

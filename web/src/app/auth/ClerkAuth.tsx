@@ -7,6 +7,16 @@ import { ApiError, Me, TokenFn } from '../api';
 import { Auth, AuthContext, login, logout } from './AuthContext';
 import { jwtExpiry, TokenKeeper } from './tokens';
 
+/** How long Clerk may take to load before the sign-in page says it cannot. */
+export const CLERK_LOAD_MS = 15_000;
+
+/** Clerk's script or its servers could not be reached: said on the sign-in page, never a blank one. */
+export const CLERK_UNAVAILABLE = new ApiError(0, {
+  type: 'sign-in-unavailable',
+  title: 'Sign-in is unavailable',
+  detail: "the identity provider's sign-in could not be loaded",
+});
+
 export default function ClerkAuth({ publishableKey, children }: { publishableKey: string; children: ReactNode }) {
   return (
     <ClerkProvider publishableKey={publishableKey} afterSignOutUrl="/">
@@ -19,6 +29,7 @@ function ClerkBridge({ children }: { children: ReactNode }) {
   const { isLoaded, isSignedIn, getToken, sessionId } = useClerkAuth();
   const { user } = useUser();
   const clerk = useClerk();
+  const [slow, setSlow] = useState(false);
   const [me, setMe] = useState<Me | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const keeper = useRef<TokenKeeper | null>(null);
@@ -52,6 +63,13 @@ function ClerkBridge({ children }: { children: ReactNode }) {
     };
   }, [isLoaded, isSignedIn, sessionId]);
 
+  useEffect(() => {
+    if (isLoaded) return;
+    const t = setTimeout(() => setSlow(true), CLERK_LOAD_MS);
+    return () => clearTimeout(t);
+  }, [isLoaded]);
+  const unavailable = !isLoaded && (clerk.status === 'error' || slow);
+
   const signOut = useCallback(async () => {
     const k = keeper.current;
     if (k) await logout(() => k.token());
@@ -59,7 +77,17 @@ function ClerkBridge({ children }: { children: ReactNode }) {
   }, [clerk]);
 
   const value = useMemo<Auth>(() => {
-    const status: Auth['status'] = !isLoaded ? 'loading' : !isSignedIn ? 'signed-out' : me ? 'signed-in' : error ? 'signed-out' : 'loading';
+    const status: Auth['status'] = unavailable
+      ? 'signed-out'
+      : !isLoaded
+        ? 'loading'
+        : !isSignedIn
+          ? 'signed-out'
+          : me
+            ? 'signed-in'
+            : error
+              ? 'signed-out'
+              : 'loading';
     return {
       status,
       mode: 'clerk',
@@ -73,12 +101,12 @@ function ClerkBridge({ children }: { children: ReactNode }) {
         : null,
       token,
       offline: false,
-      error,
+      error: unavailable ? CLERK_UNAVAILABLE : error,
       signInDev: () => Promise.reject(new Error('this service signs in through Clerk')),
       signInToken: () => Promise.reject(new Error('this service signs in through Clerk')),
       signOut,
     };
-  }, [isLoaded, isSignedIn, me, error, user, token, signOut]);
+  }, [isLoaded, isSignedIn, unavailable, me, error, user, token, signOut]);
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
