@@ -97,7 +97,7 @@ impl Service {
         let (conn_tx, connections) = tokio::sync::mpsc::channel(1);
         let logins = Arc::new(crate::api::ws::Logins::default());
         tokio::spawn(logins.clone().follow(cache.clone(), store.clone()));
-        let state = AppState {
+        let state = AppState::new(crate::api::Shared {
             config,
             streams,
             verifier,
@@ -107,7 +107,7 @@ impl Service {
             cache,
             shutdown: shutdown_rx,
             connections: conn_tx,
-        };
+        });
         Ok(Self { state, shutdown, connections, _watch: watch })
     }
 

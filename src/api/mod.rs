@@ -31,9 +31,28 @@ use crate::session::Streams;
 pub use filters::routes;
 pub use models::{Me, PipelineView, Profile};
 
-/// Everything the routes need.
+/// Everything the routes need, behind one pointer: the HTTP server clones the
+/// whole route tree for every request, and each route holds a state, so a
+/// clone must be one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     pub streams: Arc<Streams>,
     pub verifier: Arc<crate::auth::Verifier>,
@@ -43,7 +62,7 @@ pub struct AppState {
     pub cache: crate::store::cache::Cache,
     /// Turns true when the service shuts down; connections end their streams.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Held by every signaling connection: when all clones are gone, every
-    /// connection has finished.
+    /// Held by every signaling connection: when all clones are gone (this one
+    /// with the last state), every connection has finished.
     pub connections: tokio::sync::mpsc::Sender<()>,
 }
