@@ -154,6 +154,9 @@ async fn a_player_signs_in_launches_from_the_library_plays_rejoins_after_a_reloa
     let shown = browser.eval("document.querySelector('.progress[role=alert]').innerText").await;
     let shown = shown.as_str().unwrap_or_default();
     assert!(shown.contains("Cannot open this session") && shown.contains("Back to the library"), "{shown}");
+    // Asking again would not find it, and there is nothing to control.
+    assert!(!shown.contains("Try again"), "{shown}");
+    assert_eq!(browser.eval("!document.querySelector('.toolbar')").await, true, "a toolbar for no session");
     browser.screenshot("play-error").await;
 
     // On a phone-sized window the library still fits.

@@ -139,19 +139,21 @@ export function PlayPage({ id }: { id: string }) {
           onRetry={load}
         />
       )}
-      <Toolbar
-        id={id}
-        session={session}
-        player={player}
-        canControl={canControl}
-        isOwner={isOwner}
-        overlay={overlay}
-        setOverlay={(v) => {
-          setOverlayShown(v);
-          player?.setOverlay(v);
-        }}
-        onChange={(view) => dispatch({ type: 'view', view })}
-      />
+      {!lc.error && (
+        <Toolbar
+          id={id}
+          session={session}
+          player={player}
+          canControl={canControl}
+          isOwner={isOwner}
+          overlay={overlay}
+          setOverlay={(v) => {
+            setOverlayShown(v);
+            player?.setOverlay(v);
+          }}
+          onChange={(view) => dispatch({ type: 'view', view })}
+        />
+      )}
     </div>
   );
 }
@@ -176,7 +178,8 @@ function Progress({
     return (
       <div className="progress panel" role="alert">
         <h1>Cannot open this session</h1>
-        <ProblemNote error={lc.error} onRetry={onRetry} />
+        {/* Asking again cannot find a session that is not there, nor open one that is not shared. */}
+        <ProblemNote error={lc.error} onRetry={gone(lc.error) ? undefined : onRetry} />
         <Link to="/" className="button">
           Back to the library
         </Link>
@@ -397,4 +400,9 @@ function Share({ session, onChange }: { session: SessionView; onChange: (v: Sess
       </button>
     </form>
   );
+}
+
+/** The session does not exist for this caller (404) or may not be opened (403). */
+function gone(error: Error): boolean {
+  return error instanceof ApiError && (error.status === 404 || error.status === 403);
 }
