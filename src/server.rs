@@ -126,7 +126,7 @@ impl Service {
         let signal = async move {
             shutdown.await;
             if !drain.is_zero() && draining.running() > 0 {
-                draining.drain();
+                draining.drain_for_shutdown();
                 tracing::info!(sessions = draining.running(), deadline = ?drain, "draining: no new sessions; running ones play on");
                 draining.wait_until_none_running(drain).await;
             }

@@ -207,4 +207,22 @@ async fn an_admin_drains_the_node_from_the_dashboard() {
     let ready = reqwest::get(service.url("/api/v1/ready")).await.unwrap();
     assert_eq!(ready.status(), 503);
     assert_eq!(ready.json::<Value>().await.unwrap()["draining"], true);
+
+    // An admin undoes it (only an admin; a node that is not live is named), and the node
+    // takes sessions again.
+    assert_eq!(service.call(&player, Method::DELETE, &path, None).await.0, 403);
+    let (status, missing) = service.call(&admin, Method::DELETE, "/api/v1/nodes/node-elsewhere/drain", None).await;
+    assert_eq!((status, missing["type"].as_str()), (404, Some("https://playcast.dev/problems/no-such-node")));
+    let (status, taking) = service.call(&admin, Method::DELETE, &path, None).await;
+    assert_eq!(status, 200, "{taking}");
+    assert_eq!((taking["node"].as_str(), taking["draining"].as_bool()), (Some(node.as_str()), Some(false)));
+    assert_eq!(service.call(&admin, Method::DELETE, &path, None).await.0, 200, "undoing twice is fine");
+    snapshot_where(&mut feed, "the node taking sessions again", |s| {
+        s["node"]["draining"] == false && s["nodes"][0]["draining"] == false
+    })
+    .await;
+    assert_eq!(reqwest::get(service.url("/api/v1/ready")).await.unwrap().status(), 200);
+    let (status, created) =
+        service.call(&player, Method::POST, "/api/v1/sessions", Some(json!({"game": "test-pattern"}))).await;
+    assert_eq!(status, 201, "{created}");
 }

@@ -23,6 +23,8 @@ struct Served {
     streams: std::sync::Arc<playcast::session::Streams>,
     store: playcast::store::Store,
     token: String,
+    /// An admin's token.
+    admin: String,
     ws: Ws,
     _data: tempfile::TempDir,
 }
@@ -44,6 +46,8 @@ async fn serve_with_a_stream(edit: impl FnOnce(&mut Config)) -> Served {
     }));
     let token =
         verifier.dev_issuer().unwrap().mint("p1", playcast::auth::Role::Player, Duration::from_secs(60)).unwrap();
+    let admin =
+        verifier.dev_issuer().unwrap().mint("ops", playcast::auth::Role::Admin, Duration::from_secs(60)).unwrap();
     let login = reqwest::Client::new().post(format!("http://{addr}/api/v1/login")).bearer_auth(&token).send();
     assert_eq!(login.await.unwrap().status(), 200);
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/signal")).await.unwrap();
@@ -53,7 +57,7 @@ async fn serve_with_a_stream(edit: impl FnOnce(&mut Config)) -> Served {
     ws.send(Message::text(hello)).await.unwrap();
     assert_eq!(next(&mut ws).await["type"], "welcome");
     assert_eq!(streams.live().len(), 1);
-    Served { addr, stop, server, streams, store, token, ws, _data: data }
+    Served { addr, stop, server, streams, store, token, admin, ws, _data: data }
 }
 
 /// The next `bye` on the connection.
@@ -88,7 +92,7 @@ async fn shutdown_ends_streams_with_a_reason() {
 /// then ends it at the deadline with the same clean `bye`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_keeps_running_sessions_until_its_deadline_and_refuses_new_ones() {
-    let Served { addr, stop, server, streams, token, mut ws, _data, .. } =
+    let Served { addr, stop, server, streams, token, admin, mut ws, _data, .. } =
         serve_with_a_stream(|c| c.server.drain = std::time::Duration::from_secs(4)).await;
     let http = reqwest::Client::new();
 
@@ -111,6 +115,19 @@ async fn a_drain_keeps_running_sessions_until_its_deadline_and_refuses_new_ones(
     let problem: serde_json::Value = create.json().await.unwrap();
     assert!(problem["detail"].as_str().unwrap().contains("draining"), "{problem}");
     assert_eq!(streams.live().len(), 1, "the running stream plays on while draining");
+    // An admin cannot undo the drain of a stopping node.
+    let node: serde_json::Value =
+        http.get(format!("http://{addr}/api/v1/node")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let undo = http
+        .delete(format!("http://{addr}/api/v1/nodes/{}/drain", node["id"].as_str().unwrap()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(undo.status(), 409);
+    let problem: serde_json::Value = undo.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("stopping"), "{problem}");
+    assert_eq!(http.get(format!("http://{addr}/api/v1/ready")).send().await.unwrap().status(), 503);
 
     let bye = bye(&mut ws).await;
     let waited = t0.elapsed();

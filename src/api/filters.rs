@@ -67,6 +67,7 @@ fn session_routes(s: &AppState) -> BoxedFilter<(Box<dyn Reply>,)> {
         .or(games(s))
         .or(node(s))
         .or(drain_node(s))
+        .or(undrain_node(s))
         .map(|r| Box::new(r) as Box<dyn Reply>)
         .boxed()
 }
@@ -354,6 +355,17 @@ pub fn drain_node(s: &AppState) -> impl Filter<Extract = (impl Reply,), Error = 
         .and(with(s))
         .and(peer_headers())
         .and_then(drain::drain)
+}
+
+/// DELETE /api/v1/nodes/{id}/drain
+pub fn undrain_node(s: &AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    api()
+        .and(warp::path!("nodes" / String / "drain"))
+        .and(warp::delete())
+        .and(auth::require(s.verifier.clone(), Role::Admin))
+        .and(with(s))
+        .and(peer_headers())
+        .and_then(drain::undrain)
 }
 
 #[cfg(test)]

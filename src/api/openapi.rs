@@ -50,6 +50,7 @@ use super::ws;
         node::node,
         node::nodes,
         drain::drain,
+        drain::undrain,
     ),
     components(
         schemas(super::problem::Problem, crate::session::view::SessionView),

@@ -3,7 +3,7 @@
 //! session another node runs is reached, and whether this node is draining.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use super::budget::Budget;
@@ -38,9 +38,17 @@ pub(super) struct Fleet {
     budget: Budget,
     catalog: Arc<Catalog>,
     containment: serde_json::Value,
-    /// Set on SIGTERM with a drain deadline: running sessions play on, new ones go elsewhere.
-    draining: AtomicBool,
+    /// [`TAKING`], [`DRAINED`] or [`STOPPING`]: while draining, running
+    /// sessions play on and new ones go elsewhere.
+    draining: AtomicU8,
 }
+
+/// Taking new sessions.
+const TAKING: u8 = 0;
+/// Drained by an admin: undone by an admin.
+const DRAINED: u8 = 1;
+/// Drained because the service stops: final.
+const STOPPING: u8 = 2;
 
 impl Fleet {
     pub fn new(
@@ -53,7 +61,7 @@ impl Fleet {
         containment: &Containment,
     ) -> Self {
         let containment = serde_json::to_value(containment.view()).unwrap_or_default();
-        Fleet { node, address, timing, cache, budget, catalog, containment, draining: AtomicBool::new(false) }
+        Fleet { node, address, timing, cache, budget, catalog, containment, draining: AtomicU8::new(TAKING) }
     }
 
     pub fn node(&self) -> &NodeId {
@@ -68,12 +76,24 @@ impl Fleet {
         self.timing
     }
 
+    /// An admin's drain (a stopping node stays stopping).
     pub fn set_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+        let _ = self.draining.compare_exchange(TAKING, DRAINED, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The drain of a stopping service, which nothing undoes.
+    pub fn set_stopping(&self) {
+        self.draining.store(STOPPING, Ordering::SeqCst);
+    }
+
+    /// Undoes an admin's drain; false when the service is stopping.
+    pub fn set_taking(&self) -> bool {
+        self.draining.compare_exchange(DRAINED, TAKING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            || self.draining.load(Ordering::SeqCst) == TAKING
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        self.draining.load(Ordering::SeqCst) != TAKING
     }
 
     /// This node as its heartbeat publishes it, read now.

@@ -386,11 +386,26 @@ impl Manager {
         Ok(rows.len())
     }
 
-    /// Stops taking new sessions; the running ones play on.
+    /// Stops taking new sessions at an admin's request; the running ones
+    /// play on, until [`Manager::undrain`].
     pub fn drain(&self) {
         self.fleet.set_draining();
         // The other nodes stop placing here at once, not at the next beat.
         self.recorder.mirror().beat_now();
+    }
+
+    /// Stops taking new sessions for good: the service is stopping.
+    pub fn drain_for_shutdown(&self) {
+        self.fleet.set_stopping();
+        self.recorder.mirror().beat_now();
+    }
+
+    /// Takes new sessions again after an admin's drain; false when the
+    /// service is stopping, which no one undoes.
+    pub fn undrain(&self) -> bool {
+        let taking = self.fleet.set_taking();
+        self.recorder.mirror().beat_now();
+        taking
     }
 
     pub fn is_draining(&self) -> bool {

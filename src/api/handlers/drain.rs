@@ -1,6 +1,7 @@
 //! `POST /api/v1/nodes/{id}/drain`: a node stops taking new sessions while
-//! its running ones play on, as on SIGTERM with `server.drain`. Another
-//! node's drain is passed to it with the caller's token.
+//! its running ones play on, as on SIGTERM with `server.drain`; `DELETE` on
+//! the same path undoes an admin's drain. Another node's is passed to it
+//! with the caller's token.
 
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
@@ -18,8 +19,9 @@ fn no_such_node(detail: String) -> Rejection {
 
 #[utoipa::path(post, path = "/api/v1/nodes/{id}/drain", tag = "fleet",
     summary = "drain a node: it takes no new sessions and its running ones play on (admin only)",
-    description = "Until the node restarts. Its heartbeat says `draining` at once, so placement skips it, \
-                   and `GET /api/v1/ready` answers 503 there. Another node's drain is passed to that node.",
+    description = "Until an admin undoes it (`DELETE` on the same path) or the node restarts. Its heartbeat \
+                   says `draining` at once, so placement skips it, and `GET /api/v1/ready` answers 503 there. \
+                   Another node's drain is passed to that node.",
     params(("id" = String, Path, description = "the node, as `GET /api/v1/nodes` names it")),
     security(("bearer" = ["admin"])),
     responses(
@@ -30,10 +32,45 @@ fn no_such_node(detail: String) -> Rejection {
         (status = 503, response = super::Unavailable),
     ))]
 pub async fn drain(node: String, id: Identity, s: AppState, peer: Peer) -> Result<Box<dyn Reply>, Rejection> {
+    at_node(node, id, s, peer, Verb::Post).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/nodes/{id}/drain", tag = "fleet",
+    summary = "undo an admin's drain: the node takes new sessions again (admin only)",
+    description = "A node that drains because it is stopping stays draining (409). Another node's is passed to \
+                   that node.",
+    params(("id" = String, Path, description = "the node, as `GET /api/v1/nodes` names it")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "the node as its heartbeat now publishes it, taking sessions", body = Object),
+        (status = 401, response = super::Unauthorized),
+        (status = 403, response = super::Forbidden),
+        (status = 404, response = super::NotFound),
+        (status = 409, response = super::Conflict),
+        (status = 503, response = super::Unavailable),
+    ))]
+pub async fn undrain(node: String, id: Identity, s: AppState, peer: Peer) -> Result<Box<dyn Reply>, Rejection> {
+    at_node(node, id, s, peer, Verb::Delete).await
+}
+
+/// Drains (`Post`) or undrains (`Delete`) this node, or passes the call to
+/// the node it names.
+async fn at_node(node: String, id: Identity, s: AppState, peer: Peer, verb: Verb) -> Result<Box<dyn Reply>, Rejection> {
     let here = s.sessions.node().clone();
     if node == here.as_str() {
-        s.sessions.drain();
-        tracing::info!(user = %id.user_id, sessions = s.sessions.running(), "draining at an admin's request");
+        if verb == Verb::Delete {
+            if !s.sessions.undrain() {
+                return Err(reject(Problem::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "this node is stopping: its drain ends when it does",
+                )));
+            }
+            tracing::info!(user = %id.user_id, "taking sessions again at an admin's request");
+        } else {
+            s.sessions.drain();
+            tracing::info!(user = %id.user_id, sessions = s.sessions.running(), "draining at an admin's request");
+        }
         return Ok(Box::new(warp::reply::json(&s.sessions.local_info())));
     }
     let shown: String = node.chars().take(64).collect();
@@ -52,7 +89,7 @@ pub async fn drain(node: String, id: Identity, s: AppState, peer: Peer) -> Resul
         return Err(no_such_node(format!("no live node `{shown}`: `GET /api/v1/nodes` lists them")));
     };
     let call = Call {
-        verb: Verb::Post,
+        verb,
         path: format!("/api/v1/nodes/{node}/drain"),
         body: None,
         authorization: peer.authorization.as_deref().unwrap_or_default(),
@@ -64,6 +101,6 @@ pub async fn drain(node: String, id: Identity, s: AppState, peer: Peer) -> Resul
                 .retry_after(5),
         )
     })?;
-    tracing::info!(user = %id.user_id, node = %shown, status = answer.status, "drain passed to another node");
+    tracing::info!(user = %id.user_id, node = %shown, status = answer.status, ?verb, "drain call passed to another node");
     Ok(Box::new(Forwarded(answer)))
 }

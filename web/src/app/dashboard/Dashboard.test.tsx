@@ -174,7 +174,7 @@ describe('Dashboard', () => {
     const b = row('2 nodes with a live heartbeat', 'node-b');
     expect(b.textContent).toContain('yes');
     expect(b.textContent).toContain('0.9 s');
-    expect(within(b).queryByRole('button')).toBeNull();
+    expect(within(b).getByRole('button').textContent).toBe('Undo drain');
     expect(row('2 nodes with a live heartbeat', 'node-a').textContent).toContain('test-pattern (x264enc)');
     // Sessions with their live figures.
     const s = row('Running sessions first, then the latest ended ones', 'alice');
@@ -268,6 +268,23 @@ describe('Dashboard', () => {
     const alert = screen.getByRole('alert');
     expect(alert.textContent).toContain('connection refused');
     expect(alert.textContent).toContain('try again in a few seconds');
+  });
+
+  it("undoes a draining node's drain with DELETE, after a confirmation", async () => {
+    const fetch = vi.fn().mockResolvedValue(new Response('{}', { status: 200 }));
+    vi.stubGlobal('fetch', fetch);
+    const ws = await connected();
+    act(() => ws.receive(snapshot()));
+
+    // node-b drains: its row offers the undo, not a second drain.
+    expect(screen.queryByRole('button', { name: 'Drain node node-b' })).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Let node node-b take sessions again' }));
+    await act(async () => {
+      fireEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Take sessions' }));
+    });
+    expect(fetch.mock.calls[0][0]).toBe('/api/v1/nodes/node-b/drain');
+    expect((fetch.mock.calls[0][1] as RequestInit).method).toBe('DELETE');
+    expect(screen.getByText(/Node node-b takes sessions again/)).toBeTruthy();
   });
 
   it('tells a non-admin why, and reconnects after a dropped connection', async () => {

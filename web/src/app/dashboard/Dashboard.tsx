@@ -3,7 +3,7 @@
 // WebSocket's `dashboard` topic; actions go through the REST API with the
 // same roles as any client, each after a confirmation.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ActionError, advice, drainNode, sessionAction, type SessionAction } from './actions';
+import { ActionError, advice, drainNode, sessionAction, undrainNode, type SessionAction } from './actions';
 import * as f from './format';
 import { subscribeDashboard, type LiveStatus } from './live';
 import type { DashboardPipeline, DashboardSession, FleetNode, Snapshot } from './types';
@@ -105,10 +105,19 @@ export function Dashboard({ token }: DashboardProps) {
   const onDrain = (node: string) =>
     ask({
       title: 'Drain node',
-      detail: `Drain node ${node}? It takes no new sessions until it restarts; running sessions play on.`,
+      detail: `Drain node ${node}? It takes no new sessions until it restarts or you undo it; running sessions play on.`,
       confirm: 'Drain node',
       run: () => drainNode(token, node),
       done: `Node ${node} is draining.`,
+    });
+
+  const onUndrain = (node: string) =>
+    ask({
+      title: 'Take sessions again',
+      detail: `Let node ${node} take new sessions again?`,
+      confirm: 'Take sessions',
+      run: () => undrainNode(token, node),
+      done: `Node ${node} takes sessions again.`,
     });
 
   const stale = snap !== null && now - receivedAt > STALE_MS;
@@ -147,8 +156,8 @@ export function Dashboard({ token }: DashboardProps) {
         status.kind !== 'refused' && <p>Waiting for the first snapshot…</p>
       ) : (
         <>
-          <ThisNode snap={snap} onDrain={onDrain} />
-          <Fleet nodes={snap.nodes} here={snap.node.id} onDrain={onDrain} />
+          <ThisNode snap={snap} onDrain={onDrain} onUndrain={onUndrain} />
+          <Fleet nodes={snap.nodes} here={snap.node.id} onDrain={onDrain} onUndrain={onUndrain} />
           <Sessions sessions={snap.sessions} onAction={onSession} />
           <Pipelines pipelines={snap.pipelines} />
         </>
@@ -227,7 +236,12 @@ function Table({ id, caption, children }: { id: string; caption: string; childre
   );
 }
 
-function ThisNode({ snap, onDrain }: { snap: Snapshot; onDrain: (node: string) => void }) {
+interface NodeActions {
+  onDrain: (node: string) => void;
+  onUndrain: (node: string) => void;
+}
+
+function ThisNode({ snap, onDrain, onUndrain }: { snap: Snapshot } & NodeActions) {
   const n = snap.node;
   const { used, total } = n.budget;
   return (
@@ -254,7 +268,11 @@ function ThisNode({ snap, onDrain }: { snap: Snapshot; onDrain: (node: string) =
         <dt>Taking sessions</dt>
         <dd>{n.draining ? 'no: draining' : 'yes'}</dd>
       </dl>
-      {!n.draining && (
+      {n.draining ? (
+        <button type="button" onClick={() => onUndrain(n.id)}>
+          Take sessions again
+        </button>
+      ) : (
         <button type="button" className="danger" onClick={() => onDrain(n.id)}>
           Drain this node
         </button>
@@ -263,7 +281,7 @@ function ThisNode({ snap, onDrain }: { snap: Snapshot; onDrain: (node: string) =
   );
 }
 
-function Fleet({ nodes, here, onDrain }: { nodes: FleetNode[]; here: string; onDrain: (node: string) => void }) {
+function Fleet({ nodes, here, onDrain, onUndrain }: { nodes: FleetNode[]; here: string } & NodeActions) {
   return (
     <section aria-labelledby="dashboard-fleet-title">
       <h2 id="dashboard-fleet-title">Fleet</h2>
@@ -304,7 +322,11 @@ function Fleet({ nodes, here, onDrain }: { nodes: FleetNode[]; here: string; onD
                     .join(', ') || 'none'}
                 </td>
                 <td>
-                  {!n.draining && (
+                  {n.draining ? (
+                    <button type="button" onClick={() => onUndrain(n.node)} aria-label={`Let node ${n.node} take sessions again`}>
+                      Undo drain
+                    </button>
+                  ) : (
                     <button type="button" className="danger" onClick={() => onDrain(n.node)} aria-label={`Drain node ${n.node}`}>
                       Drain
                     </button>

@@ -1,5 +1,5 @@
 // What the dashboard can do, through the same REST routes (and roles) as
-// any API client: pause, resume or end a session, drain a node.
+// any API client: pause, resume or end a session, drain a node or undo that.
 
 export type SessionAction = 'pause' | 'resume' | 'end';
 
@@ -14,10 +14,10 @@ export class ActionError extends Error {
   }
 }
 
-async function post(path: string, token: () => Promise<string>): Promise<unknown> {
+async function post(path: string, token: () => Promise<string>, method = 'POST'): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(path, { method: 'POST', headers: { authorization: `Bearer ${await token()}` } });
+    res = await fetch(path, { method, headers: { authorization: `Bearer ${await token()}` } });
   } catch (e) {
     throw new ActionError(0, 'network', `the service did not answer (${(e as Error).message})`);
   }
@@ -41,6 +41,11 @@ export function sessionAction(token: () => Promise<string>, id: string, action: 
 
 export function drainNode(token: () => Promise<string>, node: string) {
   return post(`/api/v1/nodes/${encodeURIComponent(node)}/drain`, token);
+}
+
+/** Undoes an admin's drain (refused, 409, while the node is stopping). */
+export function undrainNode(token: () => Promise<string>, node: string) {
+  return post(`/api/v1/nodes/${encodeURIComponent(node)}/drain`, token, 'DELETE');
 }
 
 /** What an operator can do about a refused action. */
