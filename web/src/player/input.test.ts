@@ -30,15 +30,15 @@ describe('gamepads', () => {
     delete (navigator as unknown as Record<string, unknown>).getGamepads;
   });
 
-  function setup(gamepads?: boolean) {
+  function setup(gamepads?: boolean, keyTarget = new EventTarget()) {
     const surface = document.createElement('div');
-    const input = createInput({ surface, pictureSize: () => [0, 0], keyTarget: new EventTarget(), gamepads });
+    const input = createInput({ surface, pictureSize: () => [0, 0], keyTarget, gamepads });
     const pc = new EventTarget();
     input.attach(pc as unknown as RTCPeerConnection);
     const reliable = new FakeChannel('input');
     const fast = new FakeChannel('input-fast');
     for (const channel of [reliable, fast]) pc.dispatchEvent(Object.assign(new Event('datachannel'), { channel }));
-    return { input, reliable };
+    return { input, reliable, keyTarget };
   }
 
   it('sends a connected pad and its pressed button by default', () => {
@@ -71,5 +71,16 @@ describe('gamepads', () => {
     vi.advanceTimersByTime(600);
     expect(reliable.sent.slice(count).some((m) => bytes(m).join() === bytes(padConnectMessage(0, true)).join())).toBe(true);
     input.dispose();
+  });
+
+  it('stops listening once disposed', () => {
+    const { input, reliable, keyTarget } = setup(false);
+    keyTarget.dispatchEvent(new KeyboardEvent('keydown', { code: 'KeyA' }));
+    expect(reliable.sent).toHaveLength(1);
+    input.dispose();
+    keyTarget.dispatchEvent(new KeyboardEvent('keyup', { code: 'KeyA' }));
+    dispatchEvent(new Event('gamepadconnected'));
+    vi.advanceTimersByTime(2000);
+    expect(reliable.sent).toHaveLength(1);
   });
 });

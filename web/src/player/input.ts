@@ -264,18 +264,21 @@ export function createInput(opts: InputOptions): Input {
   };
   const onPadGone = () => setTimeout(padCheck, 50);
 
-  opts.keyTarget.addEventListener('keydown', onKey);
-  opts.keyTarget.addEventListener('keyup', onKey);
-  addEventListener('blur', onBlur);
-  document.addEventListener('visibilitychange', onVisibility);
-  surface.addEventListener('pointermove', onPointerMove);
-  surface.addEventListener('pointerdown', onPointerButton);
-  surface.addEventListener('pointerup', onPointerButton);
-  surface.addEventListener('wheel', onWheel, { passive: false });
-  surface.addEventListener('contextmenu', onContextMenu);
+  // Every listener goes with one abort on dispose(), as the player's own do.
+  const listening = new AbortController();
+  const on = { signal: listening.signal };
+  opts.keyTarget.addEventListener('keydown', onKey, on);
+  opts.keyTarget.addEventListener('keyup', onKey, on);
+  addEventListener('blur', onBlur, on);
+  document.addEventListener('visibilitychange', onVisibility, on);
+  surface.addEventListener('pointermove', onPointerMove, on);
+  surface.addEventListener('pointerdown', onPointerButton, on);
+  surface.addEventListener('pointerup', onPointerButton, on);
+  surface.addEventListener('wheel', onWheel, { ...on, passive: false });
+  surface.addEventListener('contextmenu', onContextMenu, on);
   surface.style.touchAction = 'none'; // touch drives the pointer, not the page
-  addEventListener('gamepadconnected', padCheck);
-  addEventListener('gamepaddisconnected', onPadGone);
+  addEventListener('gamepadconnected', padCheck, on);
+  addEventListener('gamepaddisconnected', onPadGone, on);
   const padCheckTimer = setInterval(padCheck, 500);
 
   let attached: RTCPeerConnection | null = null;
@@ -307,17 +310,7 @@ export function createInput(opts: InputOptions): Input {
       clearInterval(state.pingTimer);
       clearInterval(state.padTimer);
       clearInterval(padCheckTimer);
-      opts.keyTarget.removeEventListener('keydown', onKey);
-      opts.keyTarget.removeEventListener('keyup', onKey);
-      removeEventListener('blur', onBlur);
-      document.removeEventListener('visibilitychange', onVisibility);
-      surface.removeEventListener('pointermove', onPointerMove);
-      surface.removeEventListener('pointerdown', onPointerButton);
-      surface.removeEventListener('pointerup', onPointerButton);
-      surface.removeEventListener('wheel', onWheel);
-      surface.removeEventListener('contextmenu', onContextMenu);
-      removeEventListener('gamepadconnected', padCheck);
-      removeEventListener('gamepaddisconnected', onPadGone);
+      listening.abort();
     },
   };
 }
