@@ -88,8 +88,10 @@ impl Fleet {
 
     /// Undoes an admin's drain; false when the service is stopping.
     pub fn set_taking(&self) -> bool {
-        self.draining.compare_exchange(DRAINED, TAKING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-            || self.draining.load(Ordering::SeqCst) == TAKING
+        match self.draining.compare_exchange(DRAINED, TAKING, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => true,
+            Err(now) => now == TAKING,
+        }
     }
 
     pub fn is_draining(&self) -> bool {

@@ -5,8 +5,9 @@
 // Attributes: session, pipeline, params (a query string of pipeline parameters), token,
 // server (the service's origin when it is not the page's), overlay, render ("video" or
 // "canvas"), signed-in (the token's sign-in is already recorded: skip POST /api/v1/login),
-// no-controls, no-gamepads (connected gamepads are not sent to the game). Events (CustomEvent, bubbling out of the shadow root): statechange
-// {state}, playererror {code, message}, stats (PlayerStats), ended {reason}.
+// no-controls, no-gamepads (connected gamepads are not sent to the game). Events
+// (CustomEvent, bubbling out of the shadow root): statechange {state}, playererror
+// {code, message}, stats (PlayerStats), ended {reason}.
 import { helloMessage } from './hello';
 import { createPlayer } from './player/player';
 import type { PlayerError, PlayerHandle, PlayerOptions, PlayerState, PlayerStats, RenderPath } from './player/types';

@@ -86,7 +86,7 @@ export function createPlayer(container: HTMLElement, options: PlayerOptions): Pl
     pictureSize: () => (el.canvas ? [el.canvas.width, el.canvas.height] : [video.videoWidth, video.videoHeight]),
     keyTarget,
     hostKey: OVERLAY_KEY,
-    gamepads: options.gamepads ?? true,
+    gamepads: options.gamepads,
     onChange: () => render(),
     onClipboard: (text) => {
       for (const wait of clipboardWaits.splice(0)) wait(text);

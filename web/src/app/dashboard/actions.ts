@@ -14,7 +14,7 @@ export class ActionError extends Error {
   }
 }
 
-async function post(path: string, token: () => Promise<string>, method = 'POST'): Promise<unknown> {
+async function call(method: 'POST' | 'DELETE', path: string, token: () => Promise<string>): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(path, { method, headers: { authorization: `Bearer ${await token()}` } });
@@ -36,16 +36,16 @@ async function post(path: string, token: () => Promise<string>, method = 'POST')
 }
 
 export function sessionAction(token: () => Promise<string>, id: string, action: SessionAction) {
-  return post(`/api/v1/sessions/${encodeURIComponent(id)}/${action}`, token);
+  return call('POST', `/api/v1/sessions/${encodeURIComponent(id)}/${action}`, token);
 }
 
 export function drainNode(token: () => Promise<string>, node: string) {
-  return post(`/api/v1/nodes/${encodeURIComponent(node)}/drain`, token);
+  return call('POST', `/api/v1/nodes/${encodeURIComponent(node)}/drain`, token);
 }
 
 /** Undoes an admin's drain (refused, 409, while the node is stopping). */
 export function undrainNode(token: () => Promise<string>, node: string) {
-  return post(`/api/v1/nodes/${encodeURIComponent(node)}/drain`, token, 'DELETE');
+  return call('DELETE', `/api/v1/nodes/${encodeURIComponent(node)}/drain`, token);
 }
 
 /** What an operator can do about a refused action. */
