@@ -389,7 +389,7 @@ function Share({ session, onChange }: { session: SessionView; onChange: (v: Sess
         <input value={text} onChange={(e) => setText(e.target.value)} placeholder="alice, bob" />
       </label>
       <button type="submit">Save viewers</button>
-      {saved && <span role="status">Saved: they can open the link below.</span>}
+      {saved && <span role="status">Saved: they can open the share link.</span>}
       {error && <ProblemNote error={error} />}
       <label>
         Link to share
